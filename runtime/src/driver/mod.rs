@@ -1,0 +1,342 @@
+//! The io_uring ring of one worker: setup, feature probing, parking, and draining.
+//!
+//! The ring is the only place a worker blocks. A parked worker sits in `io_uring_enter`
+//! waiting for one completion, with its nearest timer deadline as the wait's timeout
+//! (`IORING_ENTER_EXT_ARG` where the kernel has it, else one `IORING_OP_TIMEOUT` in the
+//! ring). A read of the worker's eventfd is kept armed in the ring so that a write to the
+//! eventfd, from any thread, completes it and ends the wait (see
+//! [`ParkState`](crate::scheduler::park::ParkState) for when such a write is needed).
+//!
+//! # Ownership of memory the kernel writes
+//!
+//! The only buffer the kernel writes into is the 8-byte eventfd read target, allocated
+//! once per ring and freed only after the read's completion has been reaped (see
+//! [`Driver`]'s `Drop`). If the completion never comes the buffer is leaked, never freed
+//! under the kernel.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::time::{Duration, Instant};
+
+use io_uring::{opcode, squeue, types, IoUring, Probe};
+
+use crate::error::SetupError;
+
+/// `user_data` of the eventfd read.
+const EVENTFD_TOKEN: u64 = u64::MAX;
+/// `user_data` of the fallback wait timeout (kernels without `EXT_ARG`).
+const TIMEOUT_TOKEN: u64 = u64::MAX - 1;
+/// `user_data` of requests whose completion only needs counting (timeout removal).
+const INTERNAL_TOKEN: u64 = u64::MAX - 2;
+
+/// What the kernel offers, probed once when the ring is built.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Features {
+    /// `io_uring_enter` takes a timeout (5.11+).
+    pub(crate) ext_arg: bool,
+    /// `IORING_OP_READ` (5.6+); otherwise the eventfd is watched with `POLL_ADD`.
+    pub(crate) read: bool,
+    /// Setup flags that were accepted; shown by `Runtime`'s `Debug` output.
+    #[allow(dead_code)]
+    pub(crate) setup: &'static str,
+}
+
+pub(crate) struct Driver {
+    ring: IoUring,
+    features: Features,
+    eventfd: RawFd,
+    /// Target of the eventfd read; owned by the kernel while `eventfd_armed`.
+    eventfd_buf: *mut u64,
+    eventfd_armed: bool,
+    /// The fallback timeout, read by the kernel when the SQE is submitted.
+    timeout_spec: Box<types::Timespec>,
+    timeout_armed: bool,
+    /// Requests submitted and not yet completed.
+    in_flight: usize,
+}
+
+impl Driver {
+    /// Builds a ring of `entries` submission entries that watches `eventfd`.
+    ///
+    /// Must run on the worker thread that will use the ring: with
+    /// `IORING_SETUP_SINGLE_ISSUER` the creating thread is the only one allowed to submit.
+    pub(crate) fn new(entries: u32, eventfd: RawFd) -> io::Result<Driver> {
+        let (ring, setup) = build_ring(entries)?;
+        let ext_arg = ring.params().is_feature_ext_arg();
+        let mut probe = Probe::new();
+        // IORING_REGISTER_PROBE arrived in 5.6, together with IORING_OP_READ; a kernel
+        // without it has neither, and the eventfd is watched with POLL_ADD (5.1).
+        let probed = ring.submitter().register_probe(&mut probe).is_ok();
+        let read = probed && probe.is_supported(opcode::Read::CODE);
+        if !ext_arg && probed && !probe.is_supported(opcode::Timeout::CODE) {
+            return Err(SetupError::missing_opcode("IORING_OP_TIMEOUT"));
+        }
+        Ok(Driver {
+            ring,
+            features: Features {
+                ext_arg,
+                read,
+                setup,
+            },
+            eventfd,
+            eventfd_buf: Box::into_raw(Box::new(0u64)),
+            eventfd_armed: false,
+            timeout_spec: Box::new(types::Timespec::new()),
+            timeout_armed: false,
+            in_flight: 0,
+        })
+    }
+
+    pub(crate) fn features(&self) -> Features {
+        self.features
+    }
+
+    /// Submits what is queued and reaps what has completed, without blocking.
+    pub(crate) fn poll(&mut self) -> io::Result<()> {
+        self.enter(0)?;
+        self.reap();
+        Ok(())
+    }
+
+    /// Blocks until a completion arrives or `timeout` passes (`None`: no timeout).
+    pub(crate) fn park(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.arm_eventfd()?;
+        match timeout {
+            Some(d) if d.is_zero() => self.enter(0)?,
+            Some(d) if self.features.ext_arg => {
+                let ts = types::Timespec::from(d);
+                let args = types::SubmitArgs::new().timespec(&ts);
+                match self.ring.submitter().submit_with_args(1, &args) {
+                    Ok(_) => {}
+                    Err(e) if is_transient(&e) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Some(d) => {
+                self.arm_timeout(d)?;
+                self.enter(1)?;
+            }
+            None => self.enter(1)?,
+        }
+        self.reap();
+        Ok(())
+    }
+
+    /// `io_uring_enter` that tolerates interruption and a full completion queue.
+    fn enter(&mut self, want: usize) -> io::Result<()> {
+        match self.ring.submit_and_wait(want) {
+            Ok(_) => Ok(()),
+            Err(e) if is_transient(&e) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Pushes an SQE, submitting to make room when the submission queue is full.
+    ///
+    /// # Safety
+    ///
+    /// Every buffer and pointer the entry refers to must stay valid, and not be accessed
+    /// in a way that conflicts with the kernel's use, until its completion is reaped.
+    unsafe fn push(&mut self, sqe: &squeue::Entry) -> io::Result<()> {
+        loop {
+            // SAFETY: the caller guarantees the entry's buffers outlive its completion.
+            if unsafe { self.ring.submission().push(sqe) }.is_ok() {
+                self.in_flight += 1;
+                return Ok(());
+            }
+            self.enter(0)?;
+            self.reap();
+        }
+    }
+
+    fn arm_eventfd(&mut self) -> io::Result<()> {
+        if self.eventfd_armed {
+            return Ok(());
+        }
+        let sqe = if self.features.read {
+            opcode::Read::new(types::Fd(self.eventfd), self.eventfd_buf.cast::<u8>(), 8)
+                .build()
+                .user_data(EVENTFD_TOKEN)
+        } else {
+            opcode::PollAdd::new(types::Fd(self.eventfd), libc::POLLIN as u32)
+                .build()
+                .user_data(EVENTFD_TOKEN)
+        };
+        // SAFETY: `eventfd_buf` is a heap allocation owned by the driver that is freed only
+        // after this read's completion has been reaped (see `Drop`), and nothing reads it
+        // while `eventfd_armed` is set. The eventfd outlives the driver.
+        unsafe { self.push(&sqe)? };
+        self.eventfd_armed = true;
+        Ok(())
+    }
+
+    fn arm_timeout(&mut self, timeout: Duration) -> io::Result<()> {
+        if self.timeout_armed {
+            let remove = opcode::TimeoutRemove::new(TIMEOUT_TOKEN)
+                .build()
+                .user_data(INTERNAL_TOKEN);
+            // SAFETY: a timeout removal refers to no memory.
+            unsafe { self.push(&remove)? };
+        }
+        *self.timeout_spec = types::Timespec::from(timeout);
+        let sqe = opcode::Timeout::new(&*self.timeout_spec)
+            .build()
+            .user_data(TIMEOUT_TOKEN);
+        // SAFETY: the kernel copies the timespec when it prepares the request, which
+        // happens during the `io_uring_enter` that follows; the box lives as long as the
+        // driver and is only rewritten before the next timeout is pushed.
+        unsafe { self.push(&sqe)? };
+        self.timeout_armed = true;
+        Ok(())
+    }
+
+    /// Processes every completion in the queue.
+    fn reap(&mut self) {
+        loop {
+            let mut drained_any = false;
+            let mut cq = self.ring.completion();
+            for cqe in &mut cq {
+                drained_any = true;
+                self.in_flight -= 1;
+                match cqe.user_data() {
+                    EVENTFD_TOKEN => {
+                        self.eventfd_armed = false;
+                        if !self.features.read {
+                            clear_eventfd(self.eventfd);
+                        }
+                    }
+                    TIMEOUT_TOKEN => self.timeout_armed = false,
+                    INTERNAL_TOKEN => {}
+                    other => debug_assert!(false, "completion for unknown request {other}"),
+                }
+            }
+            drop(cq);
+            // With IORING_FEAT_NODROP the kernel keeps completions that did not fit in the
+            // queue and hands them over on the next enter with GETEVENTS: flush rather
+            // than leave them (and whoever waits on them) stranded.
+            if self.ring.submission().cq_overflow() && drained_any {
+                let _ = self.enter(0);
+                continue;
+            }
+            break;
+        }
+    }
+}
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("features", &self.features)
+            .field("in_flight", &self.in_flight)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Driver {
+    /// Waits for every request in flight before the buffers they use are freed.
+    fn drop(&mut self) {
+        if self.eventfd_armed {
+            // Completing the read is simpler and more portable than cancelling it.
+            wake_eventfd(self.eventfd);
+        }
+        if self.timeout_armed {
+            let remove = opcode::TimeoutRemove::new(TIMEOUT_TOKEN)
+                .build()
+                .user_data(INTERNAL_TOKEN);
+            // SAFETY: a timeout removal refers to no memory.
+            let _ = unsafe { self.push(&remove) };
+        }
+        let give_up = Instant::now() + Duration::from_secs(5);
+        while self.in_flight > 0 && Instant::now() < give_up {
+            let _ = if self.features.ext_arg {
+                let ts = types::Timespec::from(Duration::from_millis(100));
+                let args = types::SubmitArgs::new().timespec(&ts);
+                self.ring.submitter().submit_with_args(1, &args).map(drop)
+            } else {
+                self.enter(1)
+            };
+            self.reap();
+        }
+        if self.eventfd_armed {
+            // The kernel may still write the buffer: leak it rather than free it.
+            return;
+        }
+        // SAFETY: the pointer came from `Box::into_raw` and no request refers to it.
+        drop(unsafe { Box::from_raw(self.eventfd_buf) });
+    }
+}
+
+/// Errors of `io_uring_enter` that only mean "look again".
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ETIME | libc::EINTR | libc::EAGAIN | libc::EBUSY)
+    )
+}
+
+/// Builds the ring with the most helpful setup flags this kernel accepts.
+fn build_ring(entries: u32) -> io::Result<(IoUring, &'static str)> {
+    let cq_entries = entries.saturating_mul(4).max(entries);
+    type Setup = fn(&mut io_uring::Builder, u32);
+    let attempts: [(&'static str, Setup); 4] = [
+        ("SINGLE_ISSUER|DEFER_TASKRUN", |b, cq| {
+            b.setup_single_issuer()
+                .setup_defer_taskrun()
+                .setup_cqsize(cq)
+                .setup_clamp();
+        }),
+        ("COOP_TASKRUN", |b, cq| {
+            b.setup_coop_taskrun().setup_cqsize(cq).setup_clamp();
+        }),
+        ("CQSIZE", |b, cq| {
+            b.setup_cqsize(cq).setup_clamp();
+        }),
+        ("none", |_, _| {}),
+    ];
+    let mut last = None;
+    for (name, setup) in attempts {
+        let mut builder = IoUring::builder();
+        setup(&mut builder, cq_entries);
+        match builder.build(entries) {
+            Ok(ring) => return Ok((ring, name)),
+            // An older kernel rejects flags it does not know with EINVAL: try fewer.
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = Some(e),
+            Err(e) => return Err(SetupError::from_ring_setup(e, entries)),
+        }
+    }
+    Err(SetupError::from_ring_setup(
+        last.unwrap_or_else(|| io::Error::from_raw_os_error(libc::EINVAL)),
+        entries,
+    ))
+}
+
+/// Creates the eventfd that wakes a parked worker.
+///
+/// It is blocking on purpose: io_uring then arms a poll for the read instead of failing
+/// it with `EAGAIN`.
+pub(crate) fn new_eventfd() -> io::Result<std::os::fd::OwnedFd> {
+    // SAFETY: eventfd takes no pointers.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a freshly created descriptor that nothing else owns.
+    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
+}
+
+/// Makes a parked worker's ring wait return.
+pub(crate) fn wake_eventfd(fd: RawFd) {
+    let one: u64 = 1;
+    // SAFETY: writes 8 bytes from a valid local. The result is ignored on purpose: the
+    // only failure for a valid eventfd is EAGAIN at a counter near u64::MAX, which still
+    // leaves it readable, so the wake-up is delivered either way.
+    let _ = unsafe { libc::write(fd, (&one as *const u64).cast(), 8) };
+}
+
+/// Resets the eventfd counter after a `POLL_ADD` completion (kernels before 5.6).
+fn clear_eventfd(fd: RawFd) {
+    let mut value: u64 = 0;
+    // SAFETY: reads 8 bytes into a valid local. POLLIN said the counter is non-zero, and
+    // only this worker reads it, so the read does not block.
+    let _ = unsafe { libc::read(fd, (&mut value as *mut u64).cast(), 8) };
+}

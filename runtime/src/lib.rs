@@ -1,0 +1,88 @@
+//! ringtide: a thread-per-core async runtime for Linux, built on io_uring.
+//!
+//! One worker thread per core, each pinned, each with its own io_uring ring, run queue
+//! and timer queue; idle workers steal from busy ones, so no core idles while another has
+//! work queued. Workers park inside `io_uring_enter` with their nearest timer deadline as
+//! the timeout, which gives timers microsecond precision instead of a millisecond wheel.
+//! A panicking task never takes its worker down: the panic comes back through its
+//! [`JoinHandle`](task::JoinHandle).
+//!
+//! # Examples
+//!
+//! ```
+//! use std::time::Duration;
+//! use ringtide::time::{sleep, Instant};
+//!
+//! let rt = ringtide::Runtime::new()?;
+//! let elapsed = rt.block_on(async {
+//!     let start = Instant::now();
+//!     let tasks: Vec<_> = (1..=3u64)
+//!         .map(|i| ringtide::spawn(async move {
+//!             sleep(Duration::from_millis(i)).await;
+//!             i
+//!         }))
+//!         .collect();
+//!     let mut total = 0;
+//!     for task in tasks {
+//!         total += task.await.expect("task panicked");
+//!     }
+//!     assert_eq!(total, 6);
+//!     start.elapsed()
+//! });
+//! assert!(elapsed >= Duration::from_millis(3));
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! # Requirements
+//!
+//! Linux 5.6 or later with io_uring allowed for the process. Where io_uring is missing or
+//! blocked (a seccomp profile, `kernel.io_uring_disabled`, a low `RLIMIT_MEMLOCK` on
+//! kernels before 5.12), [`Runtime::new`] returns an error that names the cause; see
+//! [`SetupError`].
+
+#![cfg_attr(loom, allow(dead_code, unused_imports))]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    clippy::undocumented_unsafe_blocks
+)]
+
+pub(crate) mod loom;
+
+#[cfg(not(loom))]
+mod context;
+#[cfg(not(loom))]
+mod coop;
+#[cfg(not(loom))]
+mod driver;
+#[cfg(not(loom))]
+mod error;
+#[cfg(not(loom))]
+mod runtime;
+#[cfg(not(loom))]
+pub mod task;
+
+#[cfg(not(loom))]
+pub(crate) mod scheduler;
+#[cfg(loom)]
+pub(crate) mod scheduler {
+    //! Only the pure state machines, for model checking.
+    pub(crate) mod park;
+}
+
+#[cfg(not(loom))]
+pub mod time;
+#[cfg(loom)]
+pub(crate) mod time {
+    //! Only the pure state machines, for model checking.
+    pub(crate) mod entry;
+}
+
+#[cfg(not(loom))]
+pub use error::{SetupError, SetupErrorKind};
+#[cfg(not(loom))]
+pub use runtime::{spawn, spawn_local, Builder, Runtime};
+#[cfg(not(loom))]
+pub use task::{JoinError, JoinHandle};

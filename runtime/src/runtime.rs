@@ -1,0 +1,426 @@
+//! [`Runtime`] and its [`Builder`]: starting the workers, `block_on`, `spawn`, shutdown.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread;
+
+use crossbeam_deque::Worker;
+
+use crate::context::{self, Current};
+use crate::coop;
+use crate::driver::{self, Driver, Features};
+use crate::scheduler::worker::WorkerCore;
+use crate::scheduler::Shared;
+use crate::task::{self, JoinHandle, ANY_WORKER};
+
+/// Largest ring the builder accepts (the kernel's limit for submission entries).
+const MAX_RING_ENTRIES: u32 = 32_768;
+
+/// Configures and builds a [`Runtime`].
+///
+/// # Examples
+///
+/// ```
+/// let rt = ringtide::Builder::new()
+///     .worker_threads(2)
+///     .pin_workers(false)
+///     .ring_entries(128)
+///     .build()?;
+/// assert_eq!(rt.block_on(async { 1 + 1 }), 2);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Builder {
+    worker_threads: Option<usize>,
+    pin_workers: bool,
+    ring_entries: u32,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder::new()
+    }
+}
+
+impl Builder {
+    /// One worker per CPU this process may run on, pinned, 256-entry rings.
+    pub fn new() -> Builder {
+        Builder {
+            worker_threads: None,
+            pin_workers: true,
+            ring_entries: 256,
+        }
+    }
+
+    /// Number of worker threads (default: the CPUs available to this process).
+    pub fn worker_threads(&mut self, n: usize) -> &mut Self {
+        self.worker_threads = Some(n);
+        self
+    }
+
+    /// Whether worker `i` is pinned to the `i`-th available CPU (default: `true`).
+    ///
+    /// Turn it off when several runtimes or other busy threads share the machine.
+    pub fn pin_workers(&mut self, pin: bool) -> &mut Self {
+        self.pin_workers = pin;
+        self
+    }
+
+    /// Submission queue size of each worker's io_uring ring (default: 256; the
+    /// completion queue is four times larger). Must be between 1 and 32768.
+    pub fn ring_entries(&mut self, entries: u32) -> &mut Self {
+        self.ring_entries = entries;
+        self
+    }
+
+    /// Starts the workers.
+    ///
+    /// # Errors
+    ///
+    /// * `InvalidInput` for zero workers or an out-of-range ring size.
+    /// * When io_uring cannot be set up, an error wrapping a [`SetupError`](crate::SetupError)
+    ///   that names the cause (seccomp filter, `kernel.io_uring_disabled`, old kernel,
+    ///   `RLIMIT_MEMLOCK`) and what to do.
+    /// * The OS error if a thread or eventfd cannot be created.
+    pub fn build(&self) -> io::Result<Runtime> {
+        let workers = match self.worker_threads {
+            Some(0) => {
+                return Err(invalid_input(
+                    "worker_threads must be at least 1".to_string(),
+                ))
+            }
+            Some(n) => n,
+            None => thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        if self.ring_entries == 0 || self.ring_entries > MAX_RING_ENTRIES {
+            return Err(invalid_input(format!(
+                "ring_entries must be between 1 and {MAX_RING_ENTRIES}, got {}",
+                self.ring_entries
+            )));
+        }
+        start(workers, self.pin_workers, self.ring_entries)
+    }
+}
+
+fn invalid_input(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, message)
+}
+
+/// Lets workers proceed once every ring is up, or tells them to exit.
+struct StartGate {
+    go: Mutex<Option<bool>>,
+    cond: Condvar,
+}
+
+impl StartGate {
+    fn open(&self, go: bool) {
+        *self.go.lock().unwrap() = Some(go);
+        self.cond.notify_all();
+    }
+
+    fn wait(&self) -> bool {
+        let mut go = self.go.lock().unwrap();
+        loop {
+            match *go {
+                Some(decision) => return decision,
+                None => go = self.cond.wait(go).unwrap(),
+            }
+        }
+    }
+}
+
+fn start(workers: usize, pin: bool, ring_entries: u32) -> io::Result<Runtime> {
+    let queues: Vec<Worker<_>> = (0..workers).map(|_| Worker::new_fifo()).collect();
+    let stealers = queues.iter().map(Worker::stealer).collect();
+    let eventfds = (0..workers)
+        .map(|_| driver::new_eventfd())
+        .collect::<io::Result<Vec<_>>>()?;
+    let shared = Arc::new(Shared::new(stealers, eventfds));
+    let cores = if pin {
+        core_affinity::get_core_ids().unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let gate = Arc::new(StartGate {
+        go: Mutex::new(None),
+        cond: Condvar::new(),
+    });
+    let (ready_tx, ready_rx) = mpsc::channel();
+
+    let mut threads = Vec::with_capacity(workers);
+    let mut first_error = None;
+    let mut features = None;
+    for (index, queue) in queues.into_iter().enumerate() {
+        let shared = shared.clone();
+        let gate = gate.clone();
+        let ready = ready_tx.clone();
+        let core_id = (!cores.is_empty()).then(|| cores[index % cores.len()]);
+        let spawned = thread::Builder::new()
+            .name(format!("ringtide-worker-{index}"))
+            .spawn(move || {
+                if let Some(core_id) = core_id {
+                    core_affinity::set_for_current(core_id);
+                }
+                set_timer_slack();
+                let eventfd = std::os::fd::AsRawFd::as_raw_fd(&shared.workers[index].eventfd);
+                let driver = match Driver::new(ring_entries, eventfd) {
+                    Ok(driver) => driver,
+                    Err(e) => {
+                        let _ = ready.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = ready.send(Ok(driver.features()));
+                drop(ready);
+                if !gate.wait() {
+                    return;
+                }
+                let core = WorkerCore::new(index, shared, queue, driver);
+                let _context = context::enter_worker(&core);
+                core.run();
+            });
+        match spawned {
+            Ok(handle) => threads.push(handle),
+            Err(e) => {
+                first_error = Some(e);
+                break;
+            }
+        }
+    }
+    drop(ready_tx);
+    for _ in 0..threads.len() {
+        match ready_rx.recv() {
+            Ok(Ok(f)) => features = Some(f),
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            Err(_) => {
+                first_error.get_or_insert_with(|| {
+                    io::Error::other("a ringtide worker thread exited during start-up")
+                });
+            }
+        }
+    }
+    if let Some(e) = first_error {
+        gate.open(false);
+        for thread in threads {
+            let _ = thread.join();
+        }
+        return Err(e);
+    }
+    gate.open(true);
+    Ok(Runtime {
+        shared,
+        threads,
+        features: features.expect("every worker reported"),
+    })
+}
+
+/// Workers sleep to timer deadlines; the default 50 µs slack would make every wake late.
+fn set_timer_slack() {
+    // SAFETY: PR_SET_TIMERSLACK takes an integer argument and affects only this thread.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong);
+    }
+}
+
+/// A multi-threaded io_uring runtime: one worker thread per core, each with its own ring,
+/// run queue and timers, stealing work from each other when idle.
+///
+/// Dropping the runtime cancels every task (their futures are dropped on the workers),
+/// waits for every operation in flight in the rings, then stops the workers.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let rt = ringtide::Runtime::new()?;
+/// let handle = rt.spawn(async {
+///     ringtide::time::sleep(Duration::from_millis(1)).await;
+///     "done"
+/// });
+/// assert_eq!(rt.block_on(handle).unwrap(), "done");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Runtime {
+    shared: Arc<Shared>,
+    threads: Vec<thread::JoinHandle<()>>,
+    features: Features,
+}
+
+impl Runtime {
+    /// A runtime with one pinned worker per CPU available to this process.
+    ///
+    /// # Errors
+    ///
+    /// See [`Builder::build`].
+    pub fn new() -> io::Result<Runtime> {
+        Builder::new().build()
+    }
+
+    /// Number of worker threads.
+    pub fn worker_threads(&self) -> usize {
+        self.threads.len()
+    }
+
+    /// Runs `future` to completion on the current thread, with this runtime as the
+    /// context: it may `spawn` and use timers, which the workers drive.
+    ///
+    /// # Panics
+    ///
+    /// Panics when called from a worker thread or from inside another `block_on`:
+    /// blocking there would stall the tasks it waits for. Await the future instead.
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        if context::in_runtime() {
+            panic!(
+                "Runtime::block_on called from inside a ringtide runtime (a worker thread or \
+                 another block_on); blocking there can stall the tasks it waits for: await \
+                 the future instead, or spawn it"
+            );
+        }
+        let _context = context::enter_block_on(self.shared.clone());
+        let parker = Arc::new(ThreadParker {
+            thread: thread::current(),
+            notified: AtomicBool::new(false),
+        });
+        let waker = Waker::from(parker.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut future = pin!(future);
+        loop {
+            if let Poll::Ready(output) = coop::with_budget(|| future.as_mut().poll(&mut cx)) {
+                return output;
+            }
+            while !parker.notified.swap(false, Ordering::Acquire) {
+                thread::park();
+            }
+        }
+    }
+
+    /// Spawns a task onto the runtime; a worker will run it.
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        task::spawn(&self.shared, future, ANY_WORKER)
+    }
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("worker_threads", &self.threads.len())
+            .field("tasks", &self.shared.registry.len())
+            .field("ring", &self.features)
+            .finish()
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.shared.begin_shutdown();
+        for thread in self.threads.drain(..) {
+            // A worker that panicked has already dropped its ring (unwinding drains it);
+            // there is nothing more to do for it here.
+            let _ = thread.join();
+        }
+        // Every task is gone; anything still queued is an empty shell.
+        while !self.shared.injector.is_empty() {
+            drop(self.shared.injector.steal());
+        }
+    }
+}
+
+struct ThreadParker {
+    thread: thread::Thread,
+    notified: AtomicBool,
+}
+
+impl Wake for ThreadParker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.notified.swap(true, Ordering::Release) {
+            self.thread.unpark();
+        }
+    }
+}
+
+/// Spawns a task onto the current runtime.
+///
+/// # Panics
+///
+/// Panics when called outside a ringtide runtime: call it from a task, or inside
+/// [`Runtime::block_on`], or use [`Runtime::spawn`].
+///
+/// # Examples
+///
+/// ```
+/// let rt = ringtide::Runtime::new()?;
+/// rt.block_on(async {
+///     let handle = ringtide::spawn(async { "from a task" });
+///     assert_eq!(handle.await.unwrap(), "from a task");
+/// });
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    context::with_current(|current| match current {
+        Current::Worker(core) => task::spawn(&core.shared, future, ANY_WORKER),
+        Current::BlockOn(shared) => task::spawn(shared, future, ANY_WORKER),
+        Current::None => panic!(
+            "ringtide::spawn called outside a ringtide runtime: call it from a task or \
+             inside Runtime::block_on, or use Runtime::spawn"
+        ),
+    })
+}
+
+/// Spawns a `!Send` task that stays on the current worker thread: it is never stolen,
+/// and is polled and dropped only there.
+///
+/// # Panics
+///
+/// Panics unless called from a task running on a ringtide worker (a `block_on` thread is
+/// not a worker: spawn a task first, and call `spawn_local` from it).
+///
+/// # Examples
+///
+/// ```
+/// use std::rc::Rc;
+///
+/// let rt = ringtide::Runtime::new()?;
+/// let len = rt.block_on(rt.spawn(async {
+///     let shared = Rc::new(String::from("not Send"));
+///     let local = ringtide::spawn_local({
+///         let shared = shared.clone();
+///         async move { shared.len() }
+///     });
+///     local.await.unwrap()
+/// }));
+/// assert_eq!(len.unwrap(), 8);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn spawn_local<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    context::with_current(|current| match current {
+        Current::Worker(core) => task::spawn(&core.shared, future, core.index),
+        _ => panic!(
+            "ringtide::spawn_local must be called from a task running on a ringtide worker \
+             thread (block_on's thread is not one): spawn a task and call it from there"
+        ),
+    })
+}

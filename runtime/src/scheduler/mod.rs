@@ -1,0 +1,223 @@
+//! The multi-threaded, work-stealing scheduler.
+//!
+//! Every worker thread owns a crossbeam-deque [`Worker`](crossbeam_deque::Worker) run
+//! queue whose [`Stealer`] the others hold, one io_uring ring, and one timer queue. All
+//! workers share one [`Injector`] for work that comes from outside (`Runtime::spawn`,
+//! `block_on`, wakes from foreign threads).
+//!
+//! # Where a woken task goes
+//!
+//! * Woken on a worker of its own runtime: onto that worker's local queue (it is hot in
+//!   that core's cache, and the local queue is stealable, so nothing is stranded).
+//! * Woken anywhere else: onto the injector, and an idle worker is notified.
+//! * A `spawn_local` task: onto the local, non-stealable queue of its owner worker, through
+//!   that worker's inbox when woken from another thread.
+//!
+//! # Keeping every core busy
+//!
+//! When a worker makes stealable work (pushes onto its local queue or the injector) while
+//! no worker is searching for work and some are parked, it notifies one parked worker,
+//! which steals. A worker about to park first publishes that it is parked, then re-checks
+//! every queue it could steal from; the pusher publishes its work, then checks for parked
+//! workers. Both sides put a sequentially consistent fence between their publish and their
+//! check, so either the pusher sees the parked worker and wakes it, or the worker sees the
+//! work and does not park.
+
+pub(crate) mod park;
+pub(crate) mod registry;
+pub(crate) mod worker;
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::Waker;
+use std::time::Instant;
+
+use async_task::ScheduleInfo;
+use crossbeam_deque::{Injector, Stealer};
+
+use crate::context;
+use crate::driver;
+use crate::task::{Runnable, ANY_WORKER};
+use crate::time::entry::TimerEntry;
+use park::ParkState;
+use registry::TaskRegistry;
+
+/// State shared by all workers of one runtime and every handle to it.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) injector: Injector<Runnable>,
+    pub(crate) stealers: Box<[Stealer<Runnable>]>,
+    pub(crate) workers: Box<[WorkerShared]>,
+    pub(crate) registry: TaskRegistry,
+    /// Workers currently looking for work to steal.
+    pub(crate) searching: AtomicUsize,
+    /// Workers currently parked (or about to park).
+    pub(crate) parked: AtomicUsize,
+    shutdown: AtomicBool,
+    /// Timer deadlines are nanoseconds since this instant.
+    pub(crate) epoch: Instant,
+    /// Round-robin cursor for timers registered from outside the workers.
+    next_remote: AtomicUsize,
+}
+
+/// The part of a worker that other threads reach.
+#[derive(Debug)]
+pub(crate) struct WorkerShared {
+    pub(crate) park: ParkState,
+    pub(crate) eventfd: OwnedFd,
+    pub(crate) inbox: Mutex<Inbox>,
+    /// Set when the inbox is non-empty, so the worker can skip the lock.
+    pub(crate) inbox_pending: AtomicBool,
+    /// Timers of this worker cancelled but not yet removed from its queue.
+    pub(crate) cancelled_timers: AtomicUsize,
+}
+
+/// What other threads hand to one particular worker.
+#[derive(Debug, Default)]
+pub(crate) struct Inbox {
+    /// Timers registered from outside the workers.
+    pub(crate) timers: Vec<Arc<TimerEntry>>,
+    /// `spawn_local` tasks of this worker, woken from another thread.
+    pub(crate) local_tasks: Vec<Runnable>,
+    /// The worker has exited; nothing may be handed to it any more.
+    pub(crate) closed: bool,
+}
+
+impl Shared {
+    pub(crate) fn new(stealers: Vec<Stealer<Runnable>>, eventfds: Vec<OwnedFd>) -> Shared {
+        let workers: Box<[WorkerShared]> = eventfds
+            .into_iter()
+            .map(|eventfd| WorkerShared {
+                park: ParkState::new(),
+                eventfd,
+                inbox: Mutex::new(Inbox::default()),
+                inbox_pending: AtomicBool::new(false),
+                cancelled_timers: AtomicUsize::new(0),
+            })
+            .collect();
+        Shared {
+            injector: Injector::new(),
+            stealers: stealers.into_boxed_slice(),
+            registry: TaskRegistry::new(workers.len()),
+            workers,
+            searching: AtomicUsize::new(0),
+            parked: AtomicUsize::new(0),
+            shutdown: AtomicBool::new(false),
+            epoch: Instant::now(),
+            next_remote: AtomicUsize::new(0),
+        }
+    }
+
+    pub(crate) fn is_shutdown(&self) -> bool {
+        self.shutdown.load(Ordering::Acquire)
+    }
+
+    /// Starts shutdown: every task is woken so that its next poll cancels it, and every
+    /// worker is woken to run those polls.
+    pub(crate) fn begin_shutdown(&self) {
+        self.shutdown.store(true, Ordering::SeqCst);
+        for waker in self.registry.wakers() {
+            waker.wake();
+        }
+        for index in 0..self.workers.len() {
+            self.unpark(index);
+        }
+    }
+
+    /// The scheduling function of every task: called by `async_task` whenever a task is
+    /// woken (or spawned) and must be queued.
+    pub(crate) fn schedule(runnable: Runnable, info: ScheduleInfo) {
+        let meta = runnable.metadata();
+        if meta.owner != ANY_WORKER {
+            let shared = meta.shared.clone();
+            let owner = meta.owner;
+            return shared.schedule_local(owner, runnable);
+        }
+        let pushed = context::with_worker_of(Arc::as_ptr(&meta.shared), |core| match core {
+            Some(core) => {
+                core.push(runnable, info);
+                None
+            }
+            None => Some(runnable),
+        });
+        if let Some(runnable) = pushed {
+            let shared = runnable.metadata().shared.clone();
+            shared.injector.push(runnable);
+            shared.notify_parked();
+        }
+    }
+
+    fn schedule_local(&self, owner: usize, runnable: Runnable) {
+        let on_owner = context::with_worker_of(self as *const Shared, |core| match core {
+            Some(core) if core.index == owner => {
+                core.push_local_task(runnable);
+                None
+            }
+            _ => Some(runnable),
+        });
+        let Some(runnable) = on_owner else { return };
+        let worker = &self.workers[owner];
+        let mut inbox = worker.inbox.lock().unwrap();
+        if inbox.closed {
+            // The owner thread is gone and a local task may be polled or dropped only
+            // there: leak it rather than break that promise. This happens only when a
+            // waker outlives a runtime that was shut down while the task was being woken.
+            std::mem::forget(runnable);
+            return;
+        }
+        inbox.local_tasks.push(runnable);
+        worker.inbox_pending.store(true, Ordering::Release);
+        drop(inbox);
+        self.unpark(owner);
+    }
+
+    /// Hands a timer registered outside the workers to one of them. The waker is
+    /// registered before any worker can see (and fire) the entry.
+    pub(crate) fn register_remote_timer(&self, deadline: u64, waker: &Waker) -> Arc<TimerEntry> {
+        let owner = self.next_remote.fetch_add(1, Ordering::Relaxed) % self.workers.len();
+        let entry = Arc::new(TimerEntry::new(deadline, owner));
+        entry.poll_fired(waker);
+        let worker = &self.workers[owner];
+        let mut inbox = worker.inbox.lock().unwrap();
+        // A closed inbox means the runtime is shutting down; the timer then never fires,
+        // and whatever waits on it is being cancelled anyway.
+        if !inbox.closed {
+            inbox.timers.push(entry.clone());
+            worker.inbox_pending.store(true, Ordering::Release);
+        }
+        drop(inbox);
+        self.unpark(owner);
+        entry
+    }
+
+    /// Wakes worker `index` if it is parked; costs no syscall if it is running.
+    pub(crate) fn unpark(&self, index: usize) {
+        let worker = &self.workers[index];
+        if worker.park.notify() {
+            driver::wake_eventfd(worker.eventfd.as_raw_fd());
+        }
+    }
+
+    /// After publishing stealable work: makes sure some worker will pick it up.
+    pub(crate) fn notify_parked(&self) {
+        fence(Ordering::SeqCst);
+        if self.searching.load(Ordering::SeqCst) != 0 || self.parked.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        let start = self.next_remote.fetch_add(1, Ordering::Relaxed);
+        let n = self.workers.len();
+        for i in 0..n {
+            let worker = &self.workers[(start + i) % n];
+            if worker.park.notify_if_parked() {
+                driver::wake_eventfd(worker.eventfd.as_raw_fd());
+                return;
+            }
+        }
+    }
+
+    /// Whether any stealable queue has work (used by a worker about to park).
+    pub(crate) fn has_stealable_work(&self) -> bool {
+        !self.injector.is_empty() || self.stealers.iter().any(|s| !s.is_empty())
+    }
+}

@@ -1,0 +1,296 @@
+//! One worker thread: its run queues, timer queue, ring, and loop.
+//!
+//! # The loop
+//!
+//! 1. Pop a task from the local queues (every [`MAINTENANCE_INTERVAL`] ticks, first run
+//!    maintenance and take one task from the injector, so that neither external work nor
+//!    timers starve behind a busy local queue) and run it with a fresh coop budget.
+//! 2. With no local work: run maintenance (inbox, due timers, ring completions); if that
+//!    made work, go to 1.
+//! 3. Steal: a batch from the injector, else half of another worker's queue.
+//! 4. Park in the ring until the nearest timer deadline, a completion, or a notification
+//!    (the protocol is in [`park`](super::park)).
+//!
+//! # Shutdown
+//!
+//! Once the runtime is shutting down every task is woken and cancels itself at its next
+//! poll; workers keep running the loop (parking at most 1 ms at a time) until the
+//! registry says no task is left. Then each worker closes its inbox, drops what remains
+//! in its queues on its own thread, and drops its ring, which waits for every request in
+//! flight before freeing their buffers.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::io;
+use std::sync::atomic::{fence, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_task::ScheduleInfo;
+use crossbeam_deque::Steal;
+
+use super::Shared;
+use crate::coop;
+use crate::driver::Driver;
+use crate::task::Runnable;
+use crate::time::entry::TimerEntry;
+use crate::time::queue::TimerQueue;
+
+/// Ticks between maintenance passes while a worker has local work.
+const MAINTENANCE_INTERVAL: u32 = 61;
+
+/// Longest park while shutting down (the last task may finish on another worker).
+const SHUTDOWN_PARK: Duration = Duration::from_millis(1);
+
+/// The worker-thread-only part of a worker. Reached through shared references only
+/// (from the worker loop and, via the thread-local context, from wakers and timers that
+/// run on this thread), hence the cells.
+#[derive(Debug)]
+pub(crate) struct WorkerCore {
+    pub(crate) index: usize,
+    pub(crate) shared: Arc<Shared>,
+    local: crossbeam_deque::Worker<Runnable>,
+    /// `spawn_local` tasks: never stolen.
+    local_tasks: RefCell<VecDeque<Runnable>>,
+    timers: RefCell<TimerQueue<Arc<TimerEntry>>>,
+    driver: RefCell<Driver>,
+    tick: Cell<u32>,
+    rng: Cell<u32>,
+}
+
+impl WorkerCore {
+    pub(crate) fn new(
+        index: usize,
+        shared: Arc<Shared>,
+        local: crossbeam_deque::Worker<Runnable>,
+        driver: Driver,
+    ) -> WorkerCore {
+        WorkerCore {
+            index,
+            shared,
+            local,
+            local_tasks: RefCell::new(VecDeque::new()),
+            timers: RefCell::new(TimerQueue::new()),
+            driver: RefCell::new(driver),
+            tick: Cell::new(0),
+            rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
+        }
+    }
+
+    /// Queues a woken or spawned task on this worker.
+    pub(crate) fn push(&self, runnable: Runnable, _info: ScheduleInfo) {
+        // A yielding task goes to the back like any other: the queue is FIFO, so
+        // everything already queued runs before it again.
+        self.local.push(runnable);
+        self.shared.notify_parked();
+    }
+
+    pub(crate) fn push_local_task(&self, runnable: Runnable) {
+        self.local_tasks.borrow_mut().push_back(runnable);
+    }
+
+    /// Registers a timer on this worker.
+    pub(crate) fn register_timer(&self, deadline: u64) -> Arc<TimerEntry> {
+        let entry = Arc::new(TimerEntry::new(deadline, self.index));
+        self.timers.borrow_mut().push(entry.clone());
+        entry
+    }
+
+    pub(crate) fn run(&self) {
+        loop {
+            if let Some(task) = self.next_local() {
+                self.run_task(task);
+                continue;
+            }
+            if self.maintain() {
+                continue;
+            }
+            if let Some(task) = self.steal() {
+                self.run_task(task);
+                continue;
+            }
+            if self.shared.is_shutdown() && self.shutdown_complete() {
+                break;
+            }
+            self.park();
+        }
+        self.finish();
+    }
+
+    fn run_task(&self, task: Runnable) {
+        coop::with_budget(|| task.run());
+    }
+
+    fn next_local(&self) -> Option<Runnable> {
+        let tick = self.tick.get().wrapping_add(1);
+        self.tick.set(tick);
+        if tick % MAINTENANCE_INTERVAL == 0 {
+            self.maintain();
+            if let Some(task) = steal_one(|| self.shared.injector.steal()) {
+                return Some(task);
+            }
+        }
+        // Alternate between the two local queues so neither starves the other.
+        if tick & 1 == 0 {
+            self.local
+                .pop()
+                .or_else(|| self.local_tasks.borrow_mut().pop_front())
+        } else {
+            let local = self.local_tasks.borrow_mut().pop_front();
+            local.or_else(|| self.local.pop())
+        }
+    }
+
+    /// Drains the inbox, fires due timers and reaps completions. Returns whether any of
+    /// it produced runnable work.
+    fn maintain(&self) -> bool {
+        let worker = &self.shared.workers[self.index];
+        if worker.inbox_pending.swap(false, Ordering::AcqRel) {
+            let mut inbox = worker.inbox.lock().unwrap();
+            let timers = std::mem::take(&mut inbox.timers);
+            let tasks = std::mem::take(&mut inbox.local_tasks);
+            drop(inbox);
+            let mut queue = self.timers.borrow_mut();
+            for timer in timers {
+                queue.push(timer);
+            }
+            drop(queue);
+            self.local_tasks.borrow_mut().extend(tasks);
+        }
+        self.fire_timers();
+        if let Err(e) = self.driver.borrow_mut().poll() {
+            fatal_ring_error(e);
+        }
+        !self.local.is_empty() || !self.local_tasks.borrow().is_empty()
+    }
+
+    fn now(&self) -> u64 {
+        self.shared.epoch.elapsed().as_nanos() as u64
+    }
+
+    fn fire_timers(&self) {
+        if self.timers.borrow().len() == 0 {
+            return;
+        }
+        let now = self.now();
+        let cancelled = &self.shared.workers[self.index].cancelled_timers;
+        loop {
+            // The queue is not borrowed while a waker runs: wakers are arbitrary code.
+            let due = self.timers.borrow_mut().pop_due(now);
+            let Some(timer) = due else { break };
+            if !timer.fire() {
+                cancelled.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        let hint = cancelled.load(Ordering::Relaxed);
+        let removed = self.timers.borrow_mut().compact(hint);
+        if removed > 0 {
+            cancelled.fetch_sub(removed, Ordering::Relaxed);
+        }
+    }
+
+    fn steal(&self) -> Option<Runnable> {
+        let shared = &*self.shared;
+        shared.searching.fetch_add(1, Ordering::SeqCst);
+        let found = steal_one(|| shared.injector.steal_batch_and_pop(&self.local)).or_else(|| {
+            let n = shared.stealers.len();
+            let start = self.next_random() as usize % n;
+            (0..n)
+                .map(|i| (start + i) % n)
+                .filter(|&i| i != self.index)
+                .find_map(|i| steal_one(|| shared.stealers[i].steal_batch_and_pop(&self.local)))
+        });
+        shared.searching.fetch_sub(1, Ordering::SeqCst);
+        if found.is_some() && !self.local.is_empty() {
+            // More than one task came over: maybe another idle worker can help.
+            shared.notify_parked();
+        }
+        found
+    }
+
+    fn next_random(&self) -> u32 {
+        // xorshift32
+        let mut x = self.rng.get();
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.rng.set(x);
+        x
+    }
+
+    /// Time until the nearest timer, or `None` when there is none.
+    fn park_timeout(&self) -> Option<Duration> {
+        let next = self.timers.borrow().next_deadline();
+        let timeout =
+            next.map(|deadline| Duration::from_nanos(deadline.saturating_sub(self.now())));
+        if self.shared.is_shutdown() {
+            return Some(timeout.map_or(SHUTDOWN_PARK, |t| t.min(SHUTDOWN_PARK)));
+        }
+        timeout
+    }
+
+    fn park(&self) {
+        let shared = &*self.shared;
+        let worker = &shared.workers[self.index];
+        if !worker.park.begin_park() {
+            return;
+        }
+        shared.parked.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        let has_work = !self.local.is_empty()
+            || !self.local_tasks.borrow().is_empty()
+            || worker.inbox_pending.load(Ordering::SeqCst)
+            || shared.has_stealable_work();
+        if !has_work {
+            let timeout = self.park_timeout();
+            if let Err(e) = self.driver.borrow_mut().park(timeout) {
+                fatal_ring_error(e);
+            }
+        }
+        shared.parked.fetch_sub(1, Ordering::SeqCst);
+        worker.park.end_park();
+    }
+
+    fn shutdown_complete(&self) -> bool {
+        self.shared.registry.len() == 0
+            && self.local.is_empty()
+            && self.local_tasks.borrow().is_empty()
+            && self.shared.injector.is_empty()
+    }
+
+    /// Last steps on the worker thread; see "Shutdown" in the module docs.
+    fn finish(&self) {
+        let worker = &self.shared.workers[self.index];
+        let leftovers = {
+            let mut inbox = worker.inbox.lock().unwrap();
+            inbox.closed = true;
+            inbox.timers.clear();
+            std::mem::take(&mut inbox.local_tasks)
+        };
+        drop(leftovers);
+        while let Some(task) = self.local.pop() {
+            drop(task);
+        }
+        self.local_tasks.borrow_mut().clear();
+        self.timers.borrow_mut().drain().for_each(drop);
+    }
+}
+
+/// Retries a steal until it gives a definite answer.
+fn steal_one(mut steal: impl FnMut() -> Steal<Runnable>) -> Option<Runnable> {
+    loop {
+        match steal() {
+            Steal::Success(task) => return Some(task),
+            Steal::Empty => return None,
+            Steal::Retry => std::hint::spin_loop(),
+        }
+    }
+}
+
+/// An `io_uring_enter` failure that is not transient means the ring is unusable (a
+/// kernel or runtime bug). Unwinding would free memory the kernel may still write, and
+/// carrying on would hang every task on this worker, so the process stops.
+fn fatal_ring_error(e: io::Error) -> ! {
+    eprintln!("ringtide: io_uring_enter failed on a worker ring, aborting: {e}");
+    std::process::abort();
+}

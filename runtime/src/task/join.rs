@@ -1,0 +1,243 @@
+//! [`JoinHandle`] and [`JoinError`]: how a spawned task's outcome gets back to its owner.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::sync::atomic::Ordering;
+use std::sync::Mutex;
+use std::task::{Context, Poll};
+
+use async_task::FallibleTask;
+
+use super::TaskMeta;
+
+/// An owned permission to await a spawned task's output, or to abort it.
+///
+/// Awaiting it yields `Ok(output)`, or a [`JoinError`] if the task panicked or was
+/// cancelled. Dropping it *detaches* the task: the task keeps running and its output is
+/// dropped when it completes.
+///
+/// # Examples
+///
+/// ```
+/// let rt = ringtide::Runtime::new()?;
+/// let answer = rt.block_on(async {
+///     let handle = ringtide::spawn(async { 6 * 7 });
+///     handle.await.expect("the task did not panic")
+/// });
+/// assert_eq!(answer, 42);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[must_use = "dropping a JoinHandle detaches the task; await it to get its output"]
+pub struct JoinHandle<T> {
+    task: Option<FallibleTask<Result<T, JoinError>, TaskMeta>>,
+    /// The task's metadata, which lives in the task's allocation and is kept alive by
+    /// `task` for as long as the handle holds it.
+    meta: NonNull<TaskMeta>,
+}
+
+// SAFETY: the handle owns a `FallibleTask`, which is `Send` when the output is; `meta`
+// points at `TaskMeta`, which is `Sync` and lives as long as the task allocation.
+unsafe impl<T: Send> Send for JoinHandle<T> {}
+// SAFETY: shared access to a handle only reads `TaskMeta` (which is `Sync`) and calls
+// `is_finished`, which reads the task's atomic state.
+unsafe impl<T: Send> Sync for JoinHandle<T> {}
+
+impl<T> Unpin for JoinHandle<T> {}
+
+impl<T> JoinHandle<T> {
+    pub(crate) fn new(task: async_task::Task<Result<T, JoinError>, TaskMeta>) -> Self {
+        let meta = NonNull::from(task.metadata());
+        JoinHandle {
+            task: Some(task.fallible()),
+            meta,
+        }
+    }
+
+    fn meta(&self) -> &TaskMeta {
+        // SAFETY: `meta` points into the task allocation; the handle always holds the
+        // task (it is only taken in `Drop`), which keeps that allocation alive.
+        unsafe { self.meta.as_ref() }
+    }
+
+    /// Cancels the task.
+    ///
+    /// The task's future is dropped the next time the runtime would have polled it (at
+    /// once if it is idle, after its current poll if it is running), and awaiting this
+    /// handle then yields a [`JoinError`] for which [`JoinError::is_cancelled`] is true.
+    /// A task that already completed keeps its output. Aborting twice is harmless.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = ringtide::Runtime::new()?;
+    /// rt.block_on(async {
+    ///     let handle = ringtide::spawn(ringtide::time::sleep(Duration::from_secs(3600)));
+    ///     handle.abort();
+    ///     assert!(handle.await.unwrap_err().is_cancelled());
+    /// });
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn abort(&self) {
+        let meta = self.meta();
+        meta.aborted.store(true, Ordering::Release);
+        let key = meta.key.load(Ordering::Acquire);
+        if let Some(waker) = meta.shared.registry.waker(key) {
+            waker.wake();
+        }
+    }
+
+    /// Whether the task has finished: completed, panicked or been cancelled.
+    pub fn is_finished(&self) -> bool {
+        self.task.as_ref().is_none_or(|t| t.is_finished())
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let task = self
+            .task
+            .as_mut()
+            .expect("JoinHandle polled after it returned its output");
+        match Pin::new(task).poll(cx) {
+            Poll::Ready(Some(result)) => Poll::Ready(result),
+            // The runnable was dropped without running to completion: the task was
+            // cancelled before it could produce anything.
+            Poll::Ready(None) => Poll::Ready(Err(JoinError::cancelled())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.detach();
+        }
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+/// Why a task did not produce its output.
+///
+/// # Examples
+///
+/// ```
+/// let rt = ringtide::Runtime::new()?;
+/// let err = rt.block_on(ringtide::spawn(async { panic!("boom") })).unwrap_err();
+/// assert!(err.is_panic());
+/// assert_eq!(*err.into_panic().downcast::<&str>().unwrap(), "boom");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct JoinError {
+    repr: Repr,
+}
+
+enum Repr {
+    Cancelled,
+    // The mutex makes the error `Sync` (so it fits `Box<dyn Error + Send + Sync>`); it
+    // is only ever locked by `into_panic`, which owns the error.
+    Panic(Mutex<Box<dyn Any + Send + 'static>>),
+}
+
+impl JoinError {
+    pub(crate) fn cancelled() -> JoinError {
+        JoinError {
+            repr: Repr::Cancelled,
+        }
+    }
+
+    pub(crate) fn panic(payload: Box<dyn Any + Send + 'static>) -> JoinError {
+        JoinError {
+            repr: Repr::Panic(Mutex::new(payload)),
+        }
+    }
+
+    /// The task was cancelled: aborted, or dropped at runtime shutdown.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self.repr, Repr::Cancelled)
+    }
+
+    /// The task panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self.repr, Repr::Panic(_))
+    }
+
+    /// The panic payload, to inspect or to re-raise with
+    /// [`std::panic::resume_unwind`].
+    ///
+    /// # Panics
+    ///
+    /// Panics if the task was cancelled rather than panicking; check
+    /// [`is_panic`](Self::is_panic) or use [`try_into_panic`](Self::try_into_panic).
+    pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
+        self.try_into_panic()
+            .expect("JoinError::into_panic called on a cancelled task's error")
+    }
+
+    /// The panic payload, or the error itself if the task was cancelled.
+    pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
+        match self.repr {
+            Repr::Panic(p) => Ok(p.into_inner().unwrap_or_else(|e| e.into_inner())),
+            Repr::Cancelled => Err(self),
+        }
+    }
+
+    fn panic_message(&self) -> Option<String> {
+        let Repr::Panic(p) = &self.repr else {
+            return None;
+        };
+        let payload = p.lock().unwrap_or_else(|e| e.into_inner());
+        payload
+            .downcast_ref::<&'static str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+    }
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.repr {
+            Repr::Cancelled => f.write_str("task was cancelled"),
+            Repr::Panic(_) => match self.panic_message() {
+                Some(msg) => write!(f, "task panicked: {msg}"),
+                None => f.write_str("task panicked"),
+            },
+        }
+    }
+}
+
+impl fmt::Debug for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.repr {
+            Repr::Cancelled => f.write_str("JoinError::Cancelled"),
+            Repr::Panic(_) => match self.panic_message() {
+                Some(msg) => write!(f, "JoinError::Panic({msg:?})"),
+                None => f.write_str("JoinError::Panic(..)"),
+            },
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}
+
+impl From<JoinError> for std::io::Error {
+    fn from(err: JoinError) -> std::io::Error {
+        let kind = if err.is_cancelled() {
+            std::io::ErrorKind::Interrupted
+        } else {
+            std::io::ErrorKind::Other
+        };
+        std::io::Error::new(kind, err)
+    }
+}

@@ -1,0 +1,162 @@
+//! Tasks: spawning, cancelling, joining, yielding.
+//!
+//! A task is one heap allocation made by [`async_task`]: its state word, the future (later
+//! its output), the scheduling function, and a [`TaskMeta`] that the runtime reads. The
+//! future the runtime hands to `async_task` is a [`TaskFuture`] wrapped around the user's:
+//!
+//! * it catches panics, so a panicking task never unwinds through a worker; the payload
+//!   becomes the task's output as a [`JoinError`];
+//! * it checks the abort flag (and runtime shutdown) before every poll, and then drops the
+//!   user's future *inside* the poll, so by the time a [`JoinHandle`] reports a
+//!   cancellation, the future's destructor has finished;
+//! * its destructor removes the task from the runtime's registry, which is how shutdown
+//!   knows when every task is gone.
+//!
+//! # Examples
+//!
+//! ```
+//! let rt = ringtide::Runtime::new()?;
+//! let sum = rt.block_on(async {
+//!     let handles: Vec<_> = (0..10u64).map(|i| ringtide::spawn(async move { i * i })).collect();
+//!     let mut sum = 0;
+//!     for h in handles {
+//!         sum += h.await.unwrap();
+//!     }
+//!     sum
+//! });
+//! assert_eq!(sum, 285);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+mod join;
+mod yield_now;
+
+pub use join::{JoinError, JoinHandle};
+pub use yield_now::{yield_now, YieldNow};
+
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use crate::scheduler::registry::NO_KEY;
+use crate::scheduler::Shared;
+
+/// Worker index of a task that any worker may run.
+pub(crate) const ANY_WORKER: usize = usize::MAX;
+
+/// What the runtime keeps in every task's header.
+#[derive(Debug)]
+pub(crate) struct TaskMeta {
+    pub(crate) shared: Arc<Shared>,
+    /// Set by `JoinHandle::abort`; read before every poll.
+    pub(crate) aborted: AtomicBool,
+    /// The task's key in the registry; written once, right after spawning, before the
+    /// task is first scheduled.
+    pub(crate) key: AtomicUsize,
+    /// The worker a `spawn_local` task is bound to, or `ANY_WORKER`.
+    pub(crate) owner: usize,
+}
+
+pub(crate) type Runnable = async_task::Runnable<TaskMeta>;
+
+/// Spawns `future` on the runtime behind `shared`.
+///
+/// `owner` is `ANY_WORKER` for a `Send` task; otherwise the index of the worker thread
+/// that is calling this function, which is the only thread that will ever poll or drop
+/// the future.
+pub(crate) fn spawn<F>(shared: &Arc<Shared>, future: F, owner: usize) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let meta = TaskMeta {
+        shared: shared.clone(),
+        aborted: AtomicBool::new(false),
+        key: AtomicUsize::new(NO_KEY),
+        owner,
+    };
+    let schedule = async_task::WithInfo(Shared::schedule);
+    // SAFETY: `spawn_unchecked` asks for three things.
+    // - The future borrows only the task's metadata, which lives in the same allocation
+    //   and outlives the future.
+    // - `schedule` is `Send + Sync + 'static` (a plain function).
+    // - A future that is not `Send` is only polled and dropped on its original thread:
+    //   callers pass `ANY_WORKER` only for `Send` futures (`Runtime::spawn` and
+    //   `crate::spawn` require it), and for a local task `owner` is the calling worker;
+    //   `Shared::schedule` routes such a task's runnable to that worker alone, and never
+    //   drops it anywhere else.
+    let (runnable, task) = unsafe {
+        async_task::Builder::new()
+            .metadata(meta)
+            .spawn_unchecked(move |meta| TaskFuture::new(meta, future), schedule)
+    };
+    let key = shared.registry.insert(runnable.waker());
+    runnable.metadata().key.store(key, Ordering::Release);
+    runnable.schedule();
+    JoinHandle::new(task)
+}
+
+/// The user's future, wrapped; see the module docs.
+struct TaskFuture<'a, F: Future> {
+    meta: &'a TaskMeta,
+    future: Option<F>,
+}
+
+impl<'a, F: Future> TaskFuture<'a, F> {
+    fn new(meta: &'a TaskMeta, future: F) -> Self {
+        TaskFuture {
+            meta,
+            future: Some(future),
+        }
+    }
+
+    /// Drops the user's future in place, swallowing a panic from its destructor (there is
+    /// no one to hand it to and unwinding must not reach the worker).
+    fn drop_future(&mut self) {
+        let _ = catch_unwind(AssertUnwindSafe(|| self.future = None));
+    }
+}
+
+impl<F: Future> Future for TaskFuture<'_, F> {
+    type Output = Result<F::Output, JoinError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: `future` is structurally pinned: it is never moved out of the option,
+        // only polled in place or dropped in place (`drop_future`).
+        let this = unsafe { self.get_unchecked_mut() };
+        if this.meta.aborted.load(Ordering::Acquire) || this.meta.shared.is_shutdown() {
+            this.drop_future();
+            return Poll::Ready(Err(JoinError::cancelled()));
+        }
+        let Some(future) = this.future.as_mut() else {
+            // Unreachable: async_task never polls a future after it returned Ready.
+            return Poll::Ready(Err(JoinError::cancelled()));
+        };
+        // SAFETY: see above; the future is pinned inside the task allocation.
+        let future = unsafe { Pin::new_unchecked(future) };
+        match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(output)) => {
+                this.drop_future();
+                Poll::Ready(Ok(output))
+            }
+            Err(payload) => {
+                this.drop_future();
+                Poll::Ready(Err(JoinError::panic(payload)))
+            }
+        }
+    }
+}
+
+impl<F: Future> Drop for TaskFuture<'_, F> {
+    fn drop(&mut self) {
+        self.drop_future();
+        // After the user's destructor, which may spawn: the registry must not look empty
+        // to shutdown while a task is still being torn down.
+        let key = self.meta.key.load(Ordering::Acquire);
+        self.meta.shared.registry.remove(key);
+    }
+}
