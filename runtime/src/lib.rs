@@ -69,6 +69,7 @@ pub(crate) mod scheduler;
 #[cfg(loom)]
 pub(crate) mod scheduler {
     //! Only the pure state machines, for model checking.
+    pub(crate) mod idle;
     pub(crate) mod park;
 }
 

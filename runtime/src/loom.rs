@@ -14,3 +14,14 @@ pub(crate) mod sync {
         pub(crate) use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
     }
 }
+
+/// Runs a loom model with a default preemption bound of 2, which keeps CI quick;
+/// `LOOM_MAX_PREEMPTIONS=N` explores deeper.
+#[cfg(all(test, loom))]
+pub(crate) fn model<F: Fn() + Sync + Send + 'static>(f: F) {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(2);
+    }
+    builder.check(f);
+}

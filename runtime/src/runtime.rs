@@ -401,10 +401,14 @@ where
 ///
 /// let rt = ringtide::Runtime::new()?;
 /// let len = rt.block_on(rt.spawn(async {
-///     let shared = Rc::new(String::from("not Send"));
-///     let local = ringtide::spawn_local({
-///         let shared = shared.clone();
-///         async move { shared.len() }
+///     // The `Rc` never leaves this worker thread.
+///     let local = ringtide::spawn_local(async {
+///         let shared = Rc::new(String::from("not Send"));
+///         let reader = ringtide::spawn_local({
+///             let shared = shared.clone();
+///             async move { shared.len() }
+///         });
+///         reader.await.unwrap()
 ///     });
 ///     local.await.unwrap()
 /// }));

@@ -15,20 +15,17 @@
 //!
 //! # Keeping every core busy
 //!
-//! When a worker makes stealable work (pushes onto its local queue or the injector) while
-//! no worker is searching for work and some are parked, it notifies one parked worker,
-//! which steals. A worker about to park first publishes that it is parked, then re-checks
-//! every queue it could steal from; the pusher publishes its work, then checks for parked
-//! workers. Both sides put a sequentially consistent fence between their publish and their
-//! check, so either the pusher sees the parked worker and wakes it, or the worker sees the
-//! work and does not park.
+//! When a worker makes stealable work while no worker is searching for work and some are
+//! parked, it wakes one parked worker, which steals; the protocol, and why no work is
+//! stranded, is in [`idle`].
 
+pub(crate) mod idle;
 pub(crate) mod park;
 pub(crate) mod registry;
 pub(crate) mod worker;
 
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Waker;
 use std::time::Instant;
@@ -40,6 +37,7 @@ use crate::context;
 use crate::driver;
 use crate::task::{Runnable, ANY_WORKER};
 use crate::time::entry::TimerEntry;
+use idle::Idle;
 use park::ParkState;
 use registry::TaskRegistry;
 
@@ -50,10 +48,7 @@ pub(crate) struct Shared {
     pub(crate) stealers: Box<[Stealer<Runnable>]>,
     pub(crate) workers: Box<[WorkerShared]>,
     pub(crate) registry: TaskRegistry,
-    /// Workers currently looking for work to steal.
-    pub(crate) searching: AtomicUsize,
-    /// Workers currently parked (or about to park).
-    pub(crate) parked: AtomicUsize,
+    pub(crate) idle: Idle,
     shutdown: AtomicBool,
     /// Timer deadlines are nanoseconds since this instant.
     pub(crate) epoch: Instant,
@@ -101,8 +96,7 @@ impl Shared {
             stealers: stealers.into_boxed_slice(),
             registry: TaskRegistry::new(workers.len()),
             workers,
-            searching: AtomicUsize::new(0),
-            parked: AtomicUsize::new(0),
+            idle: Idle::new(),
             shutdown: AtomicBool::new(false),
             epoch: Instant::now(),
             next_remote: AtomicUsize::new(0),
@@ -201,8 +195,7 @@ impl Shared {
 
     /// After publishing stealable work: makes sure some worker will pick it up.
     pub(crate) fn notify_parked(&self) {
-        fence(Ordering::SeqCst);
-        if self.searching.load(Ordering::SeqCst) != 0 || self.parked.load(Ordering::SeqCst) == 0 {
+        if !self.idle.should_notify() {
             return;
         }
         let start = self.next_remote.fetch_add(1, Ordering::Relaxed);

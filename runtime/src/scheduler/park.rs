@@ -157,7 +157,7 @@ mod loom_tests {
     /// item and notify. Loom explores every interleaving: a lost wake-up deadlocks the
     /// model, which loom reports.
     fn park_model(notifiers: usize) {
-        loom::model(move || {
+        crate::loom::model(move || {
             let park = Arc::new(ParkState::new());
             let queue = Arc::new(AtomicUsize::new(0));
             let eventfd = Arc::new(FakeEventFd {

@@ -22,7 +22,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
-use std::sync::atomic::{fence, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -191,7 +191,7 @@ impl WorkerCore {
 
     fn steal(&self) -> Option<Runnable> {
         let shared = &*self.shared;
-        shared.searching.fetch_add(1, Ordering::SeqCst);
+        shared.idle.begin_search();
         let found = steal_one(|| shared.injector.steal_batch_and_pop(&self.local)).or_else(|| {
             let n = shared.stealers.len();
             let start = self.next_random() as usize % n;
@@ -200,7 +200,7 @@ impl WorkerCore {
                 .filter(|&i| i != self.index)
                 .find_map(|i| steal_one(|| shared.stealers[i].steal_batch_and_pop(&self.local)))
         });
-        shared.searching.fetch_sub(1, Ordering::SeqCst);
+        shared.idle.end_search();
         if found.is_some() && !self.local.is_empty() {
             // More than one task came over: maybe another idle worker can help.
             shared.notify_parked();
@@ -235,8 +235,7 @@ impl WorkerCore {
         if !worker.park.begin_park() {
             return;
         }
-        shared.parked.fetch_add(1, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
+        shared.idle.begin_park();
         let has_work = !self.local.is_empty()
             || !self.local_tasks.borrow().is_empty()
             || worker.inbox_pending.load(Ordering::SeqCst)
@@ -247,7 +246,7 @@ impl WorkerCore {
                 fatal_ring_error(e);
             }
         }
-        shared.parked.fetch_sub(1, Ordering::SeqCst);
+        shared.idle.end_park();
         worker.park.end_park();
     }
 

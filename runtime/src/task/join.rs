@@ -134,7 +134,7 @@ impl<T> fmt::Debug for JoinHandle<T> {
 ///
 /// ```
 /// let rt = ringtide::Runtime::new()?;
-/// let err = rt.block_on(ringtide::spawn(async { panic!("boom") })).unwrap_err();
+/// let err = rt.block_on(rt.spawn(async { panic!("boom") })).unwrap_err();
 /// assert!(err.is_panic());
 /// assert_eq!(*err.into_panic().downcast::<&str>().unwrap(), "boom");
 /// # Ok::<(), std::io::Error>(())

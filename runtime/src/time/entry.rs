@@ -153,7 +153,7 @@ mod loom_tests {
     /// another: either the check sees `FIRED`, or the waker is woken.
     #[test]
     fn fire_races_registration() {
-        loom::model(|| {
+        crate::loom::model(|| {
             let entry = Arc::new(TimerEntry::new(10, 0));
             let flag = std::sync::Arc::new(Flag(AtomicBool::new(false)));
             let waker = Waker::from(flag.clone());
@@ -170,7 +170,7 @@ mod loom_tests {
     /// Cancel and fire race: exactly one wins, and a cancelled timer never wakes.
     #[test]
     fn fire_races_cancel() {
-        loom::model(|| {
+        crate::loom::model(|| {
             let entry = Arc::new(TimerEntry::new(10, 0));
             let flag = std::sync::Arc::new(Flag(AtomicBool::new(false)));
             assert!(!entry.poll_fired(&Waker::from(flag.clone())));

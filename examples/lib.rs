@@ -1,0 +1,2 @@
+//! Runnable examples for ringtide; run one with
+//! `cargo run --release --example <name>`. See the files beside this one.

@@ -1,0 +1,129 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code, unused_macros)]
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+/// The runtime shapes every `rt_test!` body runs on.
+pub fn one_worker() -> ringtide::Runtime {
+    ringtide::Builder::new()
+        .worker_threads(1)
+        .pin_workers(false)
+        .build()
+        .expect("io_uring runtime with 1 worker")
+}
+
+pub fn two_workers_pinned() -> ringtide::Runtime {
+    ringtide::Builder::new()
+        .worker_threads(2)
+        .pin_workers(true)
+        .build()
+        .expect("io_uring runtime with 2 pinned workers")
+}
+
+pub fn four_workers() -> ringtide::Runtime {
+    ringtide::Builder::new()
+        .worker_threads(4)
+        .pin_workers(false)
+        .ring_entries(64)
+        .build()
+        .expect("io_uring runtime with 4 workers")
+}
+
+/// Runs each test body on a 1-worker runtime, on 2 pinned workers and on 4 unpinned
+/// workers (more workers than the CI machine has cores, which shakes out ordering bugs).
+macro_rules! rt_test {
+    ($($(#[$attr:meta])* fn $name:ident($rt:ident) $body:block)*) => {
+        mod one_worker {
+            #[allow(unused_imports)]
+            use super::*;
+            $( $(#[$attr])* #[test] fn $name() { let $rt = crate::support::one_worker(); $body } )*
+        }
+        mod two_workers_pinned {
+            #[allow(unused_imports)]
+            use super::*;
+            $( $(#[$attr])* #[test] fn $name() { let $rt = crate::support::two_workers_pinned(); $body } )*
+        }
+        mod four_workers {
+            #[allow(unused_imports)]
+            use super::*;
+            $( $(#[$attr])* #[test] fn $name() { let $rt = crate::support::four_workers(); $body } )*
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use rt_test;
+
+/// Counts how often a future is polled and whether it has been dropped.
+#[derive(Clone, Default)]
+pub struct Probe {
+    pub polls: Arc<AtomicUsize>,
+    pub drops: Arc<AtomicUsize>,
+}
+
+impl Probe {
+    pub fn polls(&self) -> usize {
+        self.polls.load(Ordering::SeqCst)
+    }
+    pub fn drops(&self) -> usize {
+        self.drops.load(Ordering::SeqCst)
+    }
+    /// Wraps `fut` so that its polls and its drop are counted.
+    pub fn wrap<F: Future>(&self, fut: F) -> Probed<F> {
+        Probed {
+            fut,
+            probe: self.clone(),
+        }
+    }
+}
+
+pub struct Probed<F> {
+    fut: F,
+    probe: Probe,
+}
+
+impl<F: Future> Future for Probed<F> {
+    type Output = F::Output;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // SAFETY: `fut` is structurally pinned and never moved.
+        let this = unsafe { self.get_unchecked_mut() };
+        this.probe.polls.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: as above.
+        unsafe { Pin::new_unchecked(&mut this.fut) }.poll(cx)
+    }
+}
+
+impl<F> Drop for Probed<F> {
+    fn drop(&mut self) {
+        self.probe.drops.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A small deterministic PRNG (xorshift64*), so stress tests are reproducible.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Reads an environment variable as a number, for raising stress bounds locally.
+pub fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
