@@ -64,8 +64,8 @@ pub(crate) struct WorkerShared {
     pub(crate) inbox: Mutex<Inbox>,
     /// Set when the inbox is non-empty, so the worker can skip the lock.
     pub(crate) inbox_pending: AtomicBool,
-    /// Timers of this worker cancelled but not yet removed from its queue.
-    pub(crate) cancelled_timers: AtomicUsize,
+    /// Timers of this worker cancelled from other threads since it last looked.
+    pub(crate) remote_cancelled_timers: AtomicUsize,
 }
 
 /// What other threads hand to one particular worker.
@@ -88,7 +88,7 @@ impl Shared {
                 eventfd,
                 inbox: Mutex::new(Inbox::default()),
                 inbox_pending: AtomicBool::new(false),
-                cancelled_timers: AtomicUsize::new(0),
+                remote_cancelled_timers: AtomicUsize::new(0),
             })
             .collect();
         Shared {
@@ -183,6 +183,15 @@ impl Shared {
         drop(inbox);
         self.unpark(owner);
         entry
+    }
+
+    /// Tells worker `owner` that one of its timers was cancelled from another thread.
+    pub(crate) fn count_remote_cancelled_timer(&self, owner: usize) {
+        if let Some(worker) = self.workers.get(owner) {
+            worker
+                .remote_cancelled_timers
+                .fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Wakes worker `index` if it is parked; costs no syscall if it is running.

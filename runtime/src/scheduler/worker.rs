@@ -53,6 +53,12 @@ pub(crate) struct WorkerCore {
     /// `spawn_local` tasks: never stolen.
     local_tasks: RefCell<VecDeque<Runnable>>,
     timers: RefCell<TimerQueue<Arc<TimerEntry>>>,
+    /// Timers of this worker cancelled but (as far as it knows) still in its queue; a
+    /// hint for when compaction pays off.
+    cancelled_timers: Cell<usize>,
+    /// The clock (nanoseconds since the epoch) as last read by this worker; never ahead
+    /// of the real clock, so comparing a deadline with it never fires a timer early.
+    clock: Cell<u64>,
     driver: RefCell<Driver>,
     tick: Cell<u32>,
     rng: Cell<u32>,
@@ -71,6 +77,8 @@ impl WorkerCore {
             local,
             local_tasks: RefCell::new(VecDeque::new()),
             timers: RefCell::new(TimerQueue::new()),
+            cancelled_timers: Cell::new(0),
+            clock: Cell::new(0),
             driver: RefCell::new(driver),
             tick: Cell::new(0),
             rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
@@ -94,6 +102,17 @@ impl WorkerCore {
         let entry = Arc::new(TimerEntry::new(deadline, self.index));
         self.timers.borrow_mut().push(entry.clone());
         entry
+    }
+
+    /// Notes that a timer of this worker was cancelled on this thread.
+    pub(crate) fn count_cancelled_timer(&self) {
+        self.cancelled_timers.set(self.cancelled_timers.get() + 1);
+    }
+
+    /// The clock as this worker last read it: a lower bound of the current time that
+    /// costs no clock read.
+    pub(crate) fn cached_clock(&self) -> u64 {
+        self.clock.get()
     }
 
     pub(crate) fn run(&self) {
@@ -165,7 +184,9 @@ impl WorkerCore {
     }
 
     fn now(&self) -> u64 {
-        self.shared.epoch.elapsed().as_nanos() as u64
+        let now = self.shared.epoch.elapsed().as_nanos() as u64;
+        self.clock.set(now);
+        now
     }
 
     fn fire_timers(&self) {
@@ -173,20 +194,21 @@ impl WorkerCore {
             return;
         }
         let now = self.now();
-        let cancelled = &self.shared.workers[self.index].cancelled_timers;
+        let remote = &self.shared.workers[self.index].remote_cancelled_timers;
+        let mut cancelled = self.cancelled_timers.get();
+        if remote.load(Ordering::Relaxed) > 0 {
+            cancelled += remote.swap(0, Ordering::Relaxed);
+        }
         loop {
             // The queue is not borrowed while a waker runs: wakers are arbitrary code.
             let due = self.timers.borrow_mut().pop_due(now);
             let Some(timer) = due else { break };
             if !timer.fire() {
-                cancelled.fetch_sub(1, Ordering::Relaxed);
+                cancelled = cancelled.saturating_sub(1);
             }
         }
-        let hint = cancelled.load(Ordering::Relaxed);
-        let removed = self.timers.borrow_mut().compact(hint);
-        if removed > 0 {
-            cancelled.fetch_sub(removed, Ordering::Relaxed);
-        }
+        let removed = self.timers.borrow_mut().compact(cancelled);
+        self.cancelled_timers.set(cancelled.saturating_sub(removed));
     }
 
     fn steal(&self) -> Option<Runnable> {

@@ -37,7 +37,6 @@ pub use timeout::{timeout, timeout_at, Elapsed, Timeout};
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -108,37 +107,51 @@ impl Sleep {
     fn cancel(&mut self) {
         if let Some(entry) = self.entry.take() {
             if entry.cancel() {
-                context::with_current(|current| {
-                    let shared = match current {
-                        Current::Worker(core) => Some(&core.shared),
-                        Current::BlockOn(shared) => Some(shared),
-                        Current::None => None,
-                    };
-                    // Counting lets the owning worker compact its queue; a sleep dropped
-                    // outside the runtime is simply collected when its deadline passes.
-                    if let Some(worker) = shared.and_then(|s| s.workers.get(entry.owner)) {
-                        worker.cancelled_timers.fetch_add(1, Ordering::Relaxed);
+                // Counting lets the owning worker compact its queue; a sleep dropped
+                // outside any runtime is simply collected when its deadline passes.
+                context::with_current(|current| match current {
+                    Current::Worker(core) if core.index == entry.owner => {
+                        core.count_cancelled_timer();
                     }
+                    Current::Worker(core) => core.shared.count_remote_cancelled_timer(entry.owner),
+                    Current::BlockOn(shared) => shared.count_remote_cancelled_timer(entry.owner),
+                    Current::None => {}
                 });
             }
         }
     }
 
-    fn register(&mut self, cx: &mut Context<'_>) {
+    /// First poll: completes at once if the deadline has passed, else registers the
+    /// timer with the current worker (or, outside the workers, with one of them).
+    fn register(&mut self, cx: &mut Context<'_>) -> bool {
         let entry = context::with_current(|current| match current {
             Current::Worker(core) => {
-                let entry = core.register_timer(deadline_nanos(&core.shared.epoch, self.deadline));
+                let deadline = deadline_nanos(&core.shared.epoch, self.deadline);
+                // The worker's cached clock saves a clock read per timer; a deadline it
+                // has not reached yet is registered and fired on the worker's next pass.
+                if deadline <= core.cached_clock() {
+                    return None;
+                }
+                let entry = core.register_timer(deadline);
                 entry.poll_fired(cx.waker());
-                entry
+                Some(entry)
             }
-            Current::BlockOn(shared) => shared
-                .register_remote_timer(deadline_nanos(&shared.epoch, self.deadline), cx.waker()),
+            Current::BlockOn(shared) => {
+                if Instant::now() >= self.deadline {
+                    return None;
+                }
+                let deadline = deadline_nanos(&shared.epoch, self.deadline);
+                Some(shared.register_remote_timer(deadline, cx.waker()))
+            }
+            Current::None if Instant::now() >= self.deadline => None,
             Current::None => panic!(
                 "a ringtide timer was polled outside a ringtide runtime: await it inside \
                  Runtime::block_on or a task spawned on a ringtide runtime"
             ),
         });
-        self.entry = Some(entry);
+        let fired = entry.is_none();
+        self.entry = entry;
+        fired
     }
 }
 
@@ -154,11 +167,7 @@ impl Future for Sleep {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let fired = match &self.entry {
             Some(entry) => entry.poll_fired(cx.waker()),
-            None if Instant::now() >= self.deadline => true,
-            None => {
-                self.register(cx);
-                false
-            }
+            None => self.register(cx),
         };
         if fired {
             coop::poll_proceed(cx)

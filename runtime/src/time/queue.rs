@@ -31,20 +31,17 @@ impl<T: Timer> Timer for std::sync::Arc<T> {
 #[derive(Debug)]
 pub(crate) struct TimerQueue<T> {
     heap: BinaryHeap<Slot<T>>,
-    /// Insertion counter, so equal deadlines fire in registration order.
-    seq: u64,
 }
 
 #[derive(Debug)]
 struct Slot<T> {
     deadline: u64,
-    seq: u64,
     timer: T,
 }
 
 impl<T> PartialEq for Slot<T> {
     fn eq(&self, other: &Self) -> bool {
-        self.deadline == other.deadline && self.seq == other.seq
+        self.deadline == other.deadline
     }
 }
 impl<T> Eq for Slot<T> {}
@@ -56,7 +53,7 @@ impl<T> PartialOrd for Slot<T> {
 impl<T> Ord for Slot<T> {
     // Reversed: `BinaryHeap` is a max-heap and we want the earliest deadline on top.
     fn cmp(&self, other: &Self) -> Ordering {
-        (other.deadline, other.seq).cmp(&(self.deadline, self.seq))
+        other.deadline.cmp(&self.deadline)
     }
 }
 
@@ -64,7 +61,6 @@ impl<T: Timer> TimerQueue<T> {
     pub(crate) fn new() -> Self {
         TimerQueue {
             heap: BinaryHeap::new(),
-            seq: 0,
         }
     }
 
@@ -73,10 +69,8 @@ impl<T: Timer> TimerQueue<T> {
     }
 
     pub(crate) fn push(&mut self, timer: T) {
-        self.seq += 1;
         self.heap.push(Slot {
             deadline: timer.deadline(),
-            seq: self.seq,
             timer,
         });
     }
