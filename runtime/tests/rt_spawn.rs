@@ -168,6 +168,31 @@ rt_test! {
         assert!(rt.block_on(target).unwrap_err().is_cancelled());
     }
 
+    fn abort_during_the_first_poll_still_cancels(rt) {
+        // The abort lands while the task is inside its very first poll, before it ever
+        // returned Pending: the task must still be cancelled once it goes idle.
+        let in_poll = Arc::new(AtomicBool::new(false));
+        let aborted = Arc::new(AtomicBool::new(false));
+        let probe = Probe::default();
+        let handle = rt.spawn(probe.wrap({
+            let (in_poll, aborted) = (in_poll.clone(), aborted.clone());
+            async move {
+                in_poll.store(true, Ordering::SeqCst);
+                while !aborted.load(Ordering::SeqCst) {
+                    std::thread::yield_now();
+                }
+                std::future::pending::<()>().await
+            }
+        }));
+        while !in_poll.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+        handle.abort();
+        aborted.store(true, Ordering::SeqCst);
+        assert!(rt.block_on(handle).unwrap_err().is_cancelled());
+        assert_eq!(probe.drops(), 1);
+    }
+
     fn dropped_handle_detaches(rt) {
         let (tx, rx) = mpsc::channel();
         drop(rt.spawn(async move {

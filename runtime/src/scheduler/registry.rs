@@ -1,13 +1,15 @@
 //! Every live task of a runtime, so that shutdown can cancel all of them.
 //!
-//! A task is registered when it is spawned and removed when its future is dropped
+//! A task is registered the first time it returns `Pending` (before that it is always in a
+//! run queue or being polled; see `crate::task`) and removed when its future is dropped
 //! (completed, aborted or cancelled). The registry holds one [`Waker`] per task: waking it
 //! is how [`JoinHandle::abort`](crate::task::JoinHandle::abort) and runtime shutdown get a
 //! task that sits idle (waiting on a timer, a socket, a channel) polled one last time so
 //! that it can see it was cancelled.
 //!
-//! The slab is sharded by thread so that workers spawning and completing tasks at the same
-//! time rarely touch the same lock.
+//! The slab is sharded, and each thread spreads its insertions over the shards round-robin,
+//! so that one thread spawning many tasks while workers complete them rarely contends on
+//! a lock; each shard sits on its own cache lines.
 
 use std::cell::Cell;
 use std::task::Waker;
@@ -23,8 +25,20 @@ pub(crate) const NO_KEY: usize = usize::MAX;
 
 #[derive(Debug)]
 pub(crate) struct TaskRegistry {
-    shards: Box<[Mutex<Slab>]>,
+    shards: Box<[Shard]>,
     len: AtomicUsize,
+}
+
+/// One lock and slab, aligned so that neighbouring shards never share a cache line.
+#[derive(Debug)]
+#[repr(align(128))]
+struct Shard(Mutex<Slab>);
+
+impl std::ops::Deref for Shard {
+    type Target = Mutex<Slab>;
+    fn deref(&self) -> &Mutex<Slab> {
+        &self.0
+    }
 }
 
 #[derive(Debug, Default)]
@@ -42,14 +56,14 @@ enum Entry {
 
 impl TaskRegistry {
     pub(crate) fn new(workers: usize) -> TaskRegistry {
-        let shards = (workers * 4).next_power_of_two().min(1 << SHARD_BITS);
+        let shards = (workers * 8).next_power_of_two().min(1 << SHARD_BITS);
         TaskRegistry {
             shards: (0..shards)
                 .map(|_| {
-                    Mutex::new(Slab {
+                    Shard(Mutex::new(Slab {
                         entries: Vec::new(),
                         free: NO_KEY,
-                    })
+                    }))
                 })
                 .collect(),
             len: AtomicUsize::new(0),
@@ -62,7 +76,7 @@ impl TaskRegistry {
     }
 
     pub(crate) fn insert(&self, waker: Waker) -> usize {
-        let shard = thread_shard() & (self.shards.len() - 1);
+        let shard = next_shard() & (self.shards.len() - 1);
         let mut slab = self.shards[shard].lock().unwrap();
         let index = if slab.free != NO_KEY {
             let index = slab.free;
@@ -130,16 +144,23 @@ impl TaskRegistry {
     }
 }
 
-fn thread_shard() -> usize {
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// The shard for the next insertion by this thread: round-robin, each thread starting at
+/// a different offset.
+fn next_shard() -> usize {
+    static THREADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     thread_local! {
-        static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
+        static NEXT: Cell<usize> = const { Cell::new(usize::MAX) };
     }
-    SHARD.with(|s| {
-        if s.get() == usize::MAX {
-            s.set(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    NEXT.with(|next| {
+        let mut shard = next.get();
+        if shard == usize::MAX {
+            // Odd multiples spread the starting points of successive threads apart.
+            shard = THREADS
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                .wrapping_mul(0x9E37_79B9);
         }
-        s.get()
+        next.set(shard.wrapping_add(1));
+        shard
     })
 }
 
@@ -172,10 +193,29 @@ mod tests {
         assert_eq!(registry.len(), 5);
         assert_eq!(Arc::strong_count(&counter), 6);
         let again = registry.insert(Waker::from(counter.clone()));
-        assert!(keys[..5].contains(&again), "a freed slot is reused");
+        assert!(
+            !keys[5..].contains(&again),
+            "live keys are never handed out twice"
+        );
         assert_eq!(registry.wakers().len(), 6);
         registry.waker(again).unwrap().wake();
         assert_eq!(counter.0.load(std::sync::atomic::Ordering::SeqCst), 1);
         assert!(registry.waker(keys[1]).is_none());
+    }
+
+    #[test]
+    fn freed_slots_are_reused() {
+        let registry = TaskRegistry::new(2);
+        let waker = Waker::noop();
+        let first: std::collections::HashSet<_> =
+            (0..1024).map(|_| registry.insert(waker.clone())).collect();
+        for &k in &first {
+            registry.remove(k);
+        }
+        assert_eq!(registry.len(), 0);
+        // Round-robin spreads the same number over every shard again: all slots reused.
+        let second: std::collections::HashSet<_> =
+            (0..1024).map(|_| registry.insert(waker.clone())).collect();
+        assert_eq!(first, second);
     }
 }

@@ -81,8 +81,9 @@ impl<T> JoinHandle<T> {
     /// ```
     pub fn abort(&self) {
         let meta = self.meta();
-        meta.aborted.store(true, Ordering::Release);
-        let key = meta.key.load(Ordering::Acquire);
+        // Step 2 of the handshake in `crate::task`: flag first, then the key.
+        meta.aborted.store(true, Ordering::SeqCst);
+        let key = meta.key.load(Ordering::SeqCst);
         if let Some(waker) = meta.shared.registry.waker(key) {
             waker.wake();
         }

@@ -9,8 +9,29 @@
 //! * it checks the abort flag (and runtime shutdown) before every poll, and then drops the
 //!   user's future *inside* the poll, so by the time a [`JoinHandle`] reports a
 //!   cancellation, the future's destructor has finished;
-//! * its destructor removes the task from the runtime's registry, which is how shutdown
-//!   knows when every task is gone.
+//! * the first time the task returns `Pending` it enters the runtime's registry (with its
+//!   waker), and its destructor removes it: see "Reaching every task" below.
+//!
+//! # Reaching every task
+//!
+//! Abort and shutdown must reach tasks that nobody is about to poll. A task that has never
+//! returned `Pending` is always in a run queue or being polled, so a worker will see its
+//! abort flag (or the shutdown flag) at its next poll; only a task that returned `Pending`
+//! can sit where no queue sees it, holding its waker in a timer, a ring operation or a
+//! user's channel. Such a task is registered, once, right after that first `Pending`, so
+//! a task that completes in its first poll never touches the registry.
+//!
+//! Registration and the flags form a handshake that loses no task:
+//!
+//! 1. The poller inserts the waker, publishes the key, then reads the abort and shutdown
+//!    flags; if either is set it wakes the task itself.
+//! 2. `abort` sets the flag, then reads the key and wakes the registered waker.
+//!    Shutdown sets its flag, then wakes every registered waker (under the registry's
+//!    locks).
+//!
+//! The key and the abort flag are written and read with sequentially consistent
+//! operations, so either `abort` sees the key or the poller sees the flag; for shutdown,
+//! the shard lock orders the insertion against the snapshot in the same way.
 //!
 //! # Examples
 //!
@@ -53,8 +74,8 @@ pub(crate) struct TaskMeta {
     pub(crate) shared: Arc<Shared>,
     /// Set by `JoinHandle::abort`; read before every poll.
     pub(crate) aborted: AtomicBool,
-    /// The task's key in the registry; written once, right after spawning, before the
-    /// task is first scheduled.
+    /// The task's key in the registry, or `NO_KEY` until the task first returns
+    /// `Pending`; written once, by the poller.
     pub(crate) key: AtomicUsize,
     /// The worker a `spawn_local` task is bound to, or `ANY_WORKER`.
     pub(crate) owner: usize,
@@ -93,8 +114,6 @@ where
             .metadata(meta)
             .spawn_unchecked(move |meta| TaskFuture::new(meta, future), schedule)
     };
-    let key = shared.registry.insert(runnable.waker());
-    runnable.metadata().key.store(key, Ordering::Release);
     runnable.schedule();
     JoinHandle::new(task)
 }
@@ -110,6 +129,19 @@ impl<'a, F: Future> TaskFuture<'a, F> {
         TaskFuture {
             meta,
             future: Some(future),
+        }
+    }
+
+    /// Step 1 of the handshake in the module docs, the first time the task is idle.
+    fn register(&self, cx: &Context<'_>) {
+        if self.meta.key.load(Ordering::Relaxed) != NO_KEY {
+            return;
+        }
+        let shared = &self.meta.shared;
+        let key = shared.registry.insert(cx.waker().clone());
+        self.meta.key.store(key, Ordering::SeqCst);
+        if self.meta.aborted.load(Ordering::SeqCst) || shared.is_shutdown() {
+            cx.waker().wake_by_ref();
         }
     }
 
@@ -138,7 +170,10 @@ impl<F: Future> Future for TaskFuture<'_, F> {
         // SAFETY: see above; the future is pinned inside the task allocation.
         let future = unsafe { Pin::new_unchecked(future) };
         match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Pending) => {
+                this.register(cx);
+                Poll::Pending
+            }
             Ok(Poll::Ready(output)) => {
                 this.drop_future();
                 Poll::Ready(Ok(output))
@@ -156,7 +191,7 @@ impl<F: Future> Drop for TaskFuture<'_, F> {
         self.drop_future();
         // After the user's destructor, which may spawn: the registry must not look empty
         // to shutdown while a task is still being torn down.
-        let key = self.meta.key.load(Ordering::Acquire);
+        let key = self.meta.key.load(Ordering::Relaxed);
         self.meta.shared.registry.remove(key);
     }
 }
