@@ -25,10 +25,10 @@ fn public_types_have_the_expected_auto_traits() {
 
     send::<ringtide::time::Sleep>();
     sync::<ringtide::time::Sleep>();
-    unpin::<ringtide::time::Sleep>();
     send::<ringtide::time::Interval>();
+    sync::<ringtide::time::Interval>();
+    unpin::<ringtide::time::Interval>();
     send::<ringtide::time::Timeout<ringtide::time::Sleep>>();
-    unpin::<ringtide::time::Timeout<ringtide::time::Sleep>>();
     error::<ringtide::time::Elapsed>();
     send::<ringtide::task::YieldNow>();
 }

@@ -156,10 +156,10 @@ rt_test! {
     fn sleep_reset_moves_the_deadline(rt) {
         rt.block_on(async {
             let start = Instant::now();
-            let mut s = sleep(Duration::from_secs(3600));
-            assert!(futures::poll!(&mut s).is_pending());
-            s.reset(start + Duration::from_millis(2));
-            (&mut s).await;
+            let mut s = std::pin::pin!(sleep(Duration::from_secs(3600)));
+            assert!(futures::poll!(s.as_mut()).is_pending());
+            s.as_mut().reset(start + Duration::from_millis(2));
+            s.await;
             assert!(start.elapsed() >= Duration::from_millis(2));
             assert!(start.elapsed() < Duration::from_secs(3600));
         });

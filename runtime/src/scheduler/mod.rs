@@ -27,7 +27,6 @@ pub(crate) mod worker;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::Waker;
 use std::time::Instant;
 
 use async_task::ScheduleInfo;
@@ -36,7 +35,7 @@ use crossbeam_deque::{Injector, Stealer};
 use crate::context;
 use crate::driver;
 use crate::task::{Runnable, ANY_WORKER};
-use crate::time::entry::TimerEntry;
+use crate::time::shard::TimerShard;
 use idle::Idle;
 use park::ParkState;
 use registry::TaskRegistry;
@@ -64,15 +63,13 @@ pub(crate) struct WorkerShared {
     pub(crate) inbox: Mutex<Inbox>,
     /// Set when the inbox is non-empty, so the worker can skip the lock.
     pub(crate) inbox_pending: AtomicBool,
-    /// Timers of this worker cancelled from other threads since it last looked.
-    pub(crate) remote_cancelled_timers: AtomicUsize,
+    /// This worker's timing wheel.
+    pub(crate) timers: Arc<TimerShard>,
 }
 
 /// What other threads hand to one particular worker.
 #[derive(Debug, Default)]
 pub(crate) struct Inbox {
-    /// Timers registered from outside the workers.
-    pub(crate) timers: Vec<Arc<TimerEntry>>,
     /// `spawn_local` tasks of this worker, woken from another thread.
     pub(crate) local_tasks: Vec<Runnable>,
     /// The worker has exited; nothing may be handed to it any more.
@@ -88,7 +85,7 @@ impl Shared {
                 eventfd,
                 inbox: Mutex::new(Inbox::default()),
                 inbox_pending: AtomicBool::new(false),
-                remote_cancelled_timers: AtomicUsize::new(0),
+                timers: Arc::new(TimerShard::new()),
             })
             .collect();
         Shared {
@@ -166,32 +163,9 @@ impl Shared {
         self.unpark(owner);
     }
 
-    /// Hands a timer registered outside the workers to one of them. The waker is
-    /// registered before any worker can see (and fire) the entry.
-    pub(crate) fn register_remote_timer(&self, deadline: u64, waker: &Waker) -> Arc<TimerEntry> {
-        let owner = self.next_remote.fetch_add(1, Ordering::Relaxed) % self.workers.len();
-        let entry = Arc::new(TimerEntry::new(deadline, owner));
-        entry.poll_fired(waker);
-        let worker = &self.workers[owner];
-        let mut inbox = worker.inbox.lock().unwrap();
-        // A closed inbox means the runtime is shutting down; the timer then never fires,
-        // and whatever waits on it is being cancelled anyway.
-        if !inbox.closed {
-            inbox.timers.push(entry.clone());
-            worker.inbox_pending.store(true, Ordering::Release);
-        }
-        drop(inbox);
-        self.unpark(owner);
-        entry
-    }
-
-    /// Tells worker `owner` that one of its timers was cancelled from another thread.
-    pub(crate) fn count_remote_cancelled_timer(&self, owner: usize) {
-        if let Some(worker) = self.workers.get(owner) {
-            worker
-                .remote_cancelled_timers
-                .fetch_add(1, Ordering::Relaxed);
-        }
+    /// The worker whose wheel takes the next timer registered outside the workers.
+    pub(crate) fn next_timer_worker(&self) -> usize {
+        self.next_remote.fetch_add(1, Ordering::Relaxed) % self.workers.len()
     }
 
     /// Wakes worker `index` if it is parked; costs no syscall if it is running.

@@ -24,6 +24,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::Waker;
 use std::time::Duration;
 
 use async_task::ScheduleInfo;
@@ -33,8 +34,7 @@ use super::Shared;
 use crate::coop;
 use crate::driver::Driver;
 use crate::task::Runnable;
-use crate::time::entry::TimerEntry;
-use crate::time::queue::TimerQueue;
+use crate::time::wheel::tick_reached;
 
 /// Ticks between maintenance passes while a worker has local work.
 const MAINTENANCE_INTERVAL: u32 = 61;
@@ -52,10 +52,8 @@ pub(crate) struct WorkerCore {
     local: crossbeam_deque::Worker<Runnable>,
     /// `spawn_local` tasks: never stolen.
     local_tasks: RefCell<VecDeque<Runnable>>,
-    timers: RefCell<TimerQueue<Arc<TimerEntry>>>,
-    /// Timers of this worker cancelled but (as far as it knows) still in its queue; a
-    /// hint for when compaction pays off.
-    cancelled_timers: Cell<usize>,
+    /// Wakers of fired timers, collected under the wheel's lock and woken after it.
+    fired: RefCell<Vec<Waker>>,
     /// The clock (nanoseconds since the epoch) as last read by this worker; never ahead
     /// of the real clock, so comparing a deadline with it never fires a timer early.
     clock: Cell<u64>,
@@ -76,8 +74,7 @@ impl WorkerCore {
             shared,
             local,
             local_tasks: RefCell::new(VecDeque::new()),
-            timers: RefCell::new(TimerQueue::new()),
-            cancelled_timers: Cell::new(0),
+            fired: RefCell::new(Vec::new()),
             clock: Cell::new(0),
             driver: RefCell::new(driver),
             tick: Cell::new(0),
@@ -95,18 +92,6 @@ impl WorkerCore {
 
     pub(crate) fn push_local_task(&self, runnable: Runnable) {
         self.local_tasks.borrow_mut().push_back(runnable);
-    }
-
-    /// Registers a timer on this worker.
-    pub(crate) fn register_timer(&self, deadline: u64) -> Arc<TimerEntry> {
-        let entry = Arc::new(TimerEntry::new(deadline, self.index));
-        self.timers.borrow_mut().push(entry.clone());
-        entry
-    }
-
-    /// Notes that a timer of this worker was cancelled on this thread.
-    pub(crate) fn count_cancelled_timer(&self) {
-        self.cancelled_timers.set(self.cancelled_timers.get() + 1);
     }
 
     /// The clock as this worker last read it: a lower bound of the current time that
@@ -165,15 +150,7 @@ impl WorkerCore {
     fn maintain(&self) -> bool {
         let worker = &self.shared.workers[self.index];
         if worker.inbox_pending.swap(false, Ordering::AcqRel) {
-            let mut inbox = worker.inbox.lock().unwrap();
-            let timers = std::mem::take(&mut inbox.timers);
-            let tasks = std::mem::take(&mut inbox.local_tasks);
-            drop(inbox);
-            let mut queue = self.timers.borrow_mut();
-            for timer in timers {
-                queue.push(timer);
-            }
-            drop(queue);
+            let tasks = std::mem::take(&mut worker.inbox.lock().unwrap().local_tasks);
             self.local_tasks.borrow_mut().extend(tasks);
         }
         self.fire_timers();
@@ -190,25 +167,20 @@ impl WorkerCore {
     }
 
     fn fire_timers(&self) {
-        if self.timers.borrow().len() == 0 {
+        let shard = &self.shared.workers[self.index].timers;
+        if shard.is_empty() {
             return;
         }
-        let now = self.now();
-        let remote = &self.shared.workers[self.index].remote_cancelled_timers;
-        let mut cancelled = self.cancelled_timers.get();
-        if remote.load(Ordering::Relaxed) > 0 {
-            cancelled += remote.swap(0, Ordering::Relaxed);
+        let now = tick_reached(self.now());
+        let mut fired = self.fired.borrow_mut();
+        shard.expire(now, &mut fired);
+        // Wakers are arbitrary code: run them with no borrow held.
+        let mut batch = std::mem::take(&mut *fired);
+        drop(fired);
+        for waker in batch.drain(..) {
+            waker.wake();
         }
-        loop {
-            // The queue is not borrowed while a waker runs: wakers are arbitrary code.
-            let due = self.timers.borrow_mut().pop_due(now);
-            let Some(timer) = due else { break };
-            if !timer.fire() {
-                cancelled = cancelled.saturating_sub(1);
-            }
-        }
-        let removed = self.timers.borrow_mut().compact(cancelled);
-        self.cancelled_timers.set(cancelled.saturating_sub(removed));
+        *self.fired.borrow_mut() = batch;
     }
 
     fn steal(&self) -> Option<Runnable> {
@@ -242,9 +214,11 @@ impl WorkerCore {
 
     /// Time until the nearest timer, or `None` when there is none.
     fn park_timeout(&self) -> Option<Duration> {
-        let next = self.timers.borrow().next_deadline();
-        let timeout =
-            next.map(|deadline| Duration::from_nanos(deadline.saturating_sub(self.now())));
+        let next = self.shared.workers[self.index].timers.next_expiration();
+        let timeout = next.map(|tick| {
+            let deadline = tick.saturating_mul(1000);
+            Duration::from_nanos(deadline.saturating_sub(self.now()))
+        });
         if self.shared.is_shutdown() {
             return Some(timeout.map_or(SHUTDOWN_PARK, |t| t.min(SHUTDOWN_PARK)));
         }
@@ -285,15 +259,14 @@ impl WorkerCore {
         let leftovers = {
             let mut inbox = worker.inbox.lock().unwrap();
             inbox.closed = true;
-            inbox.timers.clear();
             std::mem::take(&mut inbox.local_tasks)
         };
+        worker.timers.close();
         drop(leftovers);
         while let Some(task) = self.local.pop() {
             drop(task);
         }
         self.local_tasks.borrow_mut().clear();
-        self.timers.borrow_mut().drain().for_each(drop);
     }
 }
 

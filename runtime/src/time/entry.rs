@@ -1,24 +1,27 @@
 //! The state one timer shares between the future that waits on it and the worker that
-//! fires it.
+//! fires it: a fired flag and a waker.
 //!
 //! A [`Sleep`](crate::time::Sleep) may be polled on one worker, stolen, polled on another
-//! and dropped on a third, while its entry stays in the timer queue of the worker it was
-//! registered on. Everything those threads need to agree on is in this word and waker.
+//! and dropped on a third, while it stays linked in the timer wheel of the worker it was
+//! registered on. Linking and unlinking happen under that wheel's lock; the two fields
+//! here are read without it.
 //!
 //! # States
 //!
-//! * `PENDING`: in a timer queue, deadline not reached. Set at creation.
-//! * `FIRED`: the owning worker saw the deadline pass and woke the waker. Set only by the
-//!   owning worker, only from `PENDING`. Final.
-//! * `CANCELLED`: the future was dropped (or reset) before the deadline. Set only by the
-//!   future, only from `PENDING`. Final; the queue discards the entry lazily.
+//! * `PENDING`: set at creation and by [`TimerEntry::reset`] (only while the timer is in
+//!   no wheel, so nobody else touches it).
+//! * `FIRED`: the owning worker saw the deadline pass. Set only by the worker, under the
+//!   wheel's lock, after unlinking the timer.
 //!
 //! # Why no wake-up is lost
 //!
 //! The future registers its waker *before* it checks for `FIRED`; the worker stores
-//! `FIRED` *before* it wakes the registered waker. Either the check sees `FIRED`, or the
-//! store comes after the registration and the wake reaches the newly registered waker
-//! ([`AtomicWaker`] orders registration against wake).
+//! `FIRED` *before* it takes the registered waker (which it wakes after releasing the
+//! lock). Either the check sees `FIRED`, or the store comes after the registration and
+//! the taken waker is the one just registered ([`AtomicWaker`] orders registration
+//! against take).
+
+use std::task::Waker;
 
 use crate::loom::sync::atomic::{AtomicU8, Ordering};
 
@@ -29,30 +32,28 @@ use loom_waker::AtomicWaker;
 
 const PENDING: u8 = 0;
 const FIRED: u8 = 1;
-const CANCELLED: u8 = 2;
 
 #[derive(Debug)]
 pub(crate) struct TimerEntry {
-    /// Deadline in nanoseconds since the runtime's epoch.
-    pub(crate) deadline: u64,
-    /// Index of the worker whose queue holds the entry.
-    pub(crate) owner: usize,
     state: AtomicU8,
     waker: AtomicWaker,
 }
 
 impl TimerEntry {
-    pub(crate) fn new(deadline: u64, owner: usize) -> TimerEntry {
+    pub(crate) fn new() -> TimerEntry {
         TimerEntry {
-            deadline,
-            owner,
             state: AtomicU8::new(PENDING),
             waker: AtomicWaker::new(),
         }
     }
 
+    /// Registers `waker` to be woken when the timer fires.
+    pub(crate) fn register(&self, waker: &Waker) {
+        self.waker.register(waker);
+    }
+
     /// Registers `waker` and reports whether the timer has fired.
-    pub(crate) fn poll_fired(&self, waker: &std::task::Waker) -> bool {
+    pub(crate) fn poll_fired(&self, waker: &Waker) -> bool {
         if self.is_fired() {
             return true;
         }
@@ -64,46 +65,17 @@ impl TimerEntry {
         self.state.load(Ordering::Acquire) == FIRED
     }
 
-    pub(crate) fn is_cancelled(&self) -> bool {
-        self.state.load(Ordering::Acquire) == CANCELLED
+    /// Called by the owning worker once the deadline has passed: marks the timer fired
+    /// and hands back the waker to wake (outside the wheel's lock).
+    pub(crate) fn fire(&self) -> Option<Waker> {
+        self.state.store(FIRED, Ordering::Release);
+        self.waker.take()
     }
 
-    /// Called by the owning worker once the deadline has passed. Returns `false` when the
-    /// timer had been cancelled.
-    pub(crate) fn fire(&self) -> bool {
-        let fired = self
-            .state
-            .compare_exchange(PENDING, FIRED, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok();
-        if fired {
-            self.waker.wake();
-        }
-        fired
-    }
-
-    /// Called by the future when it no longer wants the timer. Returns `true` when this
-    /// call cancelled it (it had not fired).
-    pub(crate) fn cancel(&self) -> bool {
-        let cancelled = self
-            .state
-            .compare_exchange(PENDING, CANCELLED, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok();
-        if cancelled {
-            // Drop the waker now rather than when the queue discards the entry: the
-            // waker keeps its task alive.
-            drop(self.waker.take());
-        }
-        cancelled
-    }
-}
-
-#[cfg(not(loom))]
-impl crate::time::queue::Timer for TimerEntry {
-    fn deadline(&self) -> u64 {
-        self.deadline
-    }
-    fn is_cancelled(&self) -> bool {
-        TimerEntry::is_cancelled(self)
+    /// Makes the entry pending again. Only for an entry in no wheel.
+    pub(crate) fn reset(&self) {
+        self.state.store(PENDING, Ordering::Relaxed);
+        drop(self.waker.take());
     }
 }
 
@@ -122,11 +94,6 @@ mod loom_waker {
         }
         pub(crate) fn register(&self, waker: &Waker) {
             *self.0.lock().unwrap() = Some(waker.clone());
-        }
-        pub(crate) fn wake(&self) {
-            if let Some(w) = self.0.lock().unwrap().take() {
-                w.wake();
-            }
         }
         pub(crate) fn take(&self) -> Option<Waker> {
             self.0.lock().unwrap().take()
@@ -150,38 +117,49 @@ mod loom_tests {
     }
 
     /// A future on one thread registers and checks while the owning worker fires on
-    /// another: either the check sees `FIRED`, or the waker is woken.
+    /// another: either the check sees `FIRED`, or the registered waker is woken.
     #[test]
     fn fire_races_registration() {
         crate::loom::model(|| {
-            let entry = Arc::new(TimerEntry::new(10, 0));
+            let entry = Arc::new(TimerEntry::new());
             let flag = std::sync::Arc::new(Flag(AtomicBool::new(false)));
             let waker = Waker::from(flag.clone());
             let worker = {
                 let entry = entry.clone();
-                thread::spawn(move || entry.fire())
+                thread::spawn(move || {
+                    if let Some(waker) = entry.fire() {
+                        waker.wake();
+                    }
+                })
             };
             let seen = entry.poll_fired(&waker);
-            assert!(worker.join().unwrap());
+            worker.join().unwrap();
             assert!(seen || flag.0.load(Ordering::SeqCst), "wake-up lost");
         });
     }
 
-    /// Cancel and fire race: exactly one wins, and a cancelled timer never wakes.
+    /// A waker replaced by a poll from another thread (a stolen task) is the one woken.
     #[test]
-    fn fire_races_cancel() {
+    fn fire_wakes_the_latest_waker() {
         crate::loom::model(|| {
-            let entry = Arc::new(TimerEntry::new(10, 0));
-            let flag = std::sync::Arc::new(Flag(AtomicBool::new(false)));
-            assert!(!entry.poll_fired(&Waker::from(flag.clone())));
+            let entry = Arc::new(TimerEntry::new());
+            let first = std::sync::Arc::new(Flag(AtomicBool::new(false)));
+            let second = std::sync::Arc::new(Flag(AtomicBool::new(false)));
+            entry.register(&Waker::from(first.clone()));
             let worker = {
                 let entry = entry.clone();
-                thread::spawn(move || entry.fire())
+                thread::spawn(move || {
+                    if let Some(waker) = entry.fire() {
+                        waker.wake();
+                    }
+                })
             };
-            let cancelled = entry.cancel();
-            let fired = worker.join().unwrap();
-            assert!(cancelled != fired, "exactly one of fire and cancel wins");
-            assert_eq!(flag.0.load(Ordering::SeqCst), fired);
+            let seen = entry.poll_fired(&Waker::from(second.clone()));
+            worker.join().unwrap();
+            assert!(
+                seen || second.0.load(Ordering::SeqCst),
+                "the waker registered last must be woken unless the poll saw the fire"
+            );
         });
     }
 }

@@ -55,7 +55,7 @@ pub fn interval_at(start: Instant, period: Duration) -> Interval {
     assert!(!period.is_zero(), "interval period must be non-zero");
     Interval {
         period,
-        sleep: sleep_until(start),
+        sleep: Box::pin(sleep_until(start)),
         missed: MissedTickBehavior::default(),
     }
 }
@@ -64,7 +64,8 @@ pub fn interval_at(start: Instant, period: Duration) -> Interval {
 #[derive(Debug)]
 pub struct Interval {
     period: Duration,
-    sleep: Sleep,
+    /// Boxed so that `Interval` is `Unpin`; allocated once, reset for every tick.
+    sleep: Pin<Box<Sleep>>,
     missed: MissedTickBehavior,
 }
 
@@ -76,7 +77,7 @@ impl Interval {
 
     /// Polls for the next tick; returns the instant it was scheduled for.
     pub fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<Instant> {
-        if Pin::new(&mut self.sleep).poll(cx).is_pending() {
+        if self.sleep.as_mut().poll(cx).is_pending() {
             return Poll::Pending;
         }
         let scheduled = self.sleep.deadline();
@@ -92,13 +93,14 @@ impl Interval {
                 scheduled + self.period * skip
             }
         };
-        self.sleep.reset(next);
+        self.sleep.as_mut().reset(next);
         Poll::Ready(scheduled)
     }
 
     /// Restarts the schedule: the next tick is one period from now.
     pub fn reset(&mut self) {
-        self.sleep.reset(Instant::now() + self.period);
+        let next = Instant::now() + self.period;
+        self.sleep.as_mut().reset(next);
     }
 
     /// The period between ticks.

@@ -1,12 +1,12 @@
 //! Timers with microsecond precision: [`sleep`], [`sleep_until`], [`timeout`],
 //! [`interval`].
 //!
-//! Each worker keeps its pending timers in a user-space queue ordered by deadline in
-//! nanoseconds (no tick, no rounding) and parks in its io_uring ring with the nearest
-//! deadline as the wait's timeout, so the kernel only ever holds one timeout per worker.
-//! A timer is registered on the worker that first polls it; a timer first polled outside
-//! the workers (in `block_on`) is handed to one of them. A timer never fires before its
-//! deadline.
+//! Each worker keeps its pending timers in a hierarchical timing wheel with one-microsecond
+//! ticks and parks in its io_uring ring with the nearest deadline as the wait's timeout, so
+//! the kernel only ever holds one timeout per worker. A timer lives inside its [`Sleep`]
+//! (no allocation) and is linked into the wheel of the worker that first polls it; a timer
+//! first polled outside the workers (in `block_on`) is handed to one of them. A timer never
+//! fires before its deadline, and at most a microsecond after it for rounding.
 //!
 //! # Examples
 //!
@@ -28,8 +28,9 @@
 
 pub(crate) mod entry;
 mod interval;
-pub(crate) mod queue;
+pub(crate) mod shard;
 mod timeout;
+pub(crate) mod wheel;
 
 pub use interval::{interval, interval_at, Interval, MissedTickBehavior};
 pub use std::time::Instant;
@@ -43,7 +44,8 @@ use std::time::Duration;
 
 use crate::context::{self, Current};
 use crate::coop;
-use entry::TimerEntry;
+use shard::TimerShard;
+use wheel::{tick_at_or_after, TimerNode};
 
 /// Waits until `duration` has elapsed.
 ///
@@ -63,10 +65,7 @@ pub fn sleep(duration: Duration) -> Sleep {
 ///
 /// Polling the future outside a ringtide runtime (a worker or `block_on`) panics.
 pub fn sleep_until(deadline: Instant) -> Sleep {
-    Sleep {
-        deadline,
-        entry: None,
-    }
+    Sleep::new(deadline)
 }
 
 /// About 30 years from now: the deadline of a sleep whose duration overflows `Instant`.
@@ -76,15 +75,27 @@ fn far_future() -> Instant {
 
 /// A future that completes at a deadline. Created by [`sleep`] and [`sleep_until`].
 ///
-/// Dropping it cancels the timer. It is `Unpin`: it can be polled through `&mut`.
+/// The timer lives inside the future (registering it allocates nothing), so the future
+/// must be pinned to be polled: `.await` does that; to poll it by hand, use
+/// `std::pin::pin!` or `Box::pin`. Dropping it cancels the timer.
 #[derive(Debug)]
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep {
     deadline: Instant,
-    entry: Option<Arc<TimerEntry>>,
+    /// The wheel the node is linked into, once registered.
+    shard: Option<Arc<TimerShard>>,
+    node: TimerNode,
 }
 
 impl Sleep {
+    fn new(deadline: Instant) -> Sleep {
+        Sleep {
+            deadline,
+            shard: None,
+            node: TimerNode::new(),
+        }
+    }
+
     /// The instant this sleep completes at.
     pub fn deadline(&self) -> Instant {
         self.deadline
@@ -92,66 +103,71 @@ impl Sleep {
 
     /// Whether the deadline has passed.
     pub fn is_elapsed(&self) -> bool {
-        match &self.entry {
-            Some(entry) => entry.is_fired(),
+        match &self.shard {
+            Some(_) => self.node.entry.is_fired(),
             None => Instant::now() >= self.deadline,
         }
     }
 
     /// Moves the deadline, keeping the future (for use in loops and [`Interval`]).
-    pub fn reset(&mut self, deadline: Instant) {
-        self.cancel();
-        self.deadline = deadline;
+    pub fn reset(self: Pin<&mut Self>, deadline: Instant) {
+        // SAFETY: the node is not moved; it is unlinked before the fields change.
+        let this = unsafe { self.get_unchecked_mut() };
+        this.unlink();
+        this.node.entry.reset();
+        this.deadline = deadline;
     }
 
-    fn cancel(&mut self) {
-        if let Some(entry) = self.entry.take() {
-            if entry.cancel() {
-                // Counting lets the owning worker compact its queue; a sleep dropped
-                // outside any runtime is simply collected when its deadline passes.
-                context::with_current(|current| match current {
-                    Current::Worker(core) if core.index == entry.owner => {
-                        core.count_cancelled_timer();
-                    }
-                    Current::Worker(core) => core.shared.count_remote_cancelled_timer(entry.owner),
-                    Current::BlockOn(shared) => shared.count_remote_cancelled_timer(entry.owner),
-                    Current::None => {}
-                });
-            }
+    fn unlink(&mut self) {
+        if let Some(shard) = self.shard.take() {
+            // SAFETY: the node was inserted into this shard and is still pinned here.
+            unsafe { shard.remove(&self.node) };
         }
     }
 
-    /// First poll: completes at once if the deadline has passed, else registers the
-    /// timer with the current worker (or, outside the workers, with one of them).
+    /// First poll: completes at once if the deadline has passed, else links the timer
+    /// into the current worker's wheel (or, outside the workers, into one of theirs).
     fn register(&mut self, cx: &mut Context<'_>) -> bool {
-        let entry = context::with_current(|current| match current {
-            Current::Worker(core) => {
-                let deadline = deadline_nanos(&core.shared.epoch, self.deadline);
-                // The worker's cached clock saves a clock read per timer; a deadline it
-                // has not reached yet is registered and fired on the worker's next pass.
-                if deadline <= core.cached_clock() {
-                    return None;
+        context::with_current(|current| {
+            let (shared, owner, deadline) = match current {
+                Current::Worker(core) => {
+                    // The worker's cached clock saves a clock read per timer; a deadline
+                    // it has not reached yet is linked and fired on the worker's next pass.
+                    let deadline = deadline_nanos(&core.shared.epoch, self.deadline);
+                    if deadline <= core.cached_clock() {
+                        return true;
+                    }
+                    (&core.shared, core.index, deadline)
                 }
-                let entry = core.register_timer(deadline);
-                entry.poll_fired(cx.waker());
-                Some(entry)
-            }
-            Current::BlockOn(shared) => {
-                if Instant::now() >= self.deadline {
-                    return None;
+                Current::BlockOn(shared) => {
+                    if Instant::now() >= self.deadline {
+                        return true;
+                    }
+                    let deadline = deadline_nanos(&shared.epoch, self.deadline);
+                    (shared, shared.next_timer_worker(), deadline)
                 }
-                let deadline = deadline_nanos(&shared.epoch, self.deadline);
-                Some(shared.register_remote_timer(deadline, cx.waker()))
+                Current::None if Instant::now() >= self.deadline => return true,
+                Current::None => panic!(
+                    "a ringtide timer was polled outside a ringtide runtime: await it inside \
+                     Runtime::block_on or a task spawned on a ringtide runtime"
+                ),
+            };
+            let shard = &shared.workers[owner].timers;
+            let tick = tick_at_or_after(deadline);
+            // Register the waker before the node becomes visible to the worker.
+            self.node.entry.register(cx.waker());
+            // SAFETY: `self` is pinned (we are in `poll`), the node is linked nowhere,
+            // and `Drop`/`reset` unlink it before it moves or is freed.
+            if !unsafe { shard.insert(&self.node, tick) } {
+                return true;
             }
-            Current::None if Instant::now() >= self.deadline => None,
-            Current::None => panic!(
-                "a ringtide timer was polled outside a ringtide runtime: await it inside \
-                 Runtime::block_on or a task spawned on a ringtide runtime"
-            ),
-        });
-        let fired = entry.is_none();
-        self.entry = entry;
-        fired
+            self.shard = Some(shard.clone());
+            if !matches!(current, Current::Worker(core) if core.index == owner) {
+                // The owner may be parked with a later deadline: let it look again.
+                shared.unpark(owner);
+            }
+            false
+        })
     }
 }
 
@@ -164,10 +180,21 @@ fn deadline_nanos(epoch: &Instant, deadline: Instant) -> u64 {
 impl Future for Sleep {
     type Output = ();
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let fired = match &self.entry {
-            Some(entry) => entry.poll_fired(cx.waker()),
-            None => self.register(cx),
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // SAFETY: the node is never moved out of the pinned future.
+        let this = unsafe { self.get_unchecked_mut() };
+        let fired = match &this.shard {
+            Some(shard) => {
+                let fired = this.node.entry.poll_fired(cx.waker());
+                if !fired && shard.is_closed() {
+                    panic!(
+                        "a ringtide timer was polled after its runtime shut down; nothing \
+                         will ever fire it"
+                    );
+                }
+                fired
+            }
+            None => this.register(cx),
         };
         if fired {
             coop::poll_proceed(cx)
@@ -179,6 +206,6 @@ impl Future for Sleep {
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        self.cancel();
+        self.unlink();
     }
 }

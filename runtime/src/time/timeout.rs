@@ -60,7 +60,9 @@ impl<F> Timeout<F> {
 
     /// Unwraps the inner future, discarding the deadline.
     pub fn into_inner(self) -> F {
-        self.future
+        let Timeout { future, sleep } = self;
+        drop(sleep);
+        future
     }
 }
 
@@ -68,15 +70,16 @@ impl<F: Future> Future for Timeout<F> {
     type Output = Result<F::Output, Elapsed>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: `future` is structurally pinned (never moved while `self` is pinned);
-        // `sleep` is `Unpin` and is not treated as pinned.
+        // SAFETY: both fields are structurally pinned: never moved while `self` is pinned.
         let this = unsafe { self.get_unchecked_mut() };
         // SAFETY: see above.
         let future = unsafe { Pin::new_unchecked(&mut this.future) };
         if let Poll::Ready(output) = future.poll(cx) {
             return Poll::Ready(Ok(output));
         }
-        match Pin::new(&mut this.sleep).poll(cx) {
+        // SAFETY: see above.
+        let sleep = unsafe { Pin::new_unchecked(&mut this.sleep) };
+        match sleep.poll(cx) {
             Poll::Ready(()) => Poll::Ready(Err(Elapsed(()))),
             Poll::Pending => Poll::Pending,
         }

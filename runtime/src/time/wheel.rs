@@ -1,0 +1,490 @@
+//! A hierarchical timing wheel with microsecond ticks and intrusive timers.
+//!
+//! Each worker owns one wheel (behind a lock, because a timer may be dropped on another
+//! thread). A timer is a [`TimerNode`] that lives inside its [`Sleep`](crate::time::Sleep)
+//! future, which is pinned: the wheel links nodes into doubly-linked slot lists, so
+//! inserting and removing a timer is O(1) and allocates nothing.
+//!
+//! # Geometry
+//!
+//! [`LEVELS`] levels of 64 slots. A slot of level `k` spans `64^k` ticks (microseconds), a
+//! whole level `64^(k+1)`: level 0 has one slot per microsecond, level 7 spans about 8.9
+//! years. A timer goes to the level of the highest 6-bit group in which its deadline
+//! differs from the wheel's current time (`elapsed`), so all timers of a lower level
+//! expire before any of a higher one. When time reaches a slot of level `k > 0`, its
+//! timers move down to the level that now fits them ("cascading"); each timer moves at
+//! most `LEVELS - 1` times. Deadlines further out than the top level covers are parked at
+//! its last slot and re-placed when it is reached.
+//!
+//! # Never early
+//!
+//! A deadline in nanoseconds becomes the tick `ceil(ns / 1000)`, and a timer fires only
+//! when the tick of the current time (`floor(now / 1000)`) has reached it, so a timer is
+//! at most one microsecond late for rounding and never early.
+//!
+//! The wheel is pure data: no clock, no syscalls, no locking; its caller holds the lock
+//! and tells it the time.
+
+use std::cell::UnsafeCell;
+use std::marker::PhantomPinned;
+use std::ptr;
+
+use super::entry::TimerEntry;
+
+/// Levels of the wheel.
+pub(crate) const LEVELS: usize = 8;
+const SLOT_BITS: u32 = 6;
+const SLOTS: usize = 1 << SLOT_BITS;
+const SLOT_MASK: u64 = SLOTS as u64 - 1;
+/// Ticks covered by the whole wheel.
+const SPAN_MASK: u64 = (1 << (SLOT_BITS * LEVELS as u32)) - 1;
+/// Marks a node that is in no slot.
+const UNLINKED: u8 = u8::MAX;
+
+/// The tick (microsecond) at or after a deadline in nanoseconds.
+pub(crate) fn tick_at_or_after(nanos: u64) -> u64 {
+    nanos.div_ceil(1000)
+}
+
+/// The tick that a clock reading in nanoseconds has reached.
+pub(crate) fn tick_reached(nanos: u64) -> u64 {
+    nanos / 1000
+}
+
+/// One timer: the links the wheel owns and the entry shared with the future.
+#[derive(Debug)]
+pub(crate) struct TimerNode {
+    /// Read and written only by the wheel, with its lock held.
+    links: UnsafeCell<Links>,
+    pub(crate) entry: TimerEntry,
+    _pinned: PhantomPinned,
+}
+
+#[derive(Debug)]
+struct Links {
+    tick: u64,
+    prev: *const TimerNode,
+    next: *const TimerNode,
+    level: u8,
+    slot: u8,
+}
+
+// SAFETY: `links` is only accessed by the wheel the node is linked into, under that
+// wheel's lock (see `Wheel`'s safety contract); `entry` is made of atomics.
+unsafe impl Send for TimerNode {}
+// SAFETY: as above.
+unsafe impl Sync for TimerNode {}
+
+impl TimerNode {
+    pub(crate) fn new() -> TimerNode {
+        TimerNode {
+            links: UnsafeCell::new(Links {
+                tick: 0,
+                prev: ptr::null(),
+                next: ptr::null(),
+                level: UNLINKED,
+                slot: 0,
+            }),
+            entry: TimerEntry::new(),
+            _pinned: PhantomPinned,
+        }
+    }
+
+    /// # Safety
+    ///
+    /// The caller holds the lock of the wheel this node is linked into (or the node is
+    /// linked nowhere and is not shared).
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn links(&self) -> &mut Links {
+        // SAFETY: the caller guarantees exclusive access through the wheel's lock.
+        unsafe { &mut *self.links.get() }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct List {
+    head: *const TimerNode,
+    tail: *const TimerNode,
+}
+
+impl List {
+    const EMPTY: List = List {
+        head: ptr::null(),
+        tail: ptr::null(),
+    };
+}
+
+#[derive(Debug)]
+struct Level {
+    occupied: u64,
+    slots: [List; SLOTS],
+}
+
+/// The timing wheel of one worker.
+///
+/// # Safety contract
+///
+/// Every node passed in must stay valid and pinned until it is unlinked (by
+/// [`Wheel::remove`] or by being handed out of [`Wheel::expire`]), and all access to a
+/// wheel and to the links of its nodes happens under one lock.
+#[derive(Debug)]
+pub(crate) struct Wheel {
+    /// The tick up to which time has been processed.
+    elapsed: u64,
+    len: usize,
+    levels: Box<[Level; LEVELS]>,
+}
+
+// SAFETY: the raw pointers refer to nodes that are `Sync`, and the wheel is only used
+// under its lock.
+unsafe impl Send for Wheel {}
+
+impl Wheel {
+    pub(crate) fn new() -> Wheel {
+        Wheel {
+            elapsed: 0,
+            len: 0,
+            levels: Box::new(std::array::from_fn(|_| Level {
+                occupied: 0,
+                slots: [List::EMPTY; SLOTS],
+            })),
+        }
+    }
+
+    /// Number of linked timers.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Links `node` to fire at `tick`. Returns `false`, linking nothing, when the tick has
+    /// already been reached (the caller treats the timer as fired).
+    ///
+    /// # Safety
+    ///
+    /// See the type's safety contract; `node` must not be linked.
+    pub(crate) unsafe fn insert(&mut self, node: &TimerNode, tick: u64) -> bool {
+        if tick <= self.elapsed {
+            return false;
+        }
+        // SAFETY: the caller holds the lock; the node is not linked anywhere.
+        unsafe {
+            node.links().tick = tick;
+            self.link(node);
+        }
+        self.len += 1;
+        true
+    }
+
+    /// Unlinks `node` if it is linked.
+    ///
+    /// # Safety
+    ///
+    /// See the type's safety contract; `node` is linked into this wheel or into none.
+    pub(crate) unsafe fn remove(&mut self, node: &TimerNode) {
+        // SAFETY: the caller holds the lock.
+        if unsafe { node.links().level } == UNLINKED {
+            return;
+        }
+        // SAFETY: the node is linked into this wheel, whose lock the caller holds.
+        unsafe { self.unlink(node) };
+        self.len -= 1;
+    }
+
+    /// The tick at which the next timer may be due (the start of the earliest occupied
+    /// slot), or `None` when no timer is linked.
+    pub(crate) fn next_expiration(&self) -> Option<u64> {
+        self.next_slot().map(|(_, _, tick)| tick)
+    }
+
+    /// Unlinks every timer whose tick `now` has reached, handing each to `fired` (which
+    /// must not touch the wheel), and advances the wheel's time to `now`.
+    ///
+    /// # Safety
+    ///
+    /// See the type's safety contract.
+    pub(crate) unsafe fn expire(&mut self, now: u64, mut fired: impl FnMut(&TimerNode)) {
+        while let Some((level, slot, start)) = self.next_slot() {
+            if start > now {
+                break;
+            }
+            let list = std::mem::replace(&mut self.levels[level].slots[slot], List::EMPTY);
+            self.levels[level].occupied &= !(1 << slot);
+            self.elapsed = self.elapsed.max(start);
+            let mut cursor = list.head;
+            while !cursor.is_null() {
+                // SAFETY: nodes in a slot list are valid (contract) and we hold the lock.
+                let node = unsafe { &*cursor };
+                // SAFETY: as above.
+                let links = unsafe { node.links() };
+                cursor = links.next;
+                links.prev = ptr::null();
+                links.next = ptr::null();
+                links.level = UNLINKED;
+                if links.tick <= now {
+                    self.len -= 1;
+                    fired(node);
+                } else {
+                    // Cascade: the deadline is within this slot's span but not reached;
+                    // re-place it relative to the slot's start.
+                    // SAFETY: the node was just unlinked; we hold the lock.
+                    unsafe { self.link(node) };
+                }
+            }
+        }
+        self.elapsed = self.elapsed.max(now);
+    }
+
+    /// # Safety
+    ///
+    /// Lock held; `node` valid and unlinked, with `tick > self.elapsed`.
+    unsafe fn link(&mut self, node: &TimerNode) {
+        // SAFETY: the caller holds the lock.
+        let links = unsafe { node.links() };
+        // A deadline beyond the end of the current turn of the top level waits at that
+        // end (or, exactly at a turn's last tick, one tick on) and is re-placed then.
+        let end_of_turn = self.elapsed | SPAN_MASK;
+        let when = if links.tick <= end_of_turn {
+            links.tick
+        } else if end_of_turn > self.elapsed {
+            end_of_turn
+        } else {
+            self.elapsed + 1
+        };
+        let level = level_for(self.elapsed, when).min(LEVELS - 1);
+        let slot = ((when >> (level as u32 * SLOT_BITS)) & SLOT_MASK) as usize;
+        let list = &mut self.levels[level].slots[slot];
+        links.level = level as u8;
+        links.slot = slot as u8;
+        links.next = ptr::null();
+        links.prev = list.tail;
+        if list.tail.is_null() {
+            list.head = node;
+        } else {
+            // SAFETY: the tail is a valid node of this wheel; we hold the lock.
+            unsafe { (*list.tail).links().next = node };
+        }
+        list.tail = node;
+        self.levels[level].occupied |= 1 << slot;
+    }
+
+    /// # Safety
+    ///
+    /// Lock held; `node` linked into this wheel.
+    unsafe fn unlink(&mut self, node: &TimerNode) {
+        // SAFETY: the caller holds the lock.
+        let links = unsafe { node.links() };
+        let (level, slot) = (links.level as usize, links.slot as usize);
+        let list = &mut self.levels[level].slots[slot];
+        if links.prev.is_null() {
+            list.head = links.next;
+        } else {
+            // SAFETY: neighbours in the list are valid nodes of this wheel.
+            unsafe { (*links.prev).links().next = links.next };
+        }
+        if links.next.is_null() {
+            list.tail = links.prev;
+        } else {
+            // SAFETY: as above.
+            unsafe { (*links.next).links().prev = links.prev };
+        }
+        if list.head.is_null() {
+            self.levels[level].occupied &= !(1 << slot);
+        }
+        links.prev = ptr::null();
+        links.next = ptr::null();
+        links.level = UNLINKED;
+    }
+
+    /// The earliest occupied slot: its level, index and starting tick.
+    fn next_slot(&self) -> Option<(usize, usize, u64)> {
+        // A lower level always expires before a higher one (see the module docs), so the
+        // first occupied level holds the earliest slot.
+        for (level, l) in self.levels.iter().enumerate() {
+            if l.occupied == 0 {
+                continue;
+            }
+            let shift = level as u32 * SLOT_BITS;
+            let position = (self.elapsed >> shift) & SLOT_MASK;
+            // Slots before `position` belong to the next turn of this level; timers are
+            // never placed there, but rotating keeps the search correct regardless.
+            let distance = u64::from(l.occupied.rotate_right(position as u32).trailing_zeros());
+            let slot = (position + distance) & SLOT_MASK;
+            let level_span_mask = (1u64 << (shift + SLOT_BITS)) - 1;
+            let level_start = self.elapsed & !level_span_mask;
+            let mut start = level_start + (slot << shift);
+            if slot < position {
+                start += level_span_mask + 1;
+            }
+            return Some((level, slot as usize, start));
+        }
+        None
+    }
+}
+
+/// The level whose slots separate `when` from `elapsed`: the highest 6-bit group in
+/// which they differ.
+fn level_for(elapsed: u64, when: u64) -> usize {
+    let masked = (elapsed ^ when) | SLOT_MASK;
+    let significant = 63 - masked.leading_zeros() as usize;
+    significant / SLOT_BITS as usize
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// Nodes for the tests; the vector is never resized, so their addresses are stable.
+    fn nodes(n: usize) -> Vec<TimerNode> {
+        (0..n).map(|_| TimerNode::new()).collect()
+    }
+
+    fn index_of(all: &[TimerNode], node: &TimerNode) -> usize {
+        all.iter().position(|n| ptr::eq(n, node)).unwrap()
+    }
+
+    /// Advances in steps, collecting (index, tick reached) of every fired node.
+    fn run(wheel: &mut Wheel, all: &[TimerNode], until: u64, step: u64) -> Vec<(usize, u64)> {
+        let mut fired = Vec::new();
+        let mut now = 0;
+        while now <= until {
+            // SAFETY: the nodes outlive the wheel's use of them; single-threaded test.
+            unsafe { wheel.expire(now, |n| fired.push((index_of(all, n), now))) };
+            now += step;
+        }
+        fired
+    }
+
+    #[test]
+    fn rounding_never_makes_a_timer_early() {
+        assert_eq!(tick_at_or_after(0), 0);
+        assert_eq!(tick_at_or_after(1), 1);
+        assert_eq!(tick_at_or_after(1000), 1);
+        assert_eq!(tick_at_or_after(1001), 2);
+        assert_eq!(tick_reached(1999), 1);
+        for ns in [1u64, 999, 1000, 1001, 123_456_789] {
+            assert!(tick_at_or_after(ns) * 1000 >= ns);
+        }
+    }
+
+    #[test]
+    fn levels_follow_the_highest_differing_group() {
+        assert_eq!(level_for(0, 1), 0);
+        assert_eq!(level_for(0, 63), 0);
+        assert_eq!(level_for(0, 64), 1);
+        assert_eq!(level_for(0, 4095), 1);
+        assert_eq!(level_for(0, 4096), 2);
+        assert_eq!(level_for(100, 127), 0, "same level-1 slot");
+        assert_eq!(level_for(100, 128), 1);
+        assert_eq!(level_for(0, SPAN_MASK), LEVELS - 1);
+    }
+
+    #[test]
+    fn fires_every_timer_exactly_at_its_tick_across_levels() {
+        let ticks: Vec<u64> = vec![1, 2, 63, 64, 65, 100, 4095, 4096, 4097, 70_000, 300_000, 1_000_000, 5];
+        let all = nodes(ticks.len());
+        let mut wheel = Wheel::new();
+        for (node, &tick) in all.iter().zip(&ticks) {
+            // SAFETY: nodes outlive the test's use of the wheel.
+            assert!(unsafe { wheel.insert(node, tick) });
+        }
+        assert_eq!(wheel.len(), ticks.len());
+        let fired = run(&mut wheel, &all, 1_000_000, 1);
+        assert_eq!(fired.len(), ticks.len());
+        for (index, at) in fired {
+            assert_eq!(at, ticks[index], "timer {index} fired at its tick, not before or after");
+        }
+        assert_eq!(wheel.len(), 0);
+        assert!(wheel.next_expiration().is_none());
+    }
+
+    #[test]
+    fn coarse_steps_fire_late_timers_at_once_and_never_early() {
+        let mut ticks = Vec::new();
+        let mut x = 12345u64;
+        for _ in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ticks.push(1 + x % 5_000_000);
+        }
+        let all = nodes(ticks.len());
+        let mut wheel = Wheel::new();
+        for (node, &tick) in all.iter().zip(&ticks) {
+            // SAFETY: nodes outlive the test's use of the wheel.
+            assert!(unsafe { wheel.insert(node, tick) });
+        }
+        let fired = run(&mut wheel, &all, 5_000_000 + 997, 997);
+        assert_eq!(fired.len(), ticks.len(), "every timer fired once");
+        for (index, at) in fired {
+            assert!(at >= ticks[index], "never early");
+            assert!(at < ticks[index] + 997, "fired at the first step past its tick");
+        }
+    }
+
+    #[test]
+    fn removed_timers_never_fire_and_others_are_unaffected() {
+        let all = nodes(6);
+        let mut wheel = Wheel::new();
+        for (i, node) in all.iter().enumerate() {
+            // SAFETY: nodes outlive the test's use of the wheel.
+            unsafe { wheel.insert(node, 10 + i as u64 * 1000) };
+        }
+        // SAFETY: as above.
+        unsafe {
+            wheel.remove(&all[1]);
+            wheel.remove(&all[4]);
+            wheel.remove(&all[4]); // removing twice is harmless
+        }
+        assert_eq!(wheel.len(), 4);
+        let fired: Vec<usize> = run(&mut wheel, &all, 10_000, 7).into_iter().map(|f| f.0).collect();
+        assert_eq!(fired, vec![0, 2, 3, 5]);
+    }
+
+    #[test]
+    fn next_expiration_is_never_after_the_earliest_deadline() {
+        let all = nodes(3);
+        let mut wheel = Wheel::new();
+        // SAFETY: nodes outlive the test's use of the wheel.
+        unsafe {
+            wheel.insert(&all[0], 5000);
+            wheel.insert(&all[1], 70);
+            wheel.insert(&all[2], 1_000_000);
+        }
+        let next = wheel.next_expiration().unwrap();
+        assert!(next <= 70 && next > 0);
+        // SAFETY: as above.
+        unsafe { wheel.remove(&all[1]) };
+        assert!(wheel.next_expiration().unwrap() <= 5000);
+    }
+
+    #[test]
+    fn past_deadlines_are_refused() {
+        let all = nodes(2);
+        let mut wheel = Wheel::new();
+        // SAFETY: nodes outlive the test's use of the wheel.
+        unsafe {
+            wheel.expire(100, |_| {});
+            assert!(!wheel.insert(&all[0], 100), "a reached tick fires at once");
+            assert!(wheel.insert(&all[1], 101));
+        }
+    }
+
+    #[test]
+    fn deadlines_beyond_the_span_wait_and_still_fire_on_time() {
+        let all = nodes(1);
+        let mut wheel = Wheel::new();
+        let far = SPAN_MASK * 3 + 12345;
+        // SAFETY: nodes outlive the test's use of the wheel.
+        unsafe {
+            assert!(wheel.insert(&all[0], far));
+            let mut fired = false;
+            let mut now = 0;
+            while !fired {
+                now = wheel.next_expiration().unwrap();
+                assert!(now <= far, "the wheel never waits past the deadline");
+                wheel.expire(now, |_| fired = true);
+            }
+            assert_eq!(now, far);
+        }
+    }
+}
