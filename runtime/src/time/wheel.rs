@@ -380,7 +380,9 @@ mod tests {
 
     #[test]
     fn fires_every_timer_exactly_at_its_tick_across_levels() {
-        let ticks: Vec<u64> = vec![1, 2, 63, 64, 65, 100, 4095, 4096, 4097, 70_000, 300_000, 1_000_000, 5];
+        let ticks: Vec<u64> = vec![
+            1, 2, 63, 64, 65, 100, 4095, 4096, 4097, 70_000, 300_000, 1_000_000, 5,
+        ];
         let all = nodes(ticks.len());
         let mut wheel = Wheel::new();
         for (node, &tick) in all.iter().zip(&ticks) {
@@ -391,7 +393,10 @@ mod tests {
         let fired = run(&mut wheel, &all, 1_000_000, 1);
         assert_eq!(fired.len(), ticks.len());
         for (index, at) in fired {
-            assert_eq!(at, ticks[index], "timer {index} fired at its tick, not before or after");
+            assert_eq!(
+                at, ticks[index],
+                "timer {index} fired at its tick, not before or after"
+            );
         }
         assert_eq!(wheel.len(), 0);
         assert!(wheel.next_expiration().is_none());
@@ -417,7 +422,10 @@ mod tests {
         assert_eq!(fired.len(), ticks.len(), "every timer fired once");
         for (index, at) in fired {
             assert!(at >= ticks[index], "never early");
-            assert!(at < ticks[index] + 997, "fired at the first step past its tick");
+            assert!(
+                at < ticks[index] + 997,
+                "fired at the first step past its tick"
+            );
         }
     }
 
@@ -436,7 +444,10 @@ mod tests {
             wheel.remove(&all[4]); // removing twice is harmless
         }
         assert_eq!(wheel.len(), 4);
-        let fired: Vec<usize> = run(&mut wheel, &all, 10_000, 7).into_iter().map(|f| f.0).collect();
+        let fired: Vec<usize> = run(&mut wheel, &all, 10_000, 7)
+            .into_iter()
+            .map(|f| f.0)
+            .collect();
         assert_eq!(fired, vec![0, 2, 3, 5]);
     }
 
