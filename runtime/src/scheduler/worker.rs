@@ -39,6 +39,13 @@ use crate::time::wheel::tick_reached;
 /// Ticks between maintenance passes while a worker has local work.
 const MAINTENANCE_INTERVAL: u32 = 61;
 
+/// Timers fired or moved down per maintenance pass, so that a large batch does not stall
+/// the tasks it wakes (or the timers due meanwhile).
+const TIMER_SLICE: usize = 512;
+
+/// Tasks woken by one batch of timers above which an idle worker is woken to help.
+const SHARE_TIMER_BATCH: usize = 16;
+
 /// Longest park while shutting down (the last task may finish on another worker).
 const SHUTDOWN_PARK: Duration = Duration::from_millis(1);
 
@@ -54,6 +61,12 @@ pub(crate) struct WorkerCore {
     local_tasks: RefCell<VecDeque<Runnable>>,
     /// Wakers of fired timers, collected under the wheel's lock and woken after it.
     fired: RefCell<Vec<Waker>>,
+    /// Set while waking a batch of timers: the batch decides once, at its end, whether
+    /// another worker should be woken to share it.
+    batching_wakes: Cell<bool>,
+    /// A small timer batch left tasks queued without telling idle workers; checked after
+    /// the next task poll.
+    notify_after_task: Cell<bool>,
     /// The clock (nanoseconds since the epoch) as last read by this worker; never ahead
     /// of the real clock, so comparing a deadline with it never fires a timer early.
     clock: Cell<u64>,
@@ -75,6 +88,8 @@ impl WorkerCore {
             local,
             local_tasks: RefCell::new(VecDeque::new()),
             fired: RefCell::new(Vec::new()),
+            batching_wakes: Cell::new(false),
+            notify_after_task: Cell::new(false),
             clock: Cell::new(0),
             driver: RefCell::new(driver),
             tick: Cell::new(0),
@@ -87,7 +102,9 @@ impl WorkerCore {
         // A yielding task goes to the back like any other: the queue is FIFO, so
         // everything already queued runs before it again.
         self.local.push(runnable);
-        self.shared.notify_parked();
+        if !self.batching_wakes.get() {
+            self.shared.notify_parked();
+        }
     }
 
     pub(crate) fn push_local_task(&self, runnable: Runnable) {
@@ -123,6 +140,9 @@ impl WorkerCore {
 
     fn run_task(&self, task: Runnable) {
         coop::with_budget(|| task.run());
+        if self.notify_after_task.replace(false) && !self.local.is_empty() {
+            self.shared.notify_parked();
+        }
     }
 
     fn next_local(&self) -> Option<Runnable> {
@@ -153,11 +173,11 @@ impl WorkerCore {
             let tasks = std::mem::take(&mut worker.inbox.lock().unwrap().local_tasks);
             self.local_tasks.borrow_mut().extend(tasks);
         }
-        self.fire_timers();
+        let more_timers = self.fire_timers();
         if let Err(e) = self.driver.borrow_mut().poll() {
             fatal_ring_error(e);
         }
-        !self.local.is_empty() || !self.local_tasks.borrow().is_empty()
+        more_timers || !self.local.is_empty() || !self.local_tasks.borrow().is_empty()
     }
 
     fn now(&self) -> u64 {
@@ -166,21 +186,35 @@ impl WorkerCore {
         now
     }
 
-    fn fire_timers(&self) {
+    /// Fires due timers, a slice at a time; returns whether more are due.
+    fn fire_timers(&self) -> bool {
         let shard = &self.shared.workers[self.index].timers;
         if shard.is_empty() {
-            return;
+            return false;
         }
         let now = tick_reached(self.now());
         let mut fired = self.fired.borrow_mut();
-        shard.expire(now, &mut fired);
+        let more = shard.expire(now, TIMER_SLICE, &mut fired);
         // Wakers are arbitrary code: run them with no borrow held.
         let mut batch = std::mem::take(&mut *fired);
         drop(fired);
+        let woken = batch.len();
+        self.batching_wakes.set(true);
         for waker in batch.drain(..) {
             waker.wake();
         }
+        self.batching_wakes.set(false);
         *self.fired.borrow_mut() = batch;
+        // The first woken task runs here sooner than another worker could wake up (tens
+        // of microseconds) to steal it. A large batch is worth sharing at once; a small
+        // one is shared only if tasks are still queued once the first has run (see
+        // `run_task`), so a long-running task cannot strand the rest.
+        if woken > SHARE_TIMER_BATCH {
+            self.shared.notify_parked();
+        } else if woken > 1 {
+            self.notify_after_task.set(true);
+        }
+        more
     }
 
     fn steal(&self) -> Option<Runnable> {

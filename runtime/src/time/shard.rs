@@ -73,19 +73,22 @@ impl TimerShard {
         self.lock().next_expiration()
     }
 
-    /// Fires every timer whose tick `now` has reached; their wakers go into `wakers`.
-    pub(crate) fn expire(&self, now: u64, wakers: &mut Vec<Waker>) {
+    /// Fires timers whose tick `now` has reached, at most `budget` of them (moving a
+    /// timer down a level counts too); their wakers go into `wakers`. Returns whether
+    /// more work is due.
+    pub(crate) fn expire(&self, now: u64, budget: usize, wakers: &mut Vec<Waker>) -> bool {
         let mut wheel = self.lock();
         // SAFETY: every linked node is valid until unlinked (insert's contract), and we
         // hold the lock; the callback does not touch the wheel.
-        unsafe {
-            wheel.expire(now, |node| {
+        let more = unsafe {
+            wheel.expire(now, budget, |node| {
                 if let Some(waker) = node.entry.fire() {
                     wakers.push(waker);
                 }
             })
         };
         self.len.store(wheel.len(), Ordering::Relaxed);
+        more
     }
 
     pub(crate) fn close(&self) {

@@ -7,14 +7,22 @@
 //!
 //! # Geometry
 //!
-//! [`LEVELS`] levels of 64 slots. A slot of level `k` spans `64^k` ticks (microseconds), a
-//! whole level `64^(k+1)`: level 0 has one slot per microsecond, level 7 spans about 8.9
-//! years. A timer goes to the level of the highest 6-bit group in which its deadline
-//! differs from the wheel's current time (`elapsed`), so all timers of a lower level
-//! expire before any of a higher one. When time reaches a slot of level `k > 0`, its
-//! timers move down to the level that now fits them ("cascading"); each timer moves at
-//! most `LEVELS - 1` times. Deadlines further out than the top level covers are parked at
-//! its last slot and re-placed when it is reached.
+//! [`LEVELS`] levels; level `k` indexes bits `LEVEL_SHIFT[k]..LEVEL_SHIFT[k] + LEVEL_BITS[k]`
+//! of the tick (microseconds). Levels 0 and 1 have 64 slots of 1 µs and 64 µs; levels 2 to
+//! 4 have 4096 slots of 4.1 ms, 16.8 s and 19.1 h; the wheel spans 2^48 µs (8.9 years). A
+//! timer goes to the level holding the highest bit in which its deadline differs from the
+//! wheel's current time (`elapsed`), so all timers of a lower level expire before any of
+//! a higher one. When time reaches a slot of level `k > 0`, its timers move down to the
+//! level that now fits them ("cascading"); each timer moves at most `LEVELS - 1` times.
+//! Deadlines further out than the wheel spans wait at the end of its current turn and
+//! are re-placed when it is reached.
+//!
+//! The upper levels are wide on purpose: moving a slot's timers down touches each of
+//! them (each in its own task's memory), and a timer due just after a slot starts waits
+//! until it is reached in that slot's list. With 4096 slots a slot holds few enough
+//! timers (4 ms of deadlines) that this costs microseconds, not the milliseconds a
+//! 64-slot level holding a quarter second of deadlines would; the work is also done in
+//! slices (see [`Wheel::expire`]).
 //!
 //! # Never early
 //!
@@ -32,12 +40,26 @@ use std::ptr;
 use super::entry::TimerEntry;
 
 /// Levels of the wheel.
-pub(crate) const LEVELS: usize = 8;
-const SLOT_BITS: u32 = 6;
-const SLOTS: usize = 1 << SLOT_BITS;
-const SLOT_MASK: u64 = SLOTS as u64 - 1;
+pub(crate) const LEVELS: usize = 5;
+/// Tick bits indexed by each level (its number of slots is `2^bits`).
+const LEVEL_BITS: [u32; LEVELS] = [6, 6, 12, 12, 12];
+/// Lowest tick bit indexed by each level. (A slot index must fit the `u16` in `Links`.)
+const LEVEL_SHIFT: [u32; LEVELS] = [0, 6, 12, 24, 36];
 /// Ticks covered by the whole wheel.
-const SPAN_MASK: u64 = (1 << (SLOT_BITS * LEVELS as u32)) - 1;
+const SPAN_MASK: u64 = (1 << 48) - 1;
+
+// Slot indices are stored as `u16`, and the levels must tile the span exactly.
+const _: () = {
+    let mut level = 0;
+    while level < LEVELS {
+        assert!(LEVEL_BITS[level] <= 16);
+        if level + 1 < LEVELS {
+            assert!(LEVEL_SHIFT[level] + LEVEL_BITS[level] == LEVEL_SHIFT[level + 1]);
+        }
+        level += 1;
+    }
+    assert!(LEVEL_SHIFT[LEVELS - 1] + LEVEL_BITS[LEVELS - 1] == 48);
+};
 /// Marks a node that is in no slot.
 const UNLINKED: u8 = u8::MAX;
 
@@ -66,7 +88,7 @@ struct Links {
     prev: *const TimerNode,
     next: *const TimerNode,
     level: u8,
-    slot: u8,
+    slot: u16,
 }
 
 // SAFETY: `links` is only accessed by the wheel the node is linked into, under that
@@ -116,8 +138,63 @@ impl List {
 
 #[derive(Debug)]
 struct Level {
-    occupied: u64,
-    slots: [List; SLOTS],
+    /// One bit per slot: set when the slot's list is non-empty.
+    occupied: Box<[u64]>,
+    /// Number of set bits in `occupied`, so empty levels are skipped at once.
+    occupied_slots: usize,
+    slots: Box<[List]>,
+}
+
+impl Level {
+    fn new(bits: u32) -> Level {
+        let slots = 1usize << bits;
+        Level {
+            occupied: vec![0; slots.div_ceil(64)].into_boxed_slice(),
+            occupied_slots: 0,
+            slots: vec![List::EMPTY; slots].into_boxed_slice(),
+        }
+    }
+
+    fn mark(&mut self, slot: usize) {
+        let (word, bit) = (slot / 64, 1u64 << (slot % 64));
+        if self.occupied[word] & bit == 0 {
+            self.occupied[word] |= bit;
+            self.occupied_slots += 1;
+        }
+    }
+
+    fn unmark(&mut self, slot: usize) {
+        let (word, bit) = (slot / 64, 1u64 << (slot % 64));
+        if self.occupied[word] & bit != 0 {
+            self.occupied[word] &= !bit;
+            self.occupied_slots -= 1;
+        }
+    }
+
+    /// The first occupied slot at or after `position`, wrapping around.
+    fn next_occupied(&self, position: usize) -> Option<usize> {
+        if self.occupied_slots == 0 {
+            return None;
+        }
+        let words = self.occupied.len();
+        let (start_word, start_bit) = (position / 64, position % 64);
+        let first = self.occupied[start_word] & (!0u64 << start_bit);
+        if first != 0 {
+            return Some(start_word * 64 + first.trailing_zeros() as usize);
+        }
+        for step in 1..=words {
+            let word = (start_word + step) % words;
+            let mut bits = self.occupied[word];
+            if step == words {
+                // Back at the starting word: only the slots before `position` are left.
+                bits &= (1u64 << start_bit).wrapping_sub(1);
+            }
+            if bits != 0 {
+                return Some(word * 64 + bits.trailing_zeros() as usize);
+            }
+        }
+        None
+    }
 }
 
 /// The timing wheel of one worker.
@@ -132,7 +209,9 @@ pub(crate) struct Wheel {
     /// The tick up to which time has been processed.
     elapsed: u64,
     len: usize,
-    levels: Box<[Level; LEVELS]>,
+    /// A reached slot whose timers are still being fired or moved down (see `expire`).
+    processing: Option<(usize, usize)>,
+    levels: Box<[Level]>,
 }
 
 // SAFETY: the raw pointers refer to nodes that are `Sync`, and the wheel is only used
@@ -144,10 +223,8 @@ impl Wheel {
         Wheel {
             elapsed: 0,
             len: 0,
-            levels: Box::new(std::array::from_fn(|_| Level {
-                occupied: 0,
-                slots: [List::EMPTY; SLOTS],
-            })),
+            processing: None,
+            levels: LEVEL_BITS.iter().map(|&bits| Level::new(bits)).collect(),
         }
     }
 
@@ -193,45 +270,78 @@ impl Wheel {
     /// The tick at which the next timer may be due (the start of the earliest occupied
     /// slot), or `None` when no timer is linked.
     pub(crate) fn next_expiration(&self) -> Option<u64> {
+        if self.processing.is_some() {
+            return Some(self.elapsed);
+        }
         self.next_slot().map(|(_, _, tick)| tick)
     }
 
-    /// Unlinks every timer whose tick `now` has reached, handing each to `fired` (which
-    /// must not touch the wheel), and advances the wheel's time to `now`.
+    /// Unlinks timers whose tick `now` has reached, handing each to `fired` (which must
+    /// not touch the wheel), and moves timers of reached higher-level slots down. Stops
+    /// after `budget` timers and returns `true` if work remains; call again (the caller
+    /// runs the woken tasks in between). Once it returns `false`, the wheel's time is
+    /// `now`.
+    ///
+    /// The budget matters when a higher-level slot holding many timers is reached: moving
+    /// them all at once would stall every timer due meanwhile; in slices, timers already
+    /// in lower levels keep firing on time.
     ///
     /// # Safety
     ///
     /// See the type's safety contract.
-    pub(crate) unsafe fn expire(&mut self, now: u64, mut fired: impl FnMut(&TimerNode)) {
-        while let Some((level, slot, start)) = self.next_slot() {
-            if start > now {
-                break;
-            }
-            let list = std::mem::replace(&mut self.levels[level].slots[slot], List::EMPTY);
-            self.levels[level].occupied &= !(1 << slot);
-            self.elapsed = self.elapsed.max(start);
-            let mut cursor = list.head;
-            while !cursor.is_null() {
-                // SAFETY: nodes in a slot list are valid (contract) and we hold the lock.
-                let node = unsafe { &*cursor };
-                // SAFETY: as above.
-                let links = unsafe { node.links() };
-                cursor = links.next;
-                links.prev = ptr::null();
-                links.next = ptr::null();
-                links.level = UNLINKED;
-                if links.tick <= now {
-                    self.len -= 1;
-                    fired(node);
-                } else {
-                    // Cascade: the deadline is within this slot's span but not reached;
-                    // re-place it relative to the slot's start.
-                    // SAFETY: the node was just unlinked; we hold the lock.
-                    unsafe { self.link(node) };
+    pub(crate) unsafe fn expire(
+        &mut self,
+        now: u64,
+        budget: usize,
+        mut fired: impl FnMut(&TimerNode),
+    ) -> bool {
+        let mut spent = 0;
+        loop {
+            let (level, slot) = match self.processing {
+                Some(current) => current,
+                None => {
+                    let Some((level, slot, start)) = self.next_slot() else {
+                        break;
+                    };
+                    if start > now {
+                        break;
+                    }
+                    // The slot leaves the search (its bit is cleared) but its list stays
+                    // in place, so `remove` still finds nodes that are yet to be moved.
+                    // Nothing new is linked into it: relative to `start`, every later
+                    // deadline belongs to a lower level or a later slot.
+                    self.levels[level].unmark(slot);
+                    self.elapsed = self.elapsed.max(start);
+                    self.processing = Some((level, slot));
+                    (level, slot)
                 }
+            };
+            let head = self.levels[level].slots[slot].head;
+            if head.is_null() {
+                self.processing = None;
+                continue;
+            }
+            if spent == budget {
+                return true;
+            }
+            spent += 1;
+            // SAFETY: nodes in a slot list are valid (contract) and we hold the lock.
+            let node = unsafe { &*head };
+            // SAFETY: as above; the node is linked into this slot.
+            unsafe { self.unlink(node) };
+            // SAFETY: as above.
+            if unsafe { node.links().tick } <= now {
+                self.len -= 1;
+                fired(node);
+            } else {
+                // Cascade: the deadline is within this slot's span but not reached;
+                // re-place it relative to the slot's start.
+                // SAFETY: the node was just unlinked; we hold the lock.
+                unsafe { self.link(node) };
             }
         }
         self.elapsed = self.elapsed.max(now);
+        false
     }
 
     /// # Safety
@@ -250,11 +360,11 @@ impl Wheel {
         } else {
             self.elapsed + 1
         };
-        let level = level_for(self.elapsed, when).min(LEVELS - 1);
-        let slot = ((when >> (level as u32 * SLOT_BITS)) & SLOT_MASK) as usize;
+        let level = level_for(self.elapsed, when);
+        let slot = slot_index(level, when);
         let list = &mut self.levels[level].slots[slot];
         links.level = level as u8;
-        links.slot = slot as u8;
+        links.slot = slot as u16;
         links.next = ptr::null();
         links.prev = list.tail;
         if list.tail.is_null() {
@@ -264,7 +374,7 @@ impl Wheel {
             unsafe { (*list.tail).links().next = node };
         }
         list.tail = node;
-        self.levels[level].occupied |= 1 << slot;
+        self.levels[level].mark(slot);
     }
 
     /// # Safety
@@ -288,7 +398,7 @@ impl Wheel {
             unsafe { (*links.next).links().prev = links.prev };
         }
         if list.head.is_null() {
-            self.levels[level].occupied &= !(1 << slot);
+            self.levels[level].unmark(slot);
         }
         links.prev = ptr::null();
         links.next = ptr::null();
@@ -300,33 +410,38 @@ impl Wheel {
         // A lower level always expires before a higher one (see the module docs), so the
         // first occupied level holds the earliest slot.
         for (level, l) in self.levels.iter().enumerate() {
-            if l.occupied == 0 {
+            let position = slot_index(level, self.elapsed);
+            let Some(slot) = l.next_occupied(position) else {
                 continue;
-            }
-            let shift = level as u32 * SLOT_BITS;
-            let position = (self.elapsed >> shift) & SLOT_MASK;
-            // Slots before `position` belong to the next turn of this level; timers are
-            // never placed there, but rotating keeps the search correct regardless.
-            let distance = u64::from(l.occupied.rotate_right(position as u32).trailing_zeros());
-            let slot = (position + distance) & SLOT_MASK;
-            let level_span_mask = (1u64 << (shift + SLOT_BITS)) - 1;
+            };
+            let shift = LEVEL_SHIFT[level];
+            let level_span_mask = (1u64 << (shift + LEVEL_BITS[level])) - 1;
             let level_start = self.elapsed & !level_span_mask;
-            let mut start = level_start + (slot << shift);
+            let mut start = level_start + ((slot as u64) << shift);
             if slot < position {
+                // Slots before `position` belong to the next turn of this level.
                 start += level_span_mask + 1;
             }
-            return Some((level, slot as usize, start));
+            return Some((level, slot, start));
         }
         None
     }
 }
 
-/// The level whose slots separate `when` from `elapsed`: the highest 6-bit group in
-/// which they differ.
+/// The slot of level `level` that tick `tick` falls in.
+fn slot_index(level: usize, tick: u64) -> usize {
+    ((tick >> LEVEL_SHIFT[level]) & ((1 << LEVEL_BITS[level]) - 1)) as usize
+}
+
+/// The level holding the highest bit in which `when` differs from `elapsed`.
 fn level_for(elapsed: u64, when: u64) -> usize {
-    let masked = (elapsed ^ when) | SLOT_MASK;
-    let significant = 63 - masked.leading_zeros() as usize;
-    significant / SLOT_BITS as usize
+    let masked = (elapsed ^ when) | ((1 << LEVEL_BITS[0]) - 1);
+    let bit = 63 - masked.leading_zeros();
+    LEVEL_SHIFT
+        .iter()
+        .rposition(|&shift| bit >= shift)
+        .unwrap_or(0)
+        .min(LEVELS - 1)
 }
 
 #[cfg(all(test, not(loom)))]
@@ -348,7 +463,7 @@ mod tests {
         let mut now = 0;
         while now <= until {
             // SAFETY: the nodes outlive the wheel's use of them; single-threaded test.
-            unsafe { wheel.expire(now, |n| fired.push((index_of(all, n), now))) };
+            while unsafe { wheel.expire(now, 7, |n| fired.push((index_of(all, n), now))) } {}
             now += step;
         }
         fired
@@ -373,6 +488,9 @@ mod tests {
         assert_eq!(level_for(0, 64), 1);
         assert_eq!(level_for(0, 4095), 1);
         assert_eq!(level_for(0, 4096), 2);
+        assert_eq!(level_for(0, (1 << 24) - 1), 2);
+        assert_eq!(level_for(0, 1 << 24), 3);
+        assert_eq!(level_for(0, 1 << 36), 4);
         assert_eq!(level_for(100, 127), 0, "same level-1 slot");
         assert_eq!(level_for(100, 128), 1);
         assert_eq!(level_for(0, SPAN_MASK), LEVELS - 1);
@@ -452,6 +570,41 @@ mod tests {
     }
 
     #[test]
+    fn a_reached_slot_is_worked_off_in_slices_and_removal_still_works_midway() {
+        // 300 timers in one level-2 slot (ticks 8192..8492): reaching it at 8192 fires
+        // the first and moves the rest down, 100 per call.
+        let all = nodes(300);
+        let mut wheel = Wheel::new();
+        for (i, node) in all.iter().enumerate() {
+            // SAFETY: nodes outlive the test's use of the wheel.
+            assert!(unsafe { wheel.insert(node, 8192 + i as u64) });
+        }
+        let mut fired = Vec::new();
+        // SAFETY: as above.
+        unsafe {
+            assert!(wheel.expire(8192, 100, |n| fired.push(index_of(&all, n))));
+            assert_eq!(wheel.next_expiration(), Some(8192), "more work is due now");
+            // A node not yet moved can still be cancelled.
+            wheel.remove(&all[250]);
+            while wheel.expire(8192, 100, |n| fired.push(index_of(&all, n))) {}
+        }
+        assert_eq!(fired, vec![0], "only the timer at tick 8192 is due");
+        assert_eq!(wheel.len(), 298);
+        let later = run(&mut wheel, &all, 8192 + 300, 1);
+        let mut seen: Vec<usize> = later.iter().map(|f| f.0).collect();
+        seen.sort_unstable();
+        let expected: Vec<usize> = (1..300).filter(|&i| i != 250).collect();
+        assert_eq!(
+            seen, expected,
+            "every other timer fired once, the removed one never"
+        );
+        for (index, at) in later {
+            assert_eq!(at, 8192 + index as u64);
+        }
+        assert_eq!(wheel.len(), 0);
+    }
+
+    #[test]
     fn next_expiration_is_never_after_the_earliest_deadline() {
         let all = nodes(3);
         let mut wheel = Wheel::new();
@@ -474,7 +627,7 @@ mod tests {
         let mut wheel = Wheel::new();
         // SAFETY: nodes outlive the test's use of the wheel.
         unsafe {
-            wheel.expire(100, |_| {});
+            wheel.expire(100, usize::MAX, |_| {});
             assert!(!wheel.insert(&all[0], 100), "a reached tick fires at once");
             assert!(wheel.insert(&all[1], 101));
         }
@@ -493,7 +646,7 @@ mod tests {
             while !fired {
                 now = wheel.next_expiration().unwrap();
                 assert!(now <= far, "the wheel never waits past the deadline");
-                wheel.expire(now, |_| fired = true);
+                while wheel.expire(now, usize::MAX, |_| fired = true) {}
             }
             assert_eq!(now, far);
         }
