@@ -74,8 +74,8 @@ impl TimerShard {
     }
 
     /// Fires timers whose tick `now` has reached, at most `budget` of them (moving a
-    /// timer down a level counts too); their wakers go into `wakers`. Returns whether
-    /// more work is due.
+    /// timer down a level counts too), then moves upcoming timers down ahead of time;
+    /// wakers of fired timers go into `wakers`. Returns whether work remains.
     pub(crate) fn expire(&self, now: u64, budget: usize, wakers: &mut Vec<Waker>) -> bool {
         let mut wheel = self.lock();
         // SAFETY: every linked node is valid until unlinked (insert's contract), and we
@@ -87,6 +87,10 @@ impl TimerShard {
                 }
             })
         };
+        // With nothing due, use the slice to move upcoming timers down early, so that
+        // reaching their slot later costs nothing.
+        // SAFETY: as above.
+        let more = more || unsafe { wheel.precascade(budget) };
         self.len.store(wheel.len(), Ordering::Relaxed);
         more
     }

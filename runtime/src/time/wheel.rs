@@ -204,19 +204,36 @@ impl Level {
 /// Every node passed in must stay valid and pinned until it is unlinked (by
 /// [`Wheel::remove`] or by being handed out of [`Wheel::expire`]), and all access to a
 /// wheel and to the links of its nodes happens under one lock.
+///
+/// # Two arrays per level
+///
+/// Each level below the top has two slot arrays: the current turn's and the next turn's.
+/// [`Wheel::precascade`] moves the timers of the *upcoming* slot of level `k + 1` (the
+/// one after the slot time is in) into level `k`'s next-turn array, ahead of time and in
+/// slices, while the worker has nothing better to do; when time crosses into that slot,
+/// the arrays trade roles at no cost. A node records which physical array holds it, so
+/// the swap touches no node. Without this, reaching a slot of level `k + 1` would move
+/// all its timers at once while the timers due just after its start wait behind them.
 #[derive(Debug)]
 pub(crate) struct Wheel {
     /// The tick up to which time has been processed.
     elapsed: u64,
     len: usize,
-    /// A reached slot whose timers are still being fired or moved down (see `expire`).
-    processing: Option<(usize, usize)>,
-    levels: Box<[Level]>,
+    /// A reached slot (level, array, slot) whose timers are still being fired or moved
+    /// down (see `expire`).
+    processing: Option<(usize, usize, usize)>,
+    /// `arrays[level][i]`: the two slot arrays of each level (the top level uses one).
+    arrays: Box<[[Level; 2]]>,
+    /// Which of a level's two arrays holds the current turn.
+    current: [usize; LEVELS],
 }
 
 // SAFETY: the raw pointers refer to nodes that are `Sync`, and the wheel is only used
 // under its lock.
 unsafe impl Send for Wheel {}
+
+/// `Links::level` keeps the array index in this bit.
+const ARRAY_BIT: u8 = 0x40;
 
 impl Wheel {
     pub(crate) fn new() -> Wheel {
@@ -224,7 +241,16 @@ impl Wheel {
             elapsed: 0,
             len: 0,
             processing: None,
-            levels: LEVEL_BITS.iter().map(|&bits| Level::new(bits)).collect(),
+            arrays: LEVEL_BITS
+                .iter()
+                .enumerate()
+                .map(|(level, &bits)| {
+                    // The top level is never the target of an early move: one array.
+                    let next_bits = if level + 1 < LEVELS { bits } else { 0 };
+                    [Level::new(bits), Level::new(next_bits)]
+                })
+                .collect(),
+            current: [0; LEVELS],
         }
     }
 
@@ -273,7 +299,7 @@ impl Wheel {
         if self.processing.is_some() {
             return Some(self.elapsed);
         }
-        self.next_slot().map(|(_, _, tick)| tick)
+        self.next_slot().map(|slot| slot.start)
     }
 
     /// Unlinks timers whose tick `now` has reached, handing each to `fired` (which must
@@ -281,10 +307,6 @@ impl Wheel {
     /// after `budget` timers and returns `true` if work remains; call again (the caller
     /// runs the woken tasks in between). Once it returns `false`, the wheel's time is
     /// `now`.
-    ///
-    /// The budget matters when a higher-level slot holding many timers is reached: moving
-    /// them all at once would stall every timer due meanwhile; in slices, timers already
-    /// in lower levels keep firing on time.
     ///
     /// # Safety
     ///
@@ -297,26 +319,32 @@ impl Wheel {
     ) -> bool {
         let mut spent = 0;
         loop {
-            let (level, slot) = match self.processing {
+            let (level, array, slot) = match self.processing {
                 Some(current) => current,
                 None => {
-                    let Some((level, slot, start)) = self.next_slot() else {
+                    let Some(next) = self.next_slot() else {
                         break;
                     };
-                    if start > now {
+                    if next.start > now {
                         break;
+                    }
+                    // Crossing into a new turn may swap a level's arrays, which changes
+                    // where the earliest slot is: advance, then look again.
+                    if next.start > self.elapsed {
+                        self.advance_to(next.start);
+                        continue;
                     }
                     // The slot leaves the search (its bit is cleared) but its list stays
                     // in place, so `remove` still finds nodes that are yet to be moved.
-                    // Nothing new is linked into it: relative to `start`, every later
+                    // Nothing new is linked into it: relative to its start, every later
                     // deadline belongs to a lower level or a later slot.
-                    self.levels[level].unmark(slot);
-                    self.elapsed = self.elapsed.max(start);
-                    self.processing = Some((level, slot));
-                    (level, slot)
+                    self.arrays[next.level][next.array].unmark(next.slot);
+                    let current = (next.level, next.array, next.slot);
+                    self.processing = Some(current);
+                    current
                 }
             };
-            let head = self.levels[level].slots[slot].head;
+            let head = self.arrays[level][array].slots[slot].head;
             if head.is_null() {
                 self.processing = None;
                 continue;
@@ -340,8 +368,74 @@ impl Wheel {
                 unsafe { self.link(node) };
             }
         }
-        self.elapsed = self.elapsed.max(now);
+        if now > self.elapsed {
+            self.advance_to(now);
+        }
         false
+    }
+
+    /// Moves up to `budget` timers of upcoming slots into the next-turn arrays (see the
+    /// type's docs). Returns `true` if there is more to move.
+    ///
+    /// # Safety
+    ///
+    /// See the type's safety contract.
+    pub(crate) unsafe fn precascade(&mut self, budget: usize) -> bool {
+        if self.processing.is_some() {
+            return false;
+        }
+        let mut spent = 0;
+        for target in 0..LEVELS - 1 {
+            let source = target + 1;
+            let upcoming = slot_index(source, self.elapsed) + 1;
+            if upcoming >> LEVEL_BITS[source] != 0 {
+                // The upcoming slot starts a new turn of the source level too; its
+                // timers (if any) are placed one level higher and move later.
+                continue;
+            }
+            let source_array = self.current[source];
+            let next_array = 1 - self.current[target];
+            loop {
+                let head = self.arrays[source][source_array].slots[upcoming].head;
+                if head.is_null() {
+                    break;
+                }
+                if spent == budget {
+                    return true;
+                }
+                spent += 1;
+                // SAFETY: nodes in a slot list are valid (contract) and we hold the lock.
+                let node = unsafe { &*head };
+                // SAFETY: as above.
+                unsafe {
+                    self.unlink(node);
+                    let slot = slot_index(target, node.links().tick);
+                    self.push(node, target, next_array, slot);
+                }
+            }
+        }
+        false
+    }
+
+    /// Moves the wheel's time forward to `to`, swapping a level's arrays when `to` enters
+    /// the next turn of that level.
+    fn advance_to(&mut self, to: u64) {
+        for level in 0..LEVELS - 1 {
+            let shift = LEVEL_SHIFT[level + 1];
+            if to >> shift == self.elapsed >> shift {
+                continue;
+            }
+            let next = 1 - self.current[level];
+            if self.arrays[level][next].occupied_slots > 0 {
+                debug_assert_eq!(
+                    self.arrays[level][self.current[level]].occupied_slots, 0,
+                    "a turn ended with timers left in it"
+                );
+                debug_assert_eq!((to >> shift) - (self.elapsed >> shift), 1);
+                self.current[level] = next;
+            }
+        }
+        self.elapsed = to;
     }
 
     /// # Safety
@@ -349,21 +443,32 @@ impl Wheel {
     /// Lock held; `node` valid and unlinked, with `tick > self.elapsed`.
     unsafe fn link(&mut self, node: &TimerNode) {
         // SAFETY: the caller holds the lock.
-        let links = unsafe { node.links() };
+        let tick = unsafe { node.links().tick };
         // A deadline beyond the end of the current turn of the top level waits at that
         // end (or, exactly at a turn's last tick, one tick on) and is re-placed then.
         let end_of_turn = self.elapsed | SPAN_MASK;
-        let when = if links.tick <= end_of_turn {
-            links.tick
+        let when = if tick <= end_of_turn {
+            tick
         } else if end_of_turn > self.elapsed {
             end_of_turn
         } else {
             self.elapsed + 1
         };
         let level = level_for(self.elapsed, when);
-        let slot = slot_index(level, when);
-        let list = &mut self.levels[level].slots[slot];
-        links.level = level as u8;
+        // SAFETY: as above.
+        unsafe { self.push(node, level, self.current[level], slot_index(level, when)) };
+    }
+
+    /// Appends `node` to a slot list.
+    ///
+    /// # Safety
+    ///
+    /// Lock held; `node` valid and unlinked.
+    unsafe fn push(&mut self, node: &TimerNode, level: usize, array: usize, slot: usize) {
+        // SAFETY: the caller holds the lock.
+        let links = unsafe { node.links() };
+        let list = &mut self.arrays[level][array].slots[slot];
+        links.level = level as u8 | if array == 1 { ARRAY_BIT } else { 0 };
         links.slot = slot as u16;
         links.next = ptr::null();
         links.prev = list.tail;
@@ -374,7 +479,7 @@ impl Wheel {
             unsafe { (*list.tail).links().next = node };
         }
         list.tail = node;
-        self.levels[level].mark(slot);
+        self.arrays[level][array].mark(slot);
     }
 
     /// # Safety
@@ -383,8 +488,10 @@ impl Wheel {
     unsafe fn unlink(&mut self, node: &TimerNode) {
         // SAFETY: the caller holds the lock.
         let links = unsafe { node.links() };
-        let (level, slot) = (links.level as usize, links.slot as usize);
-        let list = &mut self.levels[level].slots[slot];
+        let level = (links.level & !ARRAY_BIT) as usize;
+        let array = usize::from(links.level & ARRAY_BIT != 0);
+        let slot = links.slot as usize;
+        let list = &mut self.arrays[level][array].slots[slot];
         if links.prev.is_null() {
             list.head = links.next;
         } else {
@@ -398,34 +505,61 @@ impl Wheel {
             unsafe { (*links.next).links().prev = links.prev };
         }
         if list.head.is_null() {
-            self.levels[level].unmark(slot);
+            self.arrays[level][array].unmark(slot);
         }
         links.prev = ptr::null();
         links.next = ptr::null();
         links.level = UNLINKED;
     }
 
-    /// The earliest occupied slot: its level, index and starting tick.
-    fn next_slot(&self) -> Option<(usize, usize, u64)> {
-        // A lower level always expires before a higher one (see the module docs), so the
-        // first occupied level holds the earliest slot.
-        for (level, l) in self.levels.iter().enumerate() {
-            let position = slot_index(level, self.elapsed);
-            let Some(slot) = l.next_occupied(position) else {
-                continue;
-            };
+    /// The occupied slot with the earliest start, over both arrays of every level.
+    fn next_slot(&self) -> Option<NextSlot> {
+        let mut best: Option<NextSlot> = None;
+        for level in 0..LEVELS {
             let shift = LEVEL_SHIFT[level];
-            let level_span_mask = (1u64 << (shift + LEVEL_BITS[level])) - 1;
-            let level_start = self.elapsed & !level_span_mask;
-            let mut start = level_start + ((slot as u64) << shift);
-            if slot < position {
-                // Slots before `position` belong to the next turn of this level.
-                start += level_span_mask + 1;
+            let turn_mask = (1u64 << (shift + LEVEL_BITS[level])) - 1;
+            let turn_start = self.elapsed & !turn_mask;
+            let current = self.current[level];
+            let position = slot_index(level, self.elapsed);
+            let mut candidate = None;
+            if let Some(slot) = self.arrays[level][current].next_occupied(position) {
+                let mut start = turn_start + ((slot as u64) << shift);
+                if slot < position {
+                    // Slots before `position` belong to the next turn of this level.
+                    start += turn_mask + 1;
+                }
+                candidate = Some((current, slot, start));
             }
-            return Some((level, slot, start));
+            if level + 1 < LEVELS {
+                let next = 1 - current;
+                if let Some(slot) = self.arrays[level][next].next_occupied(0) {
+                    let start = turn_start + turn_mask + 1 + ((slot as u64) << shift);
+                    if candidate.is_none_or(|(_, _, s)| start < s) {
+                        candidate = Some((next, slot, start));
+                    }
+                }
+            }
+            if let Some((array, slot, start)) = candidate {
+                if best.is_none_or(|b| start < b.start) {
+                    best = Some(NextSlot {
+                        level,
+                        array,
+                        slot,
+                        start,
+                    });
+                }
+            }
         }
-        None
+        best
     }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct NextSlot {
+    level: usize,
+    array: usize,
+    slot: usize,
+    start: u64,
 }
 
 /// The slot of level `level` that tick `tick` falls in.
@@ -459,14 +593,114 @@ mod tests {
 
     /// Advances in steps, collecting (index, tick reached) of every fired node.
     fn run(wheel: &mut Wheel, all: &[TimerNode], until: u64, step: u64) -> Vec<(usize, u64)> {
+        run_with(wheel, all, until, step, |_, _| {})
+    }
+
+    /// Like `run`, calling `between(wheel, now)` after every step.
+    fn run_with(
+        wheel: &mut Wheel,
+        all: &[TimerNode],
+        until: u64,
+        step: u64,
+        mut between: impl FnMut(&mut Wheel, u64),
+    ) -> Vec<(usize, u64)> {
         let mut fired = Vec::new();
         let mut now = 0;
         while now <= until {
             // SAFETY: the nodes outlive the wheel's use of them; single-threaded test.
             while unsafe { wheel.expire(now, 7, |n| fired.push((index_of(all, n), now))) } {}
+            between(wheel, now);
             now += step;
         }
         fired
+    }
+
+    fn random_ticks(n: usize, max: u64, mut seed: u64) -> Vec<u64> {
+        (0..n)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                1 + seed % max
+            })
+            .collect()
+    }
+
+    #[test]
+    fn precascade_empties_the_upcoming_slot_ahead_of_time() {
+        // Ticks 4096..4196 sit in level 2's slot 1, the one after the slot time is in.
+        let all = nodes(100);
+        let mut wheel = Wheel::new();
+        for (i, node) in all.iter().enumerate() {
+            // SAFETY: nodes outlive the test's use of the wheel.
+            assert!(unsafe { wheel.insert(node, 4096 + i as u64) });
+        }
+        assert_eq!(wheel.arrays[2][wheel.current[2]].occupied_slots, 1);
+        // SAFETY: as above.
+        unsafe {
+            assert!(wheel.precascade(60), "a partial move reports more to do");
+            assert!(!wheel.precascade(60));
+        }
+        assert_eq!(
+            wheel.arrays[2][wheel.current[2]].occupied_slots, 0,
+            "moved out"
+        );
+        assert!(
+            wheel.arrays[1][1 - wheel.current[1]].occupied_slots > 0,
+            "into the next turn"
+        );
+        assert_eq!(wheel.next_expiration(), Some(4096));
+        let fired = run(&mut wheel, &all, 4300, 1);
+        assert_eq!(fired.len(), 100);
+        for (index, at) in fired {
+            assert_eq!(at, 4096 + index as u64);
+        }
+    }
+
+    #[test]
+    fn early_moves_keep_every_timer_exact() {
+        for (max, step, budget) in [
+            (300_000u64, 1u64, 3usize),
+            (20_000_000, 97, 50),
+            (5_000_000, 1, 1000),
+        ] {
+            let ticks = random_ticks(3000, max, max ^ 0x5eed);
+            let all = nodes(ticks.len());
+            let mut wheel = Wheel::new();
+            for (node, &tick) in all.iter().zip(&ticks) {
+                // SAFETY: nodes outlive the test's use of the wheel.
+                assert!(unsafe { wheel.insert(node, tick) });
+            }
+            let mut removed = Vec::new();
+            let fired = run_with(&mut wheel, &all, max + step, step, |wheel, now| {
+                // SAFETY: as above.
+                unsafe {
+                    while wheel.precascade(budget) {}
+                    // Now and then cancel a pending timer, wherever it sits.
+                    if now % (step * 1000) == 0 {
+                        let victim = (now / step) as usize % all.len();
+                        if ticks[victim] > now && !removed.contains(&victim) {
+                            wheel.remove(&all[victim]);
+                            removed.push(victim);
+                        }
+                    }
+                }
+            });
+            assert_eq!(
+                fired.len() + removed.len(),
+                ticks.len(),
+                "every timer fired or was removed"
+            );
+            for (index, at) in fired {
+                assert!(!removed.contains(&index), "a removed timer fired");
+                assert!(at >= ticks[index], "never early");
+                assert!(
+                    at < ticks[index] + step,
+                    "fired at the first step past its tick"
+                );
+            }
+            assert_eq!(wheel.len(), 0);
+        }
     }
 
     #[test]

@@ -1,0 +1,125 @@
+//! End-to-end runs of `ringtide-bench latency`: one small run per mode, checked through
+//! the JSON it writes, and the refusals of bad arguments.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn bench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ringtide-bench"))
+        .arg("latency")
+        .args(args)
+        .output()
+        .expect("the harness binary runs")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ringtide-bench-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs one small measurement of every runtime and checks that the output is complete:
+/// every runtime reports every wake, none early, and every output file exists.
+fn check_mode(mode: &str, extra: &[&str], wakes_per_task: u64) {
+    let dir = scratch(mode);
+    let json = dir.join("out.json");
+    let hgrm = dir.join("hgrm");
+    let plot = dir.join("plot.svg");
+    let tasks = 2000u64;
+    let mut args = vec![
+        "--mode",
+        mode,
+        "--tasks",
+        "2000",
+        "--workers",
+        "2",
+        "--no-pin",
+        "--lead",
+        "150ms",
+        "--quiet",
+        "--json",
+        json.to_str().unwrap(),
+        "--hgrm",
+        hgrm.to_str().unwrap(),
+        "--plot",
+        plot.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let out = bench(&args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    for name in ["ringtide", "tokio", "floor"] {
+        assert!(stdout.contains(name), "table lists {name}:\n{stdout}");
+        assert!(
+            hgrm.join(format!("{name}.hgrm")).is_file(),
+            "{name}.hgrm written"
+        );
+    }
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.trim_start().starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let text = report.to_string();
+    for name in ["ringtide", "tokio", "floor"] {
+        let runtime =
+            find_runtime(&report, name).unwrap_or_else(|| panic!("{name} in JSON: {text}"));
+        assert_eq!(
+            runtime["early_wakes"], 0,
+            "{name}: no wake before its deadline"
+        );
+        assert_eq!(
+            runtime["count"].as_u64(),
+            Some(tasks * wakes_per_task),
+            "{name}: every wake recorded: {runtime}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn find_runtime<'a>(report: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
+    let runtimes = report.get("runtimes").or_else(|| report.get("results"))?;
+    match runtimes {
+        serde_json::Value::Array(list) => list.iter().find(|r| r["name"] == name),
+        serde_json::Value::Object(map) => map.get(name),
+        _ => None,
+    }
+}
+
+#[test]
+fn spread_run_is_complete() {
+    check_mode("spread", &["--window", "100ms"], 1);
+}
+
+#[test]
+fn burst_run_is_complete() {
+    check_mode("burst", &[], 1);
+}
+
+#[test]
+fn periodic_run_is_complete() {
+    check_mode("periodic", &["--period", "20ms", "--duration", "100ms"], 5);
+}
+
+#[test]
+fn bad_arguments_exit_non_zero_with_a_message_and_no_panic() {
+    for (args, needle) in [
+        (vec!["--tasks", "0"], "--tasks must be at least 1"),
+        (vec!["--runtimes", "ringtide,nope"], "nope"),
+        (vec!["--mode", "sideways"], "sideways"),
+        (vec!["--window", "0s"], "--window must be longer than zero"),
+        (vec!["--lead", "soon"], "not a duration"),
+    ] {
+        let out = bench(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
