@@ -30,16 +30,7 @@ pub(crate) struct TaskRegistry {
 }
 
 /// One lock and slab, aligned so that neighbouring shards never share a cache line.
-#[derive(Debug)]
-#[repr(align(128))]
-struct Shard(Mutex<Slab>);
-
-impl std::ops::Deref for Shard {
-    type Target = Mutex<Slab>;
-    fn deref(&self) -> &Mutex<Slab> {
-        &self.0
-    }
-}
+type Shard = crate::scheduler::CacheAligned<Mutex<Slab>>;
 
 #[derive(Debug, Default)]
 struct Slab {
@@ -60,7 +51,7 @@ impl TaskRegistry {
         TaskRegistry {
             shards: (0..shards)
                 .map(|_| {
-                    Shard(Mutex::new(Slab {
+                    crate::scheduler::CacheAligned(Mutex::new(Slab {
                         entries: Vec::new(),
                         free: NO_KEY,
                     }))
@@ -77,7 +68,7 @@ impl TaskRegistry {
 
     pub(crate) fn insert(&self, waker: Waker) -> usize {
         let shard = next_shard() & (self.shards.len() - 1);
-        let mut slab = self.shards[shard].lock().unwrap();
+        let mut slab = self.shards[shard].0.lock().unwrap();
         let index = if slab.free != NO_KEY {
             let index = slab.free;
             match std::mem::replace(&mut slab.entries[index], Entry::Occupied(waker)) {
@@ -98,7 +89,7 @@ impl TaskRegistry {
             return;
         }
         let removed = {
-            let mut slab = self.shards[key & SHARD_MASK].lock().unwrap();
+            let mut slab = self.shards[key & SHARD_MASK].0.lock().unwrap();
             let index = key >> SHARD_BITS;
             let next_free = slab.free;
             match slab.entries.get_mut(index) {
@@ -123,7 +114,7 @@ impl TaskRegistry {
         if key == NO_KEY {
             return None;
         }
-        let slab = self.shards[key & SHARD_MASK].lock().unwrap();
+        let slab = self.shards[key & SHARD_MASK].0.lock().unwrap();
         match slab.entries.get(key >> SHARD_BITS) {
             Some(Entry::Occupied(waker)) => Some(waker.clone()),
             _ => None,
@@ -134,7 +125,7 @@ impl TaskRegistry {
     pub(crate) fn wakers(&self) -> Vec<Waker> {
         let mut all = Vec::with_capacity(self.len());
         for shard in self.shards.iter() {
-            let slab = shard.lock().unwrap();
+            let slab = shard.0.lock().unwrap();
             all.extend(slab.entries.iter().filter_map(|e| match e {
                 Entry::Occupied(waker) => Some(waker.clone()),
                 Entry::Vacant { .. } => None,

@@ -10,14 +10,19 @@
 //!
 //! * `PENDING`: set at creation and by [`TimerEntry::reset`] (only while the timer is in
 //!   no wheel, so nobody else touches it).
-//! * `FIRED`: the owning worker saw the deadline pass. Set only by the worker, under the
-//!   wheel's lock, after unlinking the timer.
+//! * `FIRING`: the owning worker saw the deadline pass and unlinked the timer, and is
+//!   taking its waker. Set only by the worker, under the wheel's lock.
+//! * `FIRED`: the worker is done with the timer and will never touch it again. Set only
+//!   by the worker, under the wheel's lock, right after `FIRING`.
+//!
+//! A future that sees `FIRED` may drop its node without taking the wheel's lock; one that
+//! sees `FIRING` waits the few instructions until `FIRED`.
 //!
 //! # Why no wake-up is lost
 //!
-//! The future registers its waker *before* it checks for `FIRED`; the worker stores
-//! `FIRED` *before* it takes the registered waker (which it wakes after releasing the
-//! lock). Either the check sees `FIRED`, or the store comes after the registration and
+//! The future registers its waker *before* it checks for `FIRING`; the worker stores
+//! `FIRING` *before* it takes the registered waker (which it wakes after releasing the
+//! lock). Either the check sees the timer fired, or the store comes after the registration and
 //! the taken waker is the one just registered ([`AtomicWaker`] orders registration
 //! against take).
 
@@ -31,7 +36,8 @@ use atomic_waker::AtomicWaker;
 use loom_waker::AtomicWaker;
 
 const PENDING: u8 = 0;
-const FIRED: u8 = 1;
+const FIRING: u8 = 1;
+const FIRED: u8 = 2;
 
 #[derive(Debug)]
 pub(crate) struct TimerEntry {
@@ -61,15 +67,30 @@ impl TimerEntry {
         self.is_fired()
     }
 
+    /// Whether the deadline has passed (the timer is firing or has fired).
     pub(crate) fn is_fired(&self) -> bool {
-        self.state.load(Ordering::Acquire) == FIRED
+        self.state.load(Ordering::Acquire) != PENDING
+    }
+
+    /// Whether the worker is done with the timer: it is unlinked and will never be
+    /// touched by the worker again. Waits out a fire in progress.
+    pub(crate) fn is_released(&self) -> bool {
+        loop {
+            match self.state.load(Ordering::Acquire) {
+                PENDING => return false,
+                FIRED => return true,
+                _ => std::hint::spin_loop(),
+            }
+        }
     }
 
     /// Called by the owning worker once the deadline has passed: marks the timer fired
     /// and hands back the waker to wake (outside the wheel's lock).
     pub(crate) fn fire(&self) -> Option<Waker> {
+        self.state.store(FIRING, Ordering::Release);
+        let waker = self.waker.take();
         self.state.store(FIRED, Ordering::Release);
-        self.waker.take()
+        waker
     }
 
     /// Makes the entry pending again. Only for an entry in no wheel.

@@ -120,8 +120,12 @@ impl Sleep {
 
     fn unlink(&mut self) {
         if let Some(shard) = self.shard.take() {
-            // SAFETY: the node was inserted into this shard and is still pinned here.
-            unsafe { shard.remove(&self.node) };
+            // A fired timer was unlinked by its worker, which will not touch it again:
+            // no need for the lock (which another worker may be holding to fire a batch).
+            if !self.node.entry.is_released() {
+                // SAFETY: the node was inserted into this shard and is still pinned here.
+                unsafe { shard.remove(&self.node) };
+            }
         }
     }
 
