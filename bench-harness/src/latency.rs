@@ -206,7 +206,8 @@ fn run_ringtide(
         .block_on(rt.spawn(async move {
             let start = Instant::now();
             for i in 0..schedule.tasks {
-                drop(ringtide::spawn(ringtide_task(schedule, base, i, collector)));
+                let ticks = Ticks::of(&schedule, base, i);
+                drop(ringtide::spawn(ringtide_task(ticks, collector)));
             }
             start.elapsed()
         }))
@@ -217,17 +218,39 @@ fn run_ringtide(
     })
 }
 
-async fn ringtide_task(schedule: Schedule, base: Instant, i: u64, collector: &'static Collector) {
-    let first = base + schedule.first_offset(i);
-    if schedule.mode == Mode::Periodic {
-        let mut ticks = ringtide::time::interval_at(first, schedule.period);
-        for _ in 0..schedule.ticks_per_task() {
-            let scheduled = ticks.tick().await;
-            collector.record(scheduled);
+/// What one task waits for: computed by the spawner, so that the task itself carries only
+/// what it needs (its size is part of what the memory figures measure).
+#[derive(Debug, Clone, Copy)]
+struct Ticks {
+    first: Instant,
+    /// `Some` in periodic mode.
+    period: Option<Duration>,
+    count: u32,
+}
+
+impl Ticks {
+    fn of(schedule: &Schedule, base: Instant, i: u64) -> Ticks {
+        let periodic = schedule.mode == Mode::Periodic;
+        Ticks {
+            first: base + schedule.first_offset(i),
+            period: periodic.then_some(schedule.period),
+            count: schedule.ticks_per_task() as u32,
         }
-    } else {
-        ringtide::time::sleep_until(first).await;
-        collector.record(first);
+    }
+}
+
+async fn ringtide_task(ticks: Ticks, collector: &'static Collector) {
+    match ticks.period {
+        Some(period) => {
+            let mut interval = ringtide::time::interval_at(ticks.first, period);
+            for _ in 0..ticks.count {
+                collector.record(interval.tick().await);
+            }
+        }
+        None => {
+            ringtide::time::sleep_until(ticks.first).await;
+            collector.record(ticks.first);
+        }
     }
 }
 
@@ -254,7 +277,8 @@ fn run_tokio(
         .block_on(rt.spawn(async move {
             let start = Instant::now();
             for i in 0..schedule.tasks {
-                drop(tokio::spawn(tokio_task(schedule, base, i, collector)));
+                let ticks = Ticks::of(&schedule, base, i);
+                drop(tokio::spawn(tokio_task(ticks, collector)));
             }
             start.elapsed()
         }))
@@ -265,18 +289,19 @@ fn run_tokio(
     })
 }
 
-async fn tokio_task(schedule: Schedule, base: Instant, i: u64, collector: &'static Collector) {
-    let first = base + schedule.first_offset(i);
-    if schedule.mode == Mode::Periodic {
-        let mut ticks =
-            tokio::time::interval_at(tokio::time::Instant::from_std(first), schedule.period);
-        for _ in 0..schedule.ticks_per_task() {
-            let scheduled = ticks.tick().await;
-            collector.record(scheduled.into_std());
+async fn tokio_task(ticks: Ticks, collector: &'static Collector) {
+    match ticks.period {
+        Some(period) => {
+            let start = tokio::time::Instant::from_std(ticks.first);
+            let mut interval = tokio::time::interval_at(start, period);
+            for _ in 0..ticks.count {
+                collector.record(interval.tick().await.into_std());
+            }
         }
-    } else {
-        tokio::time::sleep_until(tokio::time::Instant::from_std(first)).await;
-        collector.record(first);
+        None => {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(ticks.first)).await;
+            collector.record(ticks.first);
+        }
     }
 }
 
