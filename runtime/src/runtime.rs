@@ -39,6 +39,7 @@ pub struct Builder {
     worker_threads: Option<usize>,
     pin_workers: bool,
     ring_entries: u32,
+    without_ext_arg: bool,
 }
 
 impl Default for Builder {
@@ -54,6 +55,7 @@ impl Builder {
             worker_threads: None,
             pin_workers: true,
             ring_entries: 256,
+            without_ext_arg: false,
         }
     }
 
@@ -75,6 +77,14 @@ impl Builder {
     /// completion queue is four times larger). Must be between 1 and 32768.
     pub fn ring_entries(&mut self, entries: u32) -> &mut Self {
         self.ring_entries = entries;
+        self
+    }
+
+    /// Makes the rings wait as on a kernel before 5.11, with a `TIMEOUT` request instead
+    /// of a wait timeout, so tests can cover that path on newer kernels.
+    #[doc(hidden)]
+    pub fn emulate_kernel_without_ext_arg(&mut self, yes: bool) -> &mut Self {
+        self.without_ext_arg = yes;
         self
     }
 
@@ -103,7 +113,12 @@ impl Builder {
                 self.ring_entries
             )));
         }
-        start(workers, self.pin_workers, self.ring_entries)
+        start(
+            workers,
+            self.pin_workers,
+            self.ring_entries,
+            self.without_ext_arg,
+        )
     }
 }
 
@@ -134,7 +149,12 @@ impl StartGate {
     }
 }
 
-fn start(workers: usize, pin: bool, ring_entries: u32) -> io::Result<Runtime> {
+fn start(
+    workers: usize,
+    pin: bool,
+    ring_entries: u32,
+    without_ext_arg: bool,
+) -> io::Result<Runtime> {
     let queues: Vec<Worker<_>> = (0..workers).map(|_| Worker::new_fifo()).collect();
     let stealers = queues.iter().map(Worker::stealer).collect();
     let eventfds = (0..workers)
@@ -168,7 +188,7 @@ fn start(workers: usize, pin: bool, ring_entries: u32) -> io::Result<Runtime> {
                 }
                 set_timer_slack();
                 let eventfd = std::os::fd::AsRawFd::as_raw_fd(&shared.workers[index].eventfd);
-                let driver = match Driver::new(ring_entries, eventfd) {
+                let driver = match Driver::new(ring_entries, eventfd, without_ext_arg) {
                     Ok(driver) => driver,
                     Err(e) => {
                         let _ = ready.send(Err(e));

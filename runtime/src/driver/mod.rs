@@ -24,8 +24,10 @@ use crate::error::SetupError;
 
 /// `user_data` of the eventfd read.
 const EVENTFD_TOKEN: u64 = u64::MAX;
-/// `user_data` of the fallback wait timeout (kernels without `EXT_ARG`).
-const TIMEOUT_TOKEN: u64 = u64::MAX - 1;
+/// `user_data` of the fallback wait timeouts (kernels without `EXT_ARG`): this prefix
+/// plus a generation in the low 32 bits, so that each one can be removed by name.
+const TIMEOUT_BASE: u64 = 0xFFFF_FFFE_0000_0000;
+const TIMEOUT_MASK: u64 = 0xFFFF_FFFF_0000_0000;
 /// `user_data` of requests whose completion only needs counting (timeout removal).
 const INTERNAL_TOKEN: u64 = u64::MAX - 2;
 
@@ -50,7 +52,10 @@ pub(crate) struct Driver {
     eventfd_armed: bool,
     /// The fallback timeout, read by the kernel when the SQE is submitted.
     timeout_spec: Box<types::Timespec>,
-    timeout_armed: bool,
+    /// The fallback timeout the next park replaces (it is removed first).
+    armed_timeout: Option<u64>,
+    /// Generation of the last fallback timeout.
+    timeout_generation: u32,
     /// Requests submitted and not yet completed.
     in_flight: usize,
 }
@@ -60,9 +65,12 @@ impl Driver {
     ///
     /// Must run on the worker thread that will use the ring: with
     /// `IORING_SETUP_SINGLE_ISSUER` the creating thread is the only one allowed to submit.
-    pub(crate) fn new(entries: u32, eventfd: RawFd) -> io::Result<Driver> {
+    ///
+    /// `without_ext_arg` makes the driver behave as on a kernel before 5.11 (a `TIMEOUT`
+    /// request per park instead of a wait timeout), so that path is tested on new kernels.
+    pub(crate) fn new(entries: u32, eventfd: RawFd, without_ext_arg: bool) -> io::Result<Driver> {
         let (ring, setup) = build_ring(entries)?;
-        let ext_arg = ring.params().is_feature_ext_arg();
+        let ext_arg = ring.params().is_feature_ext_arg() && !without_ext_arg;
         let mut probe = Probe::new();
         // IORING_REGISTER_PROBE arrived in 5.6, together with IORING_OP_READ; a kernel
         // without it has neither, and the eventfd is watched with POLL_ADD (5.1).
@@ -82,7 +90,8 @@ impl Driver {
             eventfd_buf: Box::into_raw(Box::new(0u64)),
             eventfd_armed: false,
             timeout_spec: Box::new(types::Timespec::new()),
-            timeout_armed: false,
+            armed_timeout: None,
+            timeout_generation: 0,
             in_flight: 0,
         })
     }
@@ -175,22 +184,25 @@ impl Driver {
     }
 
     fn arm_timeout(&mut self, timeout: Duration) -> io::Result<()> {
-        if self.timeout_armed {
-            let remove = opcode::TimeoutRemove::new(TIMEOUT_TOKEN)
+        if let Some(previous) = self.armed_timeout.take() {
+            let remove = opcode::TimeoutRemove::new(previous)
                 .build()
                 .user_data(INTERNAL_TOKEN);
             // SAFETY: a timeout removal refers to no memory.
             unsafe { self.push(&remove)? };
         }
+        self.timeout_generation = self.timeout_generation.wrapping_add(1);
+        let token = TIMEOUT_BASE | u64::from(self.timeout_generation);
         *self.timeout_spec = types::Timespec::from(timeout);
         let sqe = opcode::Timeout::new(&*self.timeout_spec)
             .build()
-            .user_data(TIMEOUT_TOKEN);
-        // SAFETY: the kernel copies the timespec when it prepares the request, which
-        // happens during the `io_uring_enter` that follows; the box lives as long as the
-        // driver and is only rewritten before the next timeout is pushed.
+            .user_data(token);
+        // SAFETY: the kernel copies the timespec when it prepares the request, during the
+        // `io_uring_enter` that submits it (the one that follows, or an earlier one if the
+        // queue is full); the box lives as long as the driver and is only rewritten
+        // before the next timeout is pushed, after this one was submitted.
         unsafe { self.push(&sqe)? };
-        self.timeout_armed = true;
+        self.armed_timeout = Some(token);
         Ok(())
     }
 
@@ -209,8 +221,12 @@ impl Driver {
                             clear_eventfd(self.eventfd);
                         }
                     }
-                    TIMEOUT_TOKEN => self.timeout_armed = false,
                     INTERNAL_TOKEN => {}
+                    token if token & TIMEOUT_MASK == TIMEOUT_BASE => {
+                        if self.armed_timeout == Some(token) {
+                            self.armed_timeout = None;
+                        }
+                    }
                     other => debug_assert!(false, "completion for unknown request {other}"),
                 }
             }
@@ -243,8 +259,10 @@ impl Drop for Driver {
             // Completing the read is simpler and more portable than cancelling it.
             wake_eventfd(self.eventfd);
         }
-        if self.timeout_armed {
-            let remove = opcode::TimeoutRemove::new(TIMEOUT_TOKEN)
+        // Earlier timeouts already have a removal in flight; remove the last one too, so
+        // that every timeout completes now rather than at its deadline.
+        if let Some(timeout) = self.armed_timeout.take() {
+            let remove = opcode::TimeoutRemove::new(timeout)
                 .build()
                 .user_data(INTERNAL_TOKEN);
             // SAFETY: a timeout removal refers to no memory.
