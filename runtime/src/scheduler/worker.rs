@@ -43,6 +43,10 @@ const MAINTENANCE_INTERVAL: u32 = 61;
 /// the tasks it wakes (or the timers due meanwhile).
 const TIMER_SLICE: usize = 512;
 
+/// Steal attempts a worker living off stolen work makes before it parks (a few
+/// microseconds of searching).
+const STEAL_SPINS: u32 = 64;
+
 /// Tasks woken by one batch of timers above which an idle worker is woken to help.
 const SHARE_TIMER_BATCH: usize = 16;
 
@@ -73,6 +77,8 @@ pub(crate) struct WorkerCore {
     driver: RefCell<Driver>,
     tick: Cell<u32>,
     rng: Cell<u32>,
+    /// The last task this worker ran came from another worker's queue (or the injector).
+    stealing: Cell<bool>,
 }
 
 impl WorkerCore {
@@ -93,6 +99,7 @@ impl WorkerCore {
             clock: Cell::new(0),
             driver: RefCell::new(driver),
             tick: Cell::new(0),
+            stealing: Cell::new(false),
             rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
         }
     }
@@ -126,9 +133,20 @@ impl WorkerCore {
             if self.maintain() {
                 continue;
             }
-            if let Some(task) = self.steal() {
+            if let Some(task) = self.steal(1) {
+                self.stealing.set(true);
                 self.run_task(task);
                 continue;
+            }
+            // A worker that has been living off stolen work keeps looking for a moment
+            // before it parks: while it searches, the worker feeding it pushes without
+            // a wake-up syscall, and it picks the next batch up without a context switch.
+            if self.stealing.replace(false) {
+                if let Some(task) = self.steal(STEAL_SPINS) {
+                    self.stealing.set(true);
+                    self.run_task(task);
+                    continue;
+                }
             }
             if self.shared.is_shutdown() && self.shutdown_complete() {
                 break;
@@ -217,17 +235,30 @@ impl WorkerCore {
         more
     }
 
-    fn steal(&self) -> Option<Runnable> {
+    /// Looks for work in the injector and the other workers' queues, `attempts` times
+    /// (with a short pause between attempts), while counted as searching.
+    fn steal(&self, attempts: u32) -> Option<Runnable> {
         let shared = &*self.shared;
         shared.idle.begin_search();
-        let found = steal_one(|| shared.injector.steal_batch_and_pop(&self.local)).or_else(|| {
-            let n = shared.stealers.len();
-            let start = self.next_random() as usize % n;
-            (0..n)
-                .map(|i| (start + i) % n)
-                .filter(|&i| i != self.index)
-                .find_map(|i| steal_one(|| shared.stealers[i].steal_batch_and_pop(&self.local)))
-        });
+        let mut found = None;
+        for attempt in 0..attempts {
+            if attempt > 0 {
+                for _ in 0..32 {
+                    std::hint::spin_loop();
+                }
+            }
+            found = steal_one(|| shared.injector.steal_batch_and_pop(&self.local)).or_else(|| {
+                let n = shared.stealers.len();
+                let start = self.next_random() as usize % n;
+                (0..n)
+                    .map(|i| (start + i) % n)
+                    .filter(|&i| i != self.index)
+                    .find_map(|i| steal_one(|| shared.stealers[i].steal_batch_and_pop(&self.local)))
+            });
+            if found.is_some() {
+                break;
+            }
+        }
         shared.idle.end_search();
         if found.is_some() && !self.local.is_empty() {
             // More than one task came over: maybe another idle worker can help.
