@@ -260,8 +260,11 @@ impl WorkerCore {
             }
         }
         shared.idle.end_search();
-        if found.is_some() && !self.local.is_empty() {
-            // More than one task came over: maybe another idle worker can help.
+        // While this worker searched, pushers did not wake anyone, trusting the searcher
+        // to find their work. Having taken one task (which may run for a long time), it
+        // hands the search on if anything is left: in its own queue (a batch came over),
+        // the injector, or another worker's queue.
+        if found.is_some() && (!self.local.is_empty() || shared.has_stealable_work()) {
             shared.notify_parked();
         }
         found
