@@ -5,7 +5,7 @@
 //! work queued. Workers park inside `io_uring_enter` with their nearest timer deadline as
 //! the timeout, which gives timers microsecond precision instead of a millisecond wheel.
 //! A panicking task never takes its worker down: the panic comes back through its
-//! [`JoinHandle`](task::JoinHandle).
+//! [`JoinHandle`].
 //!
 //! # Examples
 //!

@@ -53,7 +53,8 @@ pub(crate) struct Shared {
     shutdown: CacheAligned<AtomicBool>,
     /// Timer deadlines are nanoseconds since this instant.
     pub(crate) epoch: Instant,
-    /// Round-robin cursor for timers registered from outside the workers.
+    /// Round-robin cursor: which worker takes a timer registered outside the workers,
+    /// and where the search for a parked worker to wake starts.
     next_remote: AtomicUsize,
 }
 

@@ -7,7 +7,8 @@
 //!    timers starve behind a busy local queue) and run it with a fresh coop budget.
 //! 2. With no local work: run maintenance (inbox, due timers, ring completions); if that
 //!    made work, go to 1.
-//! 3. Steal: a batch from the injector, else half of another worker's queue.
+//! 3. Steal: a batch from the injector, else half of another worker's queue. A worker
+//!    whose last task was stolen keeps trying for [`STEAL_SPINS`] attempts first.
 //! 4. Park in the ring until the nearest timer deadline, a completion, or a notification
 //!    (the protocol is in [`park`](super::park)).
 //!

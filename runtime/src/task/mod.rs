@@ -1,8 +1,8 @@
 //! Tasks: spawning, cancelling, joining, yielding.
 //!
 //! A task is one heap allocation made by [`async_task`]: its state word, the future (later
-//! its output), the scheduling function, and a [`TaskMeta`] that the runtime reads. The
-//! future the runtime hands to `async_task` is a [`TaskFuture`] wrapped around the user's:
+//! its output), the scheduling function, and a `TaskMeta` that the runtime reads. The
+//! future the runtime hands to `async_task` is a `TaskFuture` wrapped around the user's:
 //!
 //! * it catches panics, so a panicking task never unwinds through a worker; the payload
 //!   becomes the task's output as a [`JoinError`];
