@@ -52,6 +52,8 @@
 pub(crate) mod loom;
 
 #[cfg(not(loom))]
+pub mod buf;
+#[cfg(not(loom))]
 mod context;
 #[cfg(not(loom))]
 mod coop;
@@ -59,6 +61,8 @@ mod coop;
 mod driver;
 #[cfg(not(loom))]
 mod error;
+#[cfg(not(loom))]
+pub mod net;
 #[cfg(not(loom))]
 mod runtime;
 #[cfg(not(loom))]

@@ -9,18 +9,25 @@
 //!
 //! # Ownership of memory the kernel writes
 //!
-//! The only buffer the kernel writes into is the 8-byte eventfd read target, allocated
-//! once per ring and freed only after the read's completion has been reaped (see
-//! [`Driver`]'s `Drop`). If the completion never comes the buffer is leaked, never freed
-//! under the kernel.
+//! The driver's own buffer is the 8-byte eventfd read target, allocated once per ring and
+//! freed only after the read's completion has been reaped (see [`Driver`]'s `Drop`). If
+//! the completion never comes the buffer is leaked, never freed under the kernel.
+//!
+//! Socket operations own their memory through [`op::Op`]: the ring holds a reference to
+//! each operation it submitted until it reaps the completion, and the operations in flight
+//! are listed in a table so that dropping the ring can cancel them and wait for them.
+
+pub(crate) mod op;
 
 use std::io;
 use std::os::fd::RawFd;
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use io_uring::{opcode, squeue, types, IoUring, Probe};
 
 use crate::error::SetupError;
+use op::{Completion, OpRef};
 
 /// `user_data` of the eventfd read.
 const EVENTFD_TOKEN: u64 = u64::MAX;
@@ -28,7 +35,8 @@ const EVENTFD_TOKEN: u64 = u64::MAX;
 /// plus a generation in the low 32 bits, so that each one can be removed by name.
 const TIMEOUT_BASE: u64 = 0xFFFF_FFFE_0000_0000;
 const TIMEOUT_MASK: u64 = 0xFFFF_FFFF_0000_0000;
-/// `user_data` of requests whose completion only needs counting (timeout removal).
+/// `user_data` of requests whose completion only needs counting (timeout removal,
+/// cancellation, closing a descriptor). Every other `user_data` is an operation's address.
 const INTERNAL_TOKEN: u64 = u64::MAX - 2;
 
 /// What the kernel offers, probed once when the ring is built.
@@ -58,6 +66,11 @@ pub(crate) struct Driver {
     timeout_generation: u32,
     /// Requests submitted and not yet completed.
     in_flight: usize,
+    /// The operations among them, by slot.
+    ops: OpTable,
+    /// Wakers of operations that completed, for the worker to wake once the driver is
+    /// no longer borrowed (a woken future may submit or cancel operations).
+    woken: Vec<Waker>,
 }
 
 impl Driver {
@@ -93,6 +106,8 @@ impl Driver {
             armed_timeout: None,
             timeout_generation: 0,
             in_flight: 0,
+            ops: OpTable::new(),
+            woken: Vec::new(),
         })
     }
 
@@ -101,14 +116,60 @@ impl Driver {
     }
 
     /// Submits what is queued and reaps what has completed, without blocking. Makes no
-    /// syscall when nothing is queued: then the only request in flight is the eventfd
-    /// read, whose completion matters only to a parked worker.
+    /// syscall when nothing is queued and the kernel has no deferred completions to post
+    /// (with `DEFER_TASKRUN` they are posted only inside `io_uring_enter`; the kernel
+    /// raises the `TASKRUN` flag when it has some).
     pub(crate) fn poll(&mut self) -> io::Result<()> {
-        if !self.ring.submission().is_empty() {
-            self.enter(0)?;
+        let mut sq = self.ring.submission();
+        sq.sync();
+        let needs_enter = !sq.is_empty() || (!self.ops.is_empty() && sq.taskrun());
+        drop(sq);
+        if needs_enter {
+            self.enter_getevents()?;
         }
         self.reap();
         Ok(())
+    }
+
+    /// Wakers of operations completed since the last call.
+    pub(crate) fn take_woken(&mut self, into: &mut Vec<Waker>) {
+        into.append(&mut self.woken);
+    }
+
+    /// Puts an operation in the submission queue (submitted at the next poll or park).
+    pub(crate) fn submit(&mut self, op: OpRef) -> io::Result<()> {
+        // SAFETY: each operation is submitted once, here, on the ring's thread.
+        let sqe = unsafe { op.sqe() };
+        op.set_slot(self.ops.insert(op.user_data()));
+        let sqe = sqe.user_data(op.into_raw());
+        // SAFETY: the ring now holds a reference to the operation, which owns every
+        // buffer the entry points at, until the completion is reaped.
+        unsafe { self.push(&sqe) }
+    }
+
+    /// Asks the kernel to cancel an operation of this ring, if it is still in flight.
+    pub(crate) fn cancel(&mut self, op: &OpRef) -> io::Result<()> {
+        if op.is_completed() || !self.ops.contains(op.slot(), op.user_data()) {
+            return Ok(());
+        }
+        self.push_cancel(op.user_data())
+    }
+
+    fn push_cancel(&mut self, user_data: u64) -> io::Result<()> {
+        let sqe = opcode::AsyncCancel::new(user_data)
+            .build()
+            .user_data(INTERNAL_TOKEN);
+        // SAFETY: a cancellation refers to no memory.
+        unsafe { self.push(&sqe) }
+    }
+
+    /// Closes a descriptor through the ring.
+    pub(crate) fn close(&mut self, fd: RawFd) -> io::Result<()> {
+        let sqe = opcode::Close::new(types::Fd(fd))
+            .build()
+            .user_data(INTERNAL_TOKEN);
+        // SAFETY: a close refers to no memory; the caller gives up the descriptor.
+        unsafe { self.push(&sqe) }
     }
 
     /// Blocks until a completion arrives or `timeout` passes (`None`: no timeout).
@@ -133,6 +194,26 @@ impl Driver {
         }
         self.reap();
         Ok(())
+    }
+
+    /// `io_uring_enter` with `GETEVENTS` but no wait: submits, and has the kernel post
+    /// deferred completions.
+    fn enter_getevents(&mut self) -> io::Result<()> {
+        let to_submit = self.ring.submission().len() as u32;
+        // SAFETY: no argument pointer is passed.
+        let result = unsafe {
+            self.ring.submitter().enter::<libc::sigset_t>(
+                to_submit,
+                0,
+                io_uring::EnterFlags::GETEVENTS.bits(),
+                None,
+            )
+        };
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_transient(&e) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// `io_uring_enter` that tolerates interruption and a full completion queue.
@@ -227,7 +308,19 @@ impl Driver {
                             self.armed_timeout = None;
                         }
                     }
-                    other => debug_assert!(false, "completion for unknown request {other}"),
+                    user_data => {
+                        // SAFETY: every other `user_data` is the reference `submit` gave
+                        // the ring, taken back once, here.
+                        let op = unsafe { OpRef::from_raw(user_data) };
+                        self.ops.remove(op.slot());
+                        let completion = Completion {
+                            result: cqe.result(),
+                            flags: cqe.flags(),
+                        };
+                        if let Some(waker) = op.complete(completion) {
+                            self.woken.push(waker);
+                        }
+                    }
                 }
             }
             drop(cq);
@@ -248,6 +341,7 @@ impl std::fmt::Debug for Driver {
         f.debug_struct("Driver")
             .field("features", &self.features)
             .field("in_flight", &self.in_flight)
+            .field("ops", &self.ops.len)
             .finish_non_exhaustive()
     }
 }
@@ -268,6 +362,10 @@ impl Drop for Driver {
             // SAFETY: a timeout removal refers to no memory.
             let _ = unsafe { self.push(&remove) };
         }
+        // Operations whose futures are still alive (leaked, or held outside the runtime).
+        for user_data in self.ops.live() {
+            let _ = self.push_cancel(user_data);
+        }
         let give_up = Instant::now() + Duration::from_secs(5);
         while self.in_flight > 0 && Instant::now() < give_up {
             let _ = if self.features.ext_arg {
@@ -279,8 +377,13 @@ impl Drop for Driver {
             };
             self.reap();
         }
+        // Wakers of operations completed here go to futures that outlived the runtime.
+        for waker in self.woken.drain(..) {
+            waker.wake();
+        }
         if self.eventfd_armed {
-            // The kernel may still write the buffer: leak it rather than free it.
+            // The kernel may still write the buffer: leak it rather than free it (as the
+            // references of operations still in flight are).
             return;
         }
         // SAFETY: the pointer came from `Box::into_raw` and no request refers to it.
@@ -304,11 +407,15 @@ fn build_ring(entries: u32) -> io::Result<(IoUring, &'static str)> {
         ("SINGLE_ISSUER|DEFER_TASKRUN", |b, cq| {
             b.setup_single_issuer()
                 .setup_defer_taskrun()
+                .setup_taskrun_flag()
                 .setup_cqsize(cq)
                 .setup_clamp();
         }),
         ("COOP_TASKRUN", |b, cq| {
-            b.setup_coop_taskrun().setup_cqsize(cq).setup_clamp();
+            b.setup_coop_taskrun()
+                .setup_taskrun_flag()
+                .setup_cqsize(cq)
+                .setup_clamp();
         }),
         ("CQSIZE", |b, cq| {
             b.setup_cqsize(cq).setup_clamp();
@@ -361,4 +468,89 @@ fn clear_eventfd(fd: RawFd) {
     // SAFETY: reads 8 bytes into a valid local. POLLIN said the counter is non-zero, and
     // only this worker reads it, so the read does not block.
     let _ = unsafe { libc::read(fd, (&mut value as *mut u64).cast(), 8) };
+}
+
+/// The operations a ring has in flight: slots of their `user_data`, reused through a free
+/// list, so that insertion and removal are O(1) and dropping the ring can cancel them all.
+#[derive(Debug)]
+struct OpTable {
+    /// `user_data` of the operation in each slot; a free slot holds `FREE | next free`.
+    slots: Vec<u64>,
+    free_head: usize,
+    len: usize,
+}
+
+/// Marks a free slot. Operation addresses are user-space pointers, below 2^63.
+const FREE: u64 = 1 << 63;
+/// End of the free list.
+const NO_SLOT: usize = usize::MAX >> 1;
+
+impl OpTable {
+    fn new() -> OpTable {
+        OpTable {
+            slots: Vec::new(),
+            free_head: NO_SLOT,
+            len: 0,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn insert(&mut self, user_data: u64) -> usize {
+        self.len += 1;
+        if self.free_head != NO_SLOT {
+            let slot = self.free_head;
+            self.free_head = (self.slots[slot] & !FREE) as usize;
+            self.slots[slot] = user_data;
+            slot
+        } else {
+            self.slots.push(user_data);
+            self.slots.len() - 1
+        }
+    }
+
+    fn remove(&mut self, slot: usize) {
+        debug_assert!(self.slots[slot] & FREE == 0, "slot {slot} is already free");
+        self.slots[slot] = FREE | self.free_head as u64;
+        self.free_head = slot;
+        self.len -= 1;
+    }
+
+    fn contains(&self, slot: usize, user_data: u64) -> bool {
+        self.slots.get(slot) == Some(&user_data)
+    }
+
+    fn live(&self) -> Vec<u64> {
+        self.slots
+            .iter()
+            .copied()
+            .filter(|s| s & FREE == 0)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OpTable;
+
+    #[test]
+    fn op_table_reuses_slots() {
+        let mut t = OpTable::new();
+        let a = t.insert(0x1000);
+        let b = t.insert(0x2000);
+        assert!(t.contains(a, 0x1000) && t.contains(b, 0x2000));
+        t.remove(a);
+        assert!(!t.contains(a, 0x1000));
+        assert_eq!(t.live(), vec![0x2000]);
+        let c = t.insert(0x3000);
+        assert_eq!(c, a, "a freed slot is reused first");
+        t.remove(b);
+        t.remove(c);
+        assert!(t.is_empty());
+        assert_eq!(t.insert(0x4000), c);
+        assert_eq!(t.insert(0x5000), b);
+        assert_eq!(t.insert(0x6000), 2);
+    }
 }

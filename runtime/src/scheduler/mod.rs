@@ -32,8 +32,8 @@ use std::time::Instant;
 use async_task::ScheduleInfo;
 use crossbeam_deque::{Injector, Stealer};
 
-use crate::context;
-use crate::driver;
+use crate::context::{self, Current};
+use crate::driver::{self, op::Completion, op::OpRef};
 use crate::task::{Runnable, ANY_WORKER};
 use crate::time::shard::TimerShard;
 use idle::Idle;
@@ -45,7 +45,7 @@ use registry::TaskRegistry;
 pub(crate) struct Shared {
     pub(crate) injector: Injector<Runnable>,
     pub(crate) stealers: Box<[Stealer<Runnable>]>,
-    pub(crate) workers: Box<[WorkerShared]>,
+    pub(crate) workers: Box<[Arc<WorkerShared>]>,
     pub(crate) registry: TaskRegistry,
     pub(crate) idle: Idle,
     /// Read before every task poll: kept on a cache line of its own, away from the
@@ -81,20 +81,84 @@ pub(crate) struct WorkerShared {
 pub(crate) struct Inbox {
     /// `spawn_local` tasks of this worker, woken from another thread.
     pub(crate) local_tasks: Vec<Runnable>,
+    /// Requests for this worker's ring, in the order they were made.
+    pub(crate) ring: Vec<RingMsg>,
     /// The worker has exited; nothing may be handed to it any more.
     pub(crate) closed: bool,
 }
 
+/// A request for a worker's ring from another thread: only the ring's own thread may
+/// submit to it.
+#[derive(Debug)]
+pub(crate) enum RingMsg {
+    /// Submit an operation polled outside the workers (in `block_on`).
+    Submit(OpRef),
+    /// Cancel an operation of this ring whose future was dropped on another thread.
+    Cancel(OpRef),
+}
+
+impl WorkerShared {
+    /// Wakes this worker if it is parked; costs no syscall if it is running.
+    pub(crate) fn unpark(&self) {
+        if self.park.notify() {
+            driver::wake_eventfd(self.eventfd.as_raw_fd());
+        }
+    }
+
+    /// Hands an operation to this worker's ring from another thread.
+    pub(crate) fn send_submit(&self, op: OpRef) {
+        if let Err(RingMsg::Submit(op)) = self.send(RingMsg::Submit(op)) {
+            // The worker has exited with its ring: the request can never run.
+            if let Some(waker) = op.complete(Completion {
+                result: -libc::ECANCELED,
+                flags: 0,
+            }) {
+                waker.wake();
+            }
+        }
+    }
+
+    /// Cancels an operation of this worker's ring, whose future was just dropped.
+    pub(crate) fn cancel(self: &Arc<Self>, op: OpRef) {
+        let op = context::with_current(|current| match current {
+            Current::Worker(core) if Arc::ptr_eq(core.worker_shared(), self) => {
+                core.cancel_op(op);
+                None
+            }
+            _ => Some(op),
+        });
+        if let Some(op) = op {
+            // Once the worker has exited, its ring cancelled everything in flight.
+            let _ = self.send(RingMsg::Cancel(op));
+        }
+    }
+
+    /// Queues a message for this worker's ring; gives it back if the worker has exited.
+    pub(crate) fn send(&self, msg: RingMsg) -> Result<(), RingMsg> {
+        let mut inbox = self.inbox.lock().unwrap();
+        if inbox.closed {
+            return Err(msg);
+        }
+        inbox.ring.push(msg);
+        self.inbox_pending.store(true, Ordering::Release);
+        drop(inbox);
+        self.unpark();
+        Ok(())
+    }
+}
+
 impl Shared {
     pub(crate) fn new(stealers: Vec<Stealer<Runnable>>, eventfds: Vec<OwnedFd>) -> Shared {
-        let workers: Box<[WorkerShared]> = eventfds
+        let workers: Box<[Arc<WorkerShared>]> = eventfds
             .into_iter()
-            .map(|eventfd| WorkerShared {
-                park: ParkState::new(),
-                eventfd,
-                inbox: Mutex::new(Inbox::default()),
-                inbox_pending: AtomicBool::new(false),
-                timers: Arc::new(TimerShard::new()),
+            .map(|eventfd| {
+                Arc::new(WorkerShared {
+                    park: ParkState::new(),
+                    eventfd,
+                    inbox: Mutex::new(Inbox::default()),
+                    inbox_pending: AtomicBool::new(false),
+                    timers: Arc::new(TimerShard::new()),
+                })
             })
             .collect();
         Shared {
@@ -179,10 +243,7 @@ impl Shared {
 
     /// Wakes worker `index` if it is parked; costs no syscall if it is running.
     pub(crate) fn unpark(&self, index: usize) {
-        let worker = &self.workers[index];
-        if worker.park.notify() {
-            driver::wake_eventfd(worker.eventfd.as_raw_fd());
-        }
+        self.workers[index].unpark();
     }
 
     /// After publishing stealable work: makes sure some worker will pick it up.

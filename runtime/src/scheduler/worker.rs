@@ -31,8 +31,9 @@ use std::time::Duration;
 use async_task::ScheduleInfo;
 use crossbeam_deque::Steal;
 
-use super::Shared;
+use super::{RingMsg, Shared, WorkerShared};
 use crate::coop;
+use crate::driver::op::OpRef;
 use crate::driver::Driver;
 use crate::task::Runnable;
 use crate::time::wheel::tick_reached;
@@ -64,7 +65,8 @@ pub(crate) struct WorkerCore {
     local: crossbeam_deque::Worker<Runnable>,
     /// `spawn_local` tasks: never stolen.
     local_tasks: RefCell<VecDeque<Runnable>>,
-    /// Wakers of fired timers, collected under the wheel's lock and woken after it.
+    /// Wakers of fired timers and completed operations, collected under the wheel's lock
+    /// or the driver's borrow and woken after it.
     fired: RefCell<Vec<Waker>>,
     /// Set while waking a batch of timers: the batch decides once, at its end, whether
     /// another worker should be woken to share it.
@@ -117,6 +119,53 @@ impl WorkerCore {
 
     pub(crate) fn push_local_task(&self, runnable: Runnable) {
         self.local_tasks.borrow_mut().push_back(runnable);
+    }
+
+    /// The part of this worker that other threads reach.
+    pub(crate) fn worker_shared(&self) -> &Arc<WorkerShared> {
+        &self.shared.workers[self.index]
+    }
+
+    /// Submits an operation to this worker's ring; returns the ring's owner.
+    pub(crate) fn submit_op(&self, op: OpRef) -> Arc<WorkerShared> {
+        match self.driver.try_borrow_mut() {
+            Ok(mut driver) => {
+                if let Err(e) = driver.submit(op) {
+                    fatal_ring_error(e);
+                }
+            }
+            // Polled from a waker or destructor running inside the driver: take the
+            // request at the next maintenance pass.
+            Err(_) => self.queue_ring_msg(RingMsg::Submit(op)),
+        }
+        self.worker_shared().clone()
+    }
+
+    /// Cancels an operation of this worker's ring.
+    pub(crate) fn cancel_op(&self, op: OpRef) {
+        match self.driver.try_borrow_mut() {
+            Ok(mut driver) => {
+                if let Err(e) = driver.cancel(&op) {
+                    fatal_ring_error(e);
+                }
+            }
+            Err(_) => self.queue_ring_msg(RingMsg::Cancel(op)),
+        }
+    }
+
+    /// Closes a descriptor through this worker's ring; `false` if the ring is busy (the
+    /// caller then closes it with a syscall).
+    pub(crate) fn close_fd(&self, fd: std::os::fd::RawFd) -> bool {
+        match self.driver.try_borrow_mut() {
+            Ok(mut driver) => driver.close(fd).is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    fn queue_ring_msg(&self, msg: RingMsg) {
+        let worker = self.worker_shared();
+        worker.inbox.lock().unwrap().ring.push(msg);
+        worker.inbox_pending.store(true, Ordering::Release);
     }
 
     /// The clock as this worker last read it: a lower bound of the current time that
@@ -189,14 +238,44 @@ impl WorkerCore {
     fn maintain(&self) -> bool {
         let worker = &self.shared.workers[self.index];
         if worker.inbox_pending.swap(false, Ordering::AcqRel) {
-            let tasks = std::mem::take(&mut worker.inbox.lock().unwrap().local_tasks);
+            let (tasks, msgs) = {
+                let mut inbox = worker.inbox.lock().unwrap();
+                let tasks = std::mem::take(&mut inbox.local_tasks);
+                (tasks, std::mem::take(&mut inbox.ring))
+            };
             self.local_tasks.borrow_mut().extend(tasks);
+            self.handle_ring_msgs(msgs);
         }
         let more_timers = self.fire_timers();
-        if let Err(e) = self.driver.borrow_mut().poll() {
+        let polled = self.driver.borrow_mut().poll();
+        if let Err(e) = polled {
             fatal_ring_error(e);
         }
+        self.wake_completions();
         more_timers || !self.local.is_empty() || !self.local_tasks.borrow().is_empty()
+    }
+
+    fn handle_ring_msgs(&self, msgs: Vec<RingMsg>) {
+        let mut driver = self.driver.borrow_mut();
+        for msg in msgs {
+            let result = match msg {
+                // A future dropped before its request reached the ring: nothing to run.
+                RingMsg::Submit(op) if op.is_dropped() => Ok(()),
+                RingMsg::Submit(op) => driver.submit(op),
+                RingMsg::Cancel(op) => driver.cancel(&op),
+            };
+            if let Err(e) = result {
+                fatal_ring_error(e);
+            }
+        }
+    }
+
+    /// Wakes the tasks whose operations completed in the last poll or park.
+    fn wake_completions(&self) {
+        let mut fired = self.fired.borrow_mut();
+        self.driver.borrow_mut().take_woken(&mut fired);
+        drop(fired);
+        self.wake_batch();
     }
 
     fn now(&self) -> u64 {
@@ -212,11 +291,19 @@ impl WorkerCore {
             return false;
         }
         let now = tick_reached(self.now());
-        let mut fired = self.fired.borrow_mut();
-        let more = shard.expire(now, TIMER_SLICE, &mut fired);
+        let more = shard.expire(now, TIMER_SLICE, &mut self.fired.borrow_mut());
+        self.wake_batch();
+        more
+    }
+
+    /// Wakes the wakers collected in `fired`, then shares the woken tasks with idle
+    /// workers if there are enough of them.
+    fn wake_batch(&self) {
+        if self.fired.borrow().is_empty() {
+            return;
+        }
         // Wakers are arbitrary code: run them with no borrow held.
-        let mut batch = std::mem::take(&mut *fired);
-        drop(fired);
+        let mut batch = std::mem::take(&mut *self.fired.borrow_mut());
         let woken = batch.len();
         self.batching_wakes.set(true);
         for waker in batch.drain(..) {
@@ -233,7 +320,6 @@ impl WorkerCore {
         } else if woken > 1 {
             self.notify_after_task.set(true);
         }
-        more
     }
 
     /// Looks for work in the injector and the other workers' queues, `attempts` times
@@ -307,12 +393,14 @@ impl WorkerCore {
             || shared.has_stealable_work();
         if !has_work {
             let timeout = self.park_timeout();
-            if let Err(e) = self.driver.borrow_mut().park(timeout) {
+            let parked = self.driver.borrow_mut().park(timeout);
+            if let Err(e) = parked {
                 fatal_ring_error(e);
             }
         }
         shared.idle.end_park();
         worker.park.end_park();
+        self.wake_completions();
     }
 
     fn shutdown_complete(&self) -> bool {
@@ -325,11 +413,16 @@ impl WorkerCore {
     /// Last steps on the worker thread; see "Shutdown" in the module docs.
     fn finish(&self) {
         let worker = &self.shared.workers[self.index];
-        let leftovers = {
+        let (leftovers, msgs) = {
             let mut inbox = worker.inbox.lock().unwrap();
             inbox.closed = true;
-            std::mem::take(&mut inbox.local_tasks)
+            (
+                std::mem::take(&mut inbox.local_tasks),
+                std::mem::take(&mut inbox.ring),
+            )
         };
+        // Last cancellations from other threads; the ring cancels the rest when dropped.
+        self.handle_ring_msgs(msgs);
         worker.timers.close();
         drop(leftovers);
         while let Some(task) = self.local.pop() {

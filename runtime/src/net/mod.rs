@@ -1,0 +1,74 @@
+//! TCP and UDP sockets whose I/O runs through the worker's io_uring ring.
+//!
+//! Every accept, connect, receive, send and close is an io_uring request on the ring of
+//! the worker that polls it. Buffers go in by value and come back with the result (see
+//! [`buf`](crate::buf)), so the kernel never writes into memory the caller could free.
+//!
+//! # Cancellation
+//!
+//! Dropping an I/O future at any point (directly, through
+//! [`timeout`](crate::time::timeout), through a combinator, or because the runtime shuts
+//! down) is safe: the request's buffer, address and socket stay owned by the runtime
+//! until the kernel reports the request finished, the ring is asked to cancel it, and a
+//! connection that a cancelled accept produced anyway is closed. The data a cancelled
+//! receive may already have taken from the socket is lost with it, as with any
+//! cancelled read.
+//!
+//! # Example
+//!
+//! ```
+//! use ringtide::net::{TcpListener, TcpStream};
+//!
+//! ringtide::Runtime::new().unwrap().block_on(async {
+//!     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+//!     let addr = listener.local_addr().unwrap();
+//!     let server = ringtide::spawn(async move {
+//!         let (stream, _peer) = listener.accept().await.unwrap();
+//!         let (n, buf) = stream.read(Vec::with_capacity(64)).await;
+//!         let n = n.unwrap();
+//!         let (res, _) = stream.write_all(buf).await;
+//!         res.unwrap();
+//!         n
+//!     });
+//!     let client = TcpStream::connect(addr).await.unwrap();
+//!     let (res, _) = client.write_all(&b"ping"[..]).await;
+//!     res.unwrap();
+//!     let (n, buf) = client.read(vec![0; 64]).await;
+//!     assert_eq!(&buf[..n.unwrap()], b"ping");
+//!     assert_eq!(server.await.unwrap(), 4);
+//! });
+//! ```
+
+mod fd;
+mod ops;
+mod tcp;
+mod udp;
+
+pub use tcp::{TcpListener, TcpStream};
+pub use udp::UdpSocket;
+
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+
+/// Runs `f` on each address `addr` resolves to, until one succeeds; the last error
+/// otherwise. Names are resolved on the calling thread, as `std::net` does.
+fn each_addr<A: ToSocketAddrs, T>(
+    addr: A,
+    mut f: impl FnMut(SocketAddr) -> io::Result<T>,
+) -> io::Result<T> {
+    let mut last = None;
+    for addr in addr.to_socket_addrs()? {
+        match f(addr) {
+            Ok(v) => return Ok(v),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(no_addresses))
+}
+
+fn no_addresses() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "could not resolve to any address",
+    )
+}

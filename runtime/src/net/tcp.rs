@@ -1,0 +1,253 @@
+//! TCP listeners and streams.
+
+use std::future::Future;
+use std::io;
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, RawFd};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
+
+use super::fd::SharedFd;
+use super::ops::{Accept, Connect, Recv, Send};
+use super::{each_addr, no_addresses};
+use crate::buf::{IoBuf, IoBufMut};
+use crate::driver::op::Op;
+
+/// Connections the kernel queues for a listener before `accept` takes them (capped by
+/// `net.core.somaxconn`).
+const BACKLOG: i32 = 4096;
+
+/// Longest pause between accepts while the process is out of descriptors.
+const MAX_ACCEPT_BACKOFF_MS: u32 = 100;
+
+/// A TCP socket listening for connections.
+///
+/// # Running out of descriptors
+///
+/// When an accept fails because the process or system is out of descriptors (`EMFILE`,
+/// `ENFILE`) or memory (`ENOBUFS`, `ENOMEM`), [`accept`](TcpListener::accept) returns
+/// the error, and the next call first pauses (1 ms, doubling up to 100 ms while the
+/// failures go on) so that an accept loop that logs and continues does not spin a core.
+/// The first successful accept ends the pauses; pending connections wait in the
+/// kernel's queue meanwhile.
+///
+/// ```
+/// use ringtide::net::TcpListener;
+///
+/// ringtide::Runtime::new().unwrap().block_on(async {
+///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+///     assert!(listener.local_addr().unwrap().port() > 0);
+/// });
+/// ```
+#[derive(Debug)]
+pub struct TcpListener {
+    fd: SharedFd,
+    /// Pause before the next accept, in milliseconds (0: none).
+    backoff_ms: AtomicU32,
+}
+
+impl TcpListener {
+    /// Binds a listener to `addr` (each resolved address in turn, until one binds).
+    ///
+    /// The socket has `SO_REUSEADDR` set, as `std::net::TcpListener` does, so a server
+    /// can restart on its port at once. Binding needs no runtime.
+    pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
+        each_addr(addr, |addr| {
+            let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+            socket.set_reuse_address(true)?;
+            socket.bind(&addr.into())?;
+            socket.listen(BACKLOG)?;
+            Ok(TcpListener::from_socket(socket))
+        })
+    }
+
+    /// Takes over a listener made with the standard library.
+    pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        // io_uring waits for readiness itself; a non-blocking socket only adds retries.
+        listener.set_nonblocking(false)?;
+        Ok(TcpListener::from_socket(Socket::from(listener)))
+    }
+
+    fn from_socket(socket: Socket) -> TcpListener {
+        TcpListener {
+            fd: SharedFd::new(socket.into_raw_fd()),
+            backoff_ms: AtomicU32::new(0),
+        }
+    }
+
+    /// Waits for a connection and returns it with the peer's address.
+    ///
+    /// Cancel-safe: dropping the future never loses a connection to a descriptor leak;
+    /// a connection accepted after the drop is closed. See the type's docs for what
+    /// happens when descriptors run out.
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let pause = self.backoff_ms.load(Ordering::Relaxed);
+        if pause > 0 {
+            crate::time::sleep(Duration::from_millis(u64::from(pause))).await;
+        }
+        let result = Op::new(Accept::new(self.fd.clone())).await;
+        match &result {
+            Ok(_) if pause > 0 => self.backoff_ms.store(0, Ordering::Relaxed),
+            Err(e) if is_resource_exhaustion(e) => {
+                let next = (pause * 2).clamp(1, MAX_ACCEPT_BACKOFF_MS);
+                self.backoff_ms.store(next, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+        result.map(|(fd, addr)| (TcpStream { fd }, addr))
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        sock_addr(SockRef::from(&self.fd).local_addr()?)
+    }
+}
+
+/// Accept failures that mean "out of descriptors or memory", which retrying at once
+/// cannot fix.
+fn is_resource_exhaustion(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+fn sock_addr(addr: socket2::SockAddr) -> io::Result<SocketAddr> {
+    addr.as_socket().ok_or_else(no_addresses)
+}
+
+/// A TCP connection.
+///
+/// Reads and writes take the buffer by value and give it back with the result. The
+/// futures they return own what they need (they do not borrow the stream), so a stream
+/// can be read in one task and written in another through an `Arc<TcpStream>`. The
+/// descriptor is closed once the stream and every operation on it are gone.
+#[derive(Debug)]
+pub struct TcpStream {
+    fd: SharedFd,
+}
+
+impl TcpStream {
+    /// Opens a connection to `addr` (each resolved address in turn, until one connects).
+    pub async fn connect<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
+        let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
+        let mut last = None;
+        for addr in addrs {
+            let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+            let fd = SharedFd::new(socket.into_raw_fd());
+            match Op::new(Connect::new(fd.clone(), addr)).await {
+                Ok(()) => return Ok(TcpStream { fd }),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(no_addresses))
+    }
+
+    /// Takes over a connection made with the standard library.
+    pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        stream.set_nonblocking(false)?;
+        Ok(TcpStream {
+            fd: SharedFd::new(stream.into_raw_fd()),
+        })
+    }
+
+    /// Receives into `buf` (from its start, up to its capacity); gives back the count
+    /// and the buffer. `Ok(0)` means the peer closed its side (or `buf` has no room).
+    pub fn read<B: IoBufMut>(
+        &self,
+        buf: B,
+    ) -> impl Future<Output = (io::Result<usize>, B)> + std::marker::Send + 'static {
+        Op::new(Recv::new(self.fd.clone(), buf))
+    }
+
+    /// Sends what it can of `buf`'s initialized bytes; gives back the count and the
+    /// buffer.
+    pub fn write<B: IoBuf>(
+        &self,
+        buf: B,
+    ) -> impl Future<Output = (io::Result<usize>, B)> + std::marker::Send + 'static {
+        Op::new(Send::new(self.fd.clone(), buf, 0))
+    }
+
+    /// Sends all of `buf`'s initialized bytes, in as many sends as it takes. When the
+    /// peer is slow to read, this waits (the socket's send buffer applies backpressure).
+    pub fn write_all<B: IoBuf>(
+        &self,
+        buf: B,
+    ) -> impl Future<Output = (io::Result<()>, B)> + std::marker::Send + 'static {
+        let fd = self.fd.clone();
+        async move {
+            let mut buf = buf;
+            let mut offset = 0;
+            while offset < buf.bytes_init() {
+                let (result, back) = Op::new(Send::new(fd.clone(), buf, offset)).await;
+                buf = back;
+                match result {
+                    Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), buf),
+                    Ok(n) => offset += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return (Err(e), buf),
+                }
+            }
+            (Ok(()), buf)
+        }
+    }
+
+    /// Shuts down the read side, the write side, or both (`shutdown(2)`). Shutting
+    /// down the write side sends the peer an end of stream once pending data is sent.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        SockRef::from(&self.fd).shutdown(how)
+    }
+
+    /// Sets `TCP_NODELAY`: small writes go out at once instead of waiting to be merged.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        SockRef::from(&self.fd).set_tcp_nodelay(nodelay)
+    }
+
+    /// Whether `TCP_NODELAY` is set.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        SockRef::from(&self.fd).tcp_nodelay()
+    }
+
+    /// Sets `SO_LINGER`. `Some(Duration::ZERO)` makes dropping the stream reset the
+    /// connection instead of closing it gracefully.
+    pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        SockRef::from(&self.fd).set_linger(linger)
+    }
+
+    /// The address of the peer.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        sock_addr(SockRef::from(&self.fd).peer_addr()?)
+    }
+
+    /// The local address of the connection.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        sock_addr(SockRef::from(&self.fd).local_addr()?)
+    }
+}
+
+impl AsRawFd for TcpStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.raw()
+    }
+}
+
+impl AsFd for TcpStream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for TcpListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.raw()
+    }
+}
+
+impl AsFd for TcpListener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
