@@ -1,2 +1,40 @@
-//! Runnable examples for ringtide; run one with
-//! `cargo run --release --example <name>`. See the files beside this one.
+//! Runnable examples for ringtide, and the code they share with the benchmark harness.
+//!
+//! Run one with `cargo run --release --example <name>`:
+//!
+//! * `tour`: spawning, joining, sleeping, timeouts, intervals, aborting, panics.
+//! * `echo_server`: a TCP echo server (`--addr`, `--workers`, `--verbose`) that stops
+//!   cleanly on Ctrl-C or SIGTERM.
+//!
+//! The echo server's parts live here so that `ringtide-bench echo --compare` serves with
+//! exactly the same code:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use ringtide::net::TcpListener;
+//! use ringtide_examples::{serve, ServeOptions, ServerStats, Shutdown};
+//!
+//! let shutdown = Shutdown::on_signals()?; // before any thread starts
+//! let rt = ringtide::Runtime::new()?;
+//! let listener = TcpListener::bind("127.0.0.1:7000")?;
+//! let stats = Arc::new(ServerStats::default());
+//! let stop = shutdown.clone();
+//! let server = serve(listener, async move { stop.wait().await }, stats.clone(), ServeOptions::default());
+//! rt.block_on(rt.spawn(server)).expect("the accept loop does not panic")?;
+//! println!("{}", stats.summary());
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    clippy::undocumented_unsafe_blocks
+)]
+
+mod echo;
+mod shutdown;
+
+pub use echo::{echo, serve, Echoed, ServeOptions, ServerStats, Summary, ECHO_BUFFER};
+pub use shutdown::{Shutdown, Wait};
