@@ -127,3 +127,54 @@ pub fn env_usize(name: &str, default: usize) -> usize {
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
+
+/// Open descriptors of this process.
+pub fn fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd is readable")
+        .count()
+}
+
+/// Raises the soft descriptor limit to `want` (or the hard limit, if lower); returns the
+/// limit now in force.
+pub fn raise_nofile(want: u64) -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid rlimit to fill.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+    if lim.rlim_cur < want {
+        lim.rlim_cur = want.min(lim.rlim_max);
+        // SAFETY: `lim` is a valid rlimit within the hard limit.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
+    }
+    lim.rlim_cur
+}
+
+/// Echoes everything a connection sends until the peer closes its side, with one
+/// buffer (so a peer that does not read stops the echo: backpressure). Returns the bytes
+/// echoed.
+pub async fn echo(stream: ringtide::net::TcpStream) -> std::io::Result<u64> {
+    let mut buf = Vec::with_capacity(16 * 1024);
+    let mut total = 0u64;
+    loop {
+        buf.clear();
+        let (n, back) = stream.read(buf).await;
+        buf = back;
+        let n = n?;
+        if n == 0 {
+            return Ok(total);
+        }
+        let (res, back) = stream.write_all(buf).await;
+        buf = back;
+        res?;
+        total += n as u64;
+    }
+}
+
+/// Deterministic bytes for connection `conn`, so that a misrouted echo is detected.
+pub fn pattern(conn: u64, len: usize) -> Vec<u8> {
+    let mut rng = Rng::new(conn + 1);
+    (0..len).map(|_| rng.next() as u8).collect()
+}
