@@ -101,6 +101,24 @@ pub struct ServerStats {
 }
 
 impl ServerStats {
+    /// Counts an accepted connection.
+    pub fn count_accept(&self) {
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a connection's end: the bytes it echoed, and whether it ended cleanly (the
+    /// client closed) or with an error.
+    pub fn count_end(&self, bytes: u64, clean: bool) {
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        let counter = if clean { &self.closed } else { &self.failed };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a failed accept.
+    pub fn count_accept_error(&self) {
+        self.accept_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// A snapshot of the counters.
     pub fn summary(&self) -> Summary {
         let accepted = self.accepted.load(Ordering::Relaxed);
@@ -184,7 +202,7 @@ pub async fn serve(
             None => return Ok(()),
             Some(Ok(connection)) => connection,
             Some(Err(e)) => {
-                stats.accept_errors.fetch_add(1, Ordering::Relaxed);
+                stats.count_accept_error();
                 if listener_unusable(&e) {
                     return Err(e);
                 }
@@ -194,19 +212,14 @@ pub async fn serve(
                 continue;
             }
         };
-        stats.accepted.fetch_add(1, Ordering::Relaxed);
+        stats.count_accept();
         // Echoed replies are small and latency-bound: send each at once.
         let _ = stream.set_nodelay(true);
         let stats = stats.clone();
         // Detached: the task reports through `stats`, not through its handle.
         drop(ringtide::spawn(async move {
             let echoed = echo(stream).await;
-            stats.bytes.fetch_add(echoed.bytes, Ordering::Relaxed);
-            let counter = match &echoed.result {
-                Ok(()) => &stats.closed,
-                Err(_) => &stats.failed,
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
+            stats.count_end(echoed.bytes, echoed.result.is_ok());
             if options.verbose {
                 match echoed.result {
                     Ok(()) => eprintln!("{peer}: closed after {} bytes", echoed.bytes),

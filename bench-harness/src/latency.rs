@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use crate::deadlines::{Mode, Schedule};
 use crate::recorder::{Collector, Merged};
 use crate::report::RuntimeResult;
+use crate::sys::{core_ids, pin_current_thread};
 
 /// The runtimes the harness can measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -267,7 +268,7 @@ fn run_tokio(
         builder.on_thread_start(move || {
             if !cores.is_empty() {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                pin_current_thread(cores[i % cores.len()]);
+                let _ = pin_current_thread(cores[i % cores.len()]);
             }
         });
     }
@@ -332,7 +333,7 @@ fn run_floor(
                 .name(format!("floor-{t}"))
                 .spawn(move || {
                     if let Some(core) = core {
-                        pin_current_thread(core);
+                        let _ = pin_current_thread(core);
                     }
                     set_timer_slack_to_1ns();
                     let mut offsets: Vec<u64> = (t..schedule.tasks)
@@ -419,33 +420,6 @@ fn sleep_until_monotonic(deadline: libc::timespec) {
 fn set_timer_slack_to_1ns() {
     // SAFETY: PR_SET_TIMERSLACK takes an integer and affects only the calling thread.
     unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong) };
-}
-
-fn core_ids() -> Vec<usize> {
-    let mut set: libc::cpu_set_t = unsafe_zeroed_cpu_set();
-    // SAFETY: sched_getaffinity writes at most `size_of::<cpu_set_t>()` bytes into `set`.
-    let rc =
-        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
-    if rc != 0 {
-        return Vec::new();
-    }
-    (0..libc::CPU_SETSIZE as usize)
-        // SAFETY: `cpu` is below CPU_SETSIZE, the size of the set.
-        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
-        .collect()
-}
-
-fn unsafe_zeroed_cpu_set() -> libc::cpu_set_t {
-    // SAFETY: cpu_set_t is a plain bit array for which all-zero is the empty set.
-    unsafe { std::mem::zeroed() }
-}
-
-fn pin_current_thread(cpu: usize) {
-    let mut set = unsafe_zeroed_cpu_set();
-    // SAFETY: `cpu` came from the process's own affinity mask, so it is below CPU_SETSIZE.
-    unsafe { libc::CPU_SET(cpu, &mut set) };
-    // SAFETY: the set is valid and its size is passed along; pinning is best effort.
-    unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
 }
 
 /// Returns memory that glibc keeps cached to the OS.

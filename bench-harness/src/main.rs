@@ -2,23 +2,35 @@
 //!
 //! * `ringtide-bench latency`: scheduling latency of many sleeping tasks on ringtide,
 //!   tokio and the OS floor, side by side (see `latency.rs`).
+//! * `ringtide-bench echo`: a load generator for TCP echo servers (see `echo.rs`), and
+//!   with `--compare` the ringtide and tokio echo servers under the same loads (see
+//!   `compare.rs`).
 //! * The runtime micro-benchmarks against tokio are criterion benches:
 //!   `cargo bench -p ringtide-bench --bench runtime`.
 
+mod compare;
 mod deadlines;
+mod echo;
 mod latency;
 mod recorder;
 mod report;
+mod serve;
+mod sys;
 
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use compare::{CompareConfig, Placement};
 use deadlines::{Mode, Schedule};
+use echo::LoadConfig;
 use latency::{LatencyRun, RuntimeKind};
+use report::echo::EchoConfig;
 use report::RunConfig;
+use serve::{ServeConfig, ServerRuntime};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -35,6 +47,12 @@ struct Cli {
 enum Command {
     /// Scheduling latency of many sleeping tasks: lateness percentiles per runtime.
     Latency(LatencyArgs),
+    /// Load on a TCP echo server: requests/s, round trips, errors, server CPU per
+    /// request; with --compare, the ringtide and tokio echo servers side by side.
+    Echo(EchoArgs),
+    /// Runs an echo server for `echo --compare` (prints its address on stdout).
+    #[command(hide = true)]
+    Serve(ServeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -197,6 +215,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Latency(args) => latency_command(&args),
+        Command::Echo(args) => echo_command(&args),
+        Command::Serve(args) => serve_command(&args),
     }
 }
 
@@ -250,6 +270,297 @@ fn latency_command(args: &LatencyArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+#[derive(Debug, Args)]
+struct EchoArgs {
+    /// Address of the echo server to load (not with --compare).
+    #[arg(long)]
+    addr: Option<String>,
+    /// Connections held open at once [default: 50; with --compare: 50,500]. With
+    /// --compare, a comma-separated list.
+    #[arg(long, value_delimiter = ',')]
+    connections: Vec<usize>,
+    /// Bytes per message, e.g. 128, 4k, 4KiB [default: 128; with --compare: 128,4k].
+    /// With --compare, a comma-separated list.
+    #[arg(long, value_delimiter = ',', value_parser = parse_size)]
+    size: Vec<usize>,
+    /// Length of the measured window (of each measurement, with --compare).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Load before the measured window, not counted.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    warmup: Duration,
+    /// Total requests per second, spread over the connections on fixed schedules;
+    /// round trips are then measured from each request's intended send time. Without
+    /// it, every connection sends its next message as soon as the last one is back.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Write every figure as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Process id of the (local) server, to report its CPU time per request.
+    #[arg(long, value_name = "PID")]
+    server_pid: Option<u32>,
+    /// Pin the load generator to this CPU.
+    #[arg(long, value_name = "CPU")]
+    client_cpu: Option<usize>,
+    /// Start the ringtide and the tokio echo servers (child processes, the server
+    /// pinned to one CPU and the load generator to another) and measure both under the
+    /// same loads.
+    #[arg(long)]
+    compare: bool,
+    /// With --compare: worker threads of each server [default: 1, as each server is
+    /// pinned to one CPU].
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Do not print progress to stderr.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Largest message the load generator sends (each connection holds two of them).
+const MAX_MESSAGE: usize = 16 << 20;
+/// Most connections one run opens (they share one client address's ephemeral ports).
+const MAX_CONNECTIONS: usize = 50_000;
+
+/// What an `echo` command will do.
+#[derive(Debug)]
+enum EchoPlan {
+    /// Load one server the user started.
+    Single(LoadConfig),
+    /// Start ringtide's and tokio's servers and load each in turn.
+    Compare(CompareConfig),
+}
+
+/// Parses `128`, `4k`, `4K`, `4KiB`, `1m`, `1MiB` as a byte count.
+fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: usize = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size; use e.g. 128, 4k, 4KiB"))?;
+    let scale = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        _ => return Err(format!("unknown unit in `{text}`; use B, KiB or MiB")),
+    };
+    value
+        .checked_mul(scale)
+        .ok_or_else(|| format!("`{text}` is too large"))
+}
+
+impl EchoArgs {
+    /// Checks what clap cannot and builds the plan and the report's settings.
+    fn validate(&self) -> Result<(EchoPlan, EchoConfig), String> {
+        if self.connections.contains(&0) {
+            return Err("--connections must be at least 1".into());
+        }
+        if let Some(&n) = self.connections.iter().find(|&&n| n > MAX_CONNECTIONS) {
+            return Err(format!(
+                "--connections {n} is more than the {MAX_CONNECTIONS} one run can open"
+            ));
+        }
+        if self.size.contains(&0) {
+            return Err("--size must be at least 1 byte".into());
+        }
+        if self.size.iter().any(|&s| s > MAX_MESSAGE) {
+            return Err("--size must be at most 16 MiB".into());
+        }
+        if self.duration.is_zero() {
+            return Err("--duration must be longer than zero".into());
+        }
+        if let Some(rate) = self.rate {
+            if !(rate.is_finite() && rate > 0.0) {
+                return Err("--rate must be a positive number of requests per second".into());
+            }
+        }
+        let config = |addr, server_workers, pinning| EchoConfig {
+            addr,
+            duration_s: self.duration.as_secs_f64(),
+            warmup_s: self.warmup.as_secs_f64(),
+            rate: self.rate,
+            server_workers,
+            pinning,
+        };
+        if self.compare {
+            for (given, name) in [
+                (self.addr.is_some(), "--addr"),
+                (self.server_pid.is_some(), "--server-pid"),
+                (self.client_cpu.is_some(), "--client-cpu"),
+            ] {
+                if given {
+                    return Err(format!(
+                        "{name} does not go with --compare, which starts its own servers and \
+                         places them itself"
+                    ));
+                }
+            }
+            let workers = match self.workers {
+                Some(0) => return Err("--workers must be at least 1".into()),
+                Some(n) => n,
+                None => 1,
+            };
+            let or = |given: &[usize], default: &[usize]| {
+                if given.is_empty() {
+                    default.to_vec()
+                } else {
+                    given.to_vec()
+                }
+            };
+            let placement = Placement::detect();
+            let plan = CompareConfig {
+                workers,
+                connections: or(&self.connections, &[50, 500]),
+                sizes: or(&self.size, &[128, 4096]),
+                duration: self.duration,
+                warmup: self.warmup,
+                rate: self.rate,
+                placement,
+                progress: !self.quiet,
+            };
+            let note = plan.placement.note.clone();
+            return Ok((EchoPlan::Compare(plan), config(None, Some(workers), note)));
+        }
+        if self.workers.is_some() {
+            return Err(
+                "--workers sets the servers' threads, so it goes with --compare only".into(),
+            );
+        }
+        let Some(text) = &self.addr else {
+            return Err("--addr is required (the echo server to load), or use --compare".into());
+        };
+        let addr = resolve(text)?;
+        let single = |values: &[usize], name: &str, default: usize| match values {
+            [] => Ok(default),
+            [one] => Ok(*one),
+            _ => Err(format!("{name} takes one value unless --compare is given")),
+        };
+        let connections = single(&self.connections, "--connections", 50)?;
+        let size = single(&self.size, "--size", 128)?;
+        let pinning = match self.client_cpu {
+            Some(cpu) => format!("load generator pinned to CPU {cpu}"),
+            None => "load generator not pinned".to_string(),
+        };
+        let load = LoadConfig {
+            addr,
+            connections,
+            size,
+            duration: self.duration,
+            warmup: self.warmup,
+            rate: self.rate,
+            server_pid: self.server_pid,
+            client_cpu: self.client_cpu,
+            label: "server".to_string(),
+            progress: !self.quiet,
+        };
+        Ok((
+            EchoPlan::Single(load),
+            config(Some(addr.to_string()), None, pinning),
+        ))
+    }
+}
+
+/// The first address `text` names.
+fn resolve(text: &str) -> Result<SocketAddr, String> {
+    let mut addrs = text
+        .to_socket_addrs()
+        .map_err(|e| format!("--addr `{text}` is not an address (use e.g. 127.0.0.1:7000): {e}"))?;
+    addrs
+        .next()
+        .ok_or_else(|| format!("--addr `{text}` resolves to no address"))
+}
+
+fn echo_command(args: &EchoArgs) -> ExitCode {
+    let (plan, config) = match args.validate() {
+        Ok(v) => v,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    sys::raise_descriptor_limit();
+    let runs = match &plan {
+        EchoPlan::Single(load) => echo::run(load).map(|result| {
+            vec![report::echo::EchoRun {
+                server: load.label.clone(),
+                connections: load.connections,
+                size: load.size,
+                result,
+            }]
+        }),
+        EchoPlan::Compare(compare) => {
+            if !args.quiet {
+                eprintln!(
+                    "comparing ringtide and tokio echo servers with {} worker(s) each; {}",
+                    compare.workers, config.pinning
+                );
+            }
+            compare::run(compare)
+        }
+    };
+    let runs = match runs {
+        Ok(runs) => runs,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let stdout = std::io::stdout();
+    if let Err(e) = report::echo::print_table(&config, &runs, &mut stdout.lock()) {
+        eprintln!("error: writing the table: {e}");
+        return ExitCode::FAILURE;
+    }
+    if let Some(path) = &args.json {
+        match report::echo::write_json(path, &config, &runs) {
+            Ok(()) => eprintln!("wrote JSON: {}", path.display()),
+            Err(e) => {
+                eprintln!("error: writing JSON to {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// The runtime to serve on.
+    #[arg(long, value_enum)]
+    runtime: ServerRuntime,
+    /// Address to listen on (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    addr: SocketAddr,
+    /// Worker threads.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// Pin the whole server to this CPU.
+    #[arg(long)]
+    cpu: Option<usize>,
+}
+
+fn serve_command(args: &ServeArgs) -> ExitCode {
+    if args.workers == 0 {
+        eprintln!("error: --workers must be at least 1");
+        return ExitCode::from(2);
+    }
+    let config = ServeConfig {
+        runtime: args.runtime,
+        addr: args.addr,
+        workers: args.workers,
+        cpu: args.cpu,
+    };
+    match serve::run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {} echo server: {e}", args.runtime.name());
+            ExitCode::FAILURE
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,7 +569,9 @@ mod tests {
         let mut argv = vec!["ringtide-bench", "latency"];
         argv.extend_from_slice(args);
         let cli = Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
-        let Command::Latency(args) = cli.command;
+        let Command::Latency(args) = cli.command else {
+            unreachable!("parsed as latency");
+        };
         args.validate()
     }
 

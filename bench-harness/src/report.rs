@@ -3,6 +3,7 @@
 //!
 //! Lateness is recorded in nanoseconds; every report shows it in microseconds.
 
+pub mod echo;
 mod hgrm;
 mod plot;
 
@@ -233,12 +234,12 @@ fn span(us: u64) -> String {
 // ---------------------------------------------------------------------------------------
 
 /// One column of the table: its two header lines, its width (separator included), how to
-/// read its figure and how to show it.
-struct Column {
+/// read its figure from a row's figures `F` and how to show it.
+struct Column<F = Figures> {
     group: &'static str,
     head: &'static str,
     width: usize,
-    value: fn(&Figures) -> Option<f64>,
+    value: fn(&F) -> Option<f64>,
     show: fn(f64) -> String,
 }
 
@@ -355,19 +356,10 @@ pub fn print_table(
     let figures: Vec<Figures> = results.iter().map(Figures::of).collect();
     let with_drain = config.mode == "burst" || figures.iter().any(|f| f.drain_ms.is_some());
     let columns = columns(with_drain);
-    let name_width = results
-        .iter()
-        .map(|r| r.name.chars().count())
-        .chain(["runtime".len()])
-        .max()
-        .unwrap_or(0);
-
+    let name_width = name_width(results.iter().map(|r| r.name.as_str()));
     writeln!(out)?;
-    write_heads(out, name_width, &columns)?;
-    for (result, f) in results.iter().zip(&figures) {
-        let cells = columns.iter().map(|c| show((c.value)(f), c.show));
-        write_row(out, name_width, &result.name, &columns, cells)?;
-    }
+    let rows = results.iter().map(|r| r.name.as_str()).zip(&figures);
+    write_figures(out, name_width, &columns, rows)?;
 
     let Some(reference) = reference(results) else {
         return Ok(());
@@ -385,15 +377,46 @@ pub fn print_table(
     Ok(())
 }
 
-/// Writes the two header lines; neighbouring columns of one group share a label.
-fn write_heads(out: &mut impl Write, name_width: usize, columns: &[Column]) -> io::Result<()> {
+/// Width of the name column: the longest name, and at least the heading's.
+fn name_width<'a>(names: impl Iterator<Item = &'a str>) -> usize {
+    names
+        .map(|name| name.chars().count())
+        .chain(["runtime".len()])
+        .max()
+        .unwrap_or(0)
+}
+
+/// Writes the header lines, then one row per name and figures.
+fn write_figures<'a, F: 'a>(
+    out: &mut impl Write,
+    name_width: usize,
+    columns: &[Column<F>],
+    rows: impl Iterator<Item = (&'a str, &'a F)>,
+) -> io::Result<()> {
+    write_heads(out, name_width, columns)?;
+    for (name, f) in rows {
+        let cells = columns.iter().map(|c| show((c.value)(f), c.show));
+        write_row(out, name_width, name, columns, cells)?;
+    }
+    Ok(())
+}
+
+/// Writes the two header lines; neighbouring columns of one group share a label, and
+/// columns of the empty group have none.
+fn write_heads<F>(
+    out: &mut impl Write,
+    name_width: usize,
+    columns: &[Column<F>],
+) -> io::Result<()> {
     let mut top = format!("{:name_width$}", "");
     let mut i = 0;
     while i < columns.len() {
         let group = columns[i].group;
         let run = columns[i..].iter().take_while(|c| c.group == group).count();
         let width: usize = columns[i..i + run].iter().map(|c| c.width).sum();
-        if run == 1 {
+        if group.is_empty() {
+            top.push_str(&" ".repeat(width));
+        } else if run == 1 {
             top.push_str(&format!("{group:>width$}"));
         } else {
             let inner = width - 2;
@@ -409,11 +432,11 @@ fn write_heads(out: &mut impl Write, name_width: usize, columns: &[Column]) -> i
     writeln!(out, "{head}")
 }
 
-fn write_row(
+fn write_row<F>(
     out: &mut impl Write,
     name_width: usize,
     name: &str,
-    columns: &[Column],
+    columns: &[Column<F>],
     cells: impl Iterator<Item = String>,
 ) -> io::Result<()> {
     let mut line = format!("{name:name_width$}");
@@ -529,8 +552,13 @@ pub fn write_json(path: &Path, config: &RunConfig, results: &[RuntimeResult]) ->
             })
             .collect(),
     };
+    write_json_file(path, &report)
+}
+
+/// Writes `value` to `path` as pretty JSON with a final newline, creating its directory.
+fn write_json_file(path: &Path, value: &impl Serialize) -> io::Result<()> {
     let mut out = BufWriter::new(create(path)?);
-    serde_json::to_writer_pretty(&mut out, &report)?;
+    serde_json::to_writer_pretty(&mut out, value)?;
     out.write_all(b"\n")?;
     // BufWriter's drop would swallow a failed final write.
     out.flush()

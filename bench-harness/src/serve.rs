@@ -1,0 +1,260 @@
+//! The echo servers that `ringtide-bench echo --compare` measures, and the child
+//! processes it runs them in.
+//!
+//! `ringtide-bench serve --runtime ringtide|tokio` (hidden) serves with the same echo
+//! loop on either runtime: one 16 KiB buffer per connection, read, write all of it back,
+//! repeat. It prints the address it listens on as the first line of stdout, and stops
+//! cleanly on SIGTERM or SIGINT. Each server runs in its own process so that its CPU
+//! time (`/proc/PID/stat`) is its own and nothing of one runtime lingers into the next.
+
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ringtide_examples::{serve, ServeOptions, ServerStats, Shutdown, ECHO_BUFFER};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::sys;
+
+/// The runtimes an echo server can run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ServerRuntime {
+    Ringtide,
+    Tokio,
+}
+
+impl ServerRuntime {
+    pub fn name(self) -> &'static str {
+        match self {
+            ServerRuntime::Ringtide => "ringtide",
+            ServerRuntime::Tokio => "tokio",
+        }
+    }
+}
+
+/// Settings of one server process.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeConfig {
+    pub runtime: ServerRuntime,
+    pub addr: SocketAddr,
+    pub workers: usize,
+    /// Pin the whole server (every thread) to this CPU.
+    pub cpu: Option<usize>,
+}
+
+/// Runs an echo server until SIGTERM or SIGINT; prints its address on stdout first.
+pub fn run(config: ServeConfig) -> io::Result<()> {
+    // Before any thread starts, so that every thread has the signals blocked.
+    let shutdown = Shutdown::on_signals()?;
+    if let Some(cpu) = config.cpu {
+        sys::pin_current_thread(cpu)?;
+    }
+    sys::raise_descriptor_limit();
+    let stats = Arc::new(ServerStats::default());
+    match config.runtime {
+        ServerRuntime::Ringtide => serve_ringtide(config, &shutdown, stats.clone())?,
+        ServerRuntime::Tokio => serve_tokio(config, &shutdown, stats.clone())?,
+    }
+    eprintln!("{} echo server: {}", config.runtime.name(), stats.summary());
+    Ok(())
+}
+
+/// Tells the parent where the server listens: the first line of stdout.
+fn announce(addr: SocketAddr) -> io::Result<()> {
+    let mut stdout = io::stdout().lock();
+    writeln!(stdout, "{addr}")?;
+    stdout.flush()
+}
+
+fn serve_ringtide(
+    config: ServeConfig,
+    shutdown: &Shutdown,
+    stats: Arc<ServerStats>,
+) -> io::Result<()> {
+    let rt = ringtide::Builder::new()
+        .worker_threads(config.workers)
+        .build()?;
+    let listener = ringtide::net::TcpListener::bind(config.addr)?;
+    announce(listener.local_addr()?)?;
+    let stop = shutdown.clone();
+    let server = serve(
+        listener,
+        async move { stop.wait().await },
+        stats,
+        ServeOptions::default(),
+    );
+    rt.block_on(rt.spawn(server))
+        .map_err(|e| io::Error::other(e.to_string()))?
+}
+
+/// The tokio twin of the examples' `serve`: the same accept loop and echo loop.
+fn serve_tokio(
+    config: ServeConfig,
+    shutdown: &Shutdown,
+    stats: Arc<ServerStats>,
+) -> io::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.workers)
+        .enable_all()
+        .build()?;
+    let listener = rt.block_on(tokio::net::TcpListener::bind(config.addr))?;
+    announce(listener.local_addr()?)?;
+    let stop = shutdown.clone();
+    let server = async move {
+        loop {
+            let accepted = tokio::select! {
+                _ = stop.wait() => return,
+                accepted = listener.accept() => accepted,
+            };
+            match accepted {
+                Ok((stream, _)) => {
+                    stats.count_accept();
+                    let _ = stream.set_nodelay(true);
+                    let stats = stats.clone();
+                    tokio::spawn(async move {
+                        let (bytes, result) = tokio_echo(stream).await;
+                        stats.count_end(bytes, result.is_ok());
+                    });
+                }
+                Err(e) => {
+                    stats.count_accept_error();
+                    eprintln!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+        }
+    };
+    rt.block_on(rt.spawn(server))
+        .map_err(|e| io::Error::other(e.to_string()))
+}
+
+async fn tokio_echo(mut stream: tokio::net::TcpStream) -> (u64, io::Result<()>) {
+    let mut buf = vec![0u8; ECHO_BUFFER];
+    let mut bytes = 0;
+    loop {
+        let n = match stream.read(&mut buf).await {
+            Ok(0) => return (bytes, Ok(())),
+            Ok(n) => n,
+            Err(e) => return (bytes, Err(e)),
+        };
+        if let Err(e) = stream.write_all(&buf[..n]).await {
+            return (bytes, Err(e));
+        }
+        bytes += n as u64;
+    }
+}
+
+/// How long a server may take to say where it listens, and to exit once told to.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// An echo server running as a child process of the harness (this same binary, with
+/// the hidden `serve` subcommand). Dropping it kills the process if it still runs.
+#[derive(Debug)]
+pub struct ServerProcess {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl ServerProcess {
+    /// Starts a server on `runtime` listening on a free loopback port, pinned to `cpu`,
+    /// and waits until it says where it listens.
+    pub fn start(
+        runtime: ServerRuntime,
+        workers: usize,
+        cpu: Option<usize>,
+    ) -> io::Result<ServerProcess> {
+        let exe = std::env::current_exe()?;
+        let mut command = Command::new(exe);
+        command
+            .args([
+                "serve",
+                "--runtime",
+                runtime.name(),
+                "--addr",
+                "127.0.0.1:0",
+            ])
+            .args(["--workers", &workers.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some(cpu) = cpu {
+            command.args(["--cpu", &cpu.to_string()]);
+        }
+        let mut child = command.spawn()?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, rx) = mpsc::channel();
+        // Reads the address line, then drains stdout until the child exits.
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let _ = tx.send(lines.next());
+            for _ in lines {}
+        });
+        let mut server = ServerProcess {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        };
+        let line = match rx.recv_timeout(START_TIMEOUT) {
+            Ok(Some(Ok(line))) => line,
+            Ok(_) | Err(_) => {
+                let status = server.stop().ok();
+                return Err(io::Error::other(format!(
+                    "the {} echo server did not report its address (exit: {status:?})",
+                    runtime.name()
+                )));
+            }
+        };
+        server.addr = line.trim().parse().map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "the {} echo server printed `{line}`, not an address",
+                    runtime.name()
+                ),
+            )
+        })?;
+        Ok(server)
+    }
+
+    /// Where the server listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Asks the server to stop (SIGTERM), waits for it (killing it after a few seconds)
+    /// and returns how it exited.
+    pub fn stop(&mut self) -> io::Result<ExitStatus> {
+        if let Some(status) = self.child.try_wait()? {
+            return Ok(status);
+        }
+        // SAFETY: kill has no memory preconditions; the pid is our own child's, which we
+        // have not reaped yet, so it cannot name another process.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.child.kill()?;
+        self.child.wait()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
