@@ -641,3 +641,85 @@ mod tests {
         assert!(!run.pin);
     }
 }
+
+#[cfg(test)]
+mod echo_tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<(EchoPlan, EchoConfig), String> {
+        let mut argv = vec!["ringtide-bench", "echo"];
+        argv.extend_from_slice(args);
+        let cli = Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
+        let Command::Echo(args) = cli.command else {
+            unreachable!("parsed as echo");
+        };
+        args.validate()
+    }
+
+    fn error(args: &[&str]) -> String {
+        parse(args).expect_err("refused")
+    }
+
+    #[test]
+    fn sizes_parse_in_bytes_kib_and_mib() {
+        assert_eq!(parse_size("128"), Ok(128));
+        assert_eq!(parse_size("4k"), Ok(4096));
+        assert_eq!(parse_size("4KiB"), Ok(4096));
+        assert_eq!(parse_size("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_size("64B"), Ok(64));
+        assert!(parse_size("4x").unwrap_err().contains("unknown unit"));
+        assert!(parse_size("big").is_err());
+        assert!(parse_size("").is_err());
+    }
+
+    #[test]
+    fn single_runs_default_to_50_connections_of_128_bytes() {
+        let (plan, config) = parse(&["--addr", "127.0.0.1:7000"]).unwrap();
+        let EchoPlan::Single(load) = plan else {
+            panic!("a single run");
+        };
+        assert_eq!((load.connections, load.size), (50, 128));
+        assert_eq!(load.duration, Duration::from_secs(5));
+        assert_eq!(load.warmup, Duration::from_secs(1));
+        assert_eq!(load.rate, None);
+        assert_eq!(config.addr.as_deref(), Some("127.0.0.1:7000"));
+    }
+
+    #[test]
+    fn compare_defaults_to_four_loads_on_one_worker() {
+        let (plan, config) = parse(&["--compare"]).unwrap();
+        let EchoPlan::Compare(compare) = plan else {
+            panic!("a comparison");
+        };
+        assert_eq!(compare.connections, [50, 500]);
+        assert_eq!(compare.sizes, [128, 4096]);
+        assert_eq!(compare.workers, 1);
+        assert_eq!(config.server_workers, Some(1));
+        let (plan, _) = parse(&["--compare", "--size", "1k,2k", "--workers", "2"]).unwrap();
+        let EchoPlan::Compare(compare) = plan else {
+            panic!("a comparison");
+        };
+        assert_eq!((compare.sizes, compare.workers), (vec![1024, 2048], 2));
+    }
+
+    #[test]
+    fn bad_arguments_get_clear_messages() {
+        fn with(extra: &[&'static str]) -> Vec<&'static str> {
+            [&["--addr", "127.0.0.1:7000"][..], extra].concat()
+        }
+        assert!(error(&with(&["--connections", "0"])).contains("--connections must be at least 1"));
+        assert!(error(&with(&["--size", "0"])).contains("--size must be at least 1 byte"));
+        assert!(error(&with(&["--size", "1g"])).contains("unknown unit"));
+        assert!(error(&with(&["--duration", "0s"])).contains("--duration must be longer"));
+        assert!(error(&with(&["--rate", "0"])).contains("--rate must be a positive"));
+        assert!(error(&with(&["--rate=-5"])).contains("--rate"));
+        assert!(error(&with(&["--connections", "1,2"])).contains("one value"));
+        assert!(error(&with(&["--workers", "2"])).contains("--compare only"));
+        assert!(error(&with(&["--connections", "many"])).contains("many"));
+        assert!(error(&["--addr", "nowhere"]).contains("is not an address"));
+        assert!(error(&["--addr", "127.0.0.1"]).contains("is not an address"));
+        assert!(error(&[]).contains("--addr is required"));
+        assert!(error(&["--compare", "--addr", "127.0.0.1:1"]).contains("--compare"));
+        assert!(error(&["--compare", "--workers", "0"]).contains("--workers"));
+    }
+}
