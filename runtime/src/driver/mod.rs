@@ -66,6 +66,8 @@ pub(crate) struct Driver {
     timeout_generation: u32,
     /// Requests submitted and not yet completed.
     in_flight: usize,
+    /// Longest single wait in the kernel (see [`longest_wait`]).
+    max_wait: Option<Duration>,
     /// The operations among them, by slot.
     ops: OpTable,
     /// Wakers of operations that completed, for the worker to wake once the driver is
@@ -106,6 +108,7 @@ impl Driver {
             armed_timeout: None,
             timeout_generation: 0,
             in_flight: 0,
+            max_wait: longest_wait(),
             ops: OpTable::new(),
             woken: Vec::new(),
         })
@@ -175,6 +178,10 @@ impl Driver {
     /// Blocks until a completion arrives or `timeout` passes (`None`: no timeout).
     pub(crate) fn park(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         self.arm_eventfd()?;
+        let timeout = match (timeout, self.max_wait) {
+            (Some(t), Some(max)) => Some(t.min(max)),
+            (t, max) => t.or(max),
+        };
         match timeout {
             Some(d) if d.is_zero() => self.enter(0)?,
             Some(d) if self.features.ext_arg => {
@@ -389,6 +396,18 @@ impl Drop for Driver {
         // SAFETY: the pointer came from `Box::into_raw` and no request refers to it.
         drop(unsafe { Box::from_raw(self.eventfd_buf) });
     }
+}
+
+/// A cap on each wait in `io_uring_enter`, needed under valgrind (found through the
+/// `LD_PRELOAD` of its preload libraries): valgrind runs one thread at a time and does
+/// not know that `io_uring_enter` blocks, so a thread waiting there would keep every
+/// other thread of the process from running. Short waits let them take turns.
+fn longest_wait() -> Option<Duration> {
+    let preload = std::env::var_os("LD_PRELOAD")?;
+    preload
+        .to_string_lossy()
+        .contains("vgpreload")
+        .then_some(Duration::from_millis(1))
 }
 
 /// Errors of `io_uring_enter` that only mean "look again".
