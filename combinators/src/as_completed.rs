@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use futures_core::{FusedStream, Stream};
 use pin_project_lite::pin_project;
+use ringtide::time::Sleep;
 
 use crate::set::FutureSet;
 use crate::TimedOut;
@@ -61,7 +62,8 @@ pub struct AsCompleted<F> {
 impl<F> AsCompleted<F> {
     /// Ends the stream with one `Err(TimedOut)` at most `duration` from now (ringtide's
     /// timer: poll it inside a ringtide runtime). The children still running at the
-    /// deadline are not cancelled: [`AsCompletedUntil::into_pending`] returns them.
+    /// deadline are not cancelled: [`AsCompletedUntil::into_pending`] returns them. The
+    /// timer is boxed so that the stream stays `Unpin`, as `StreamExt::next` wants.
     ///
     /// ```
     /// use std::time::Duration;
@@ -80,8 +82,8 @@ impl<F> AsCompleted<F> {
     /// });
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn timeout(self, duration: Duration) -> AsCompletedUntil<F, ringtide::time::Sleep> {
-        self.deadline(ringtide::time::sleep(duration))
+    pub fn timeout(self, duration: Duration) -> AsCompletedUntil<F, Pin<Box<Sleep>>> {
+        self.deadline(Box::pin(ringtide::time::sleep(duration)))
     }
 
     /// Ends the stream with one `Err(TimedOut)` when `deadline` completes; any future will

@@ -170,21 +170,5 @@ fn dropping_the_gather_drops_its_children_once() {
 /// running: cancellation of spawned tasks is the `TaskGroup`'s job.
 #[test]
 fn dropping_a_gather_of_join_handles_detaches_the_tasks() {
-    let rt = common::runtime();
-    rt.block_on(async {
-        let gate = Gate::new();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let task = ringtide::spawn({
-            let gate = gate.clone();
-            async move {
-                gate.pass(()).await;
-                tx.send("still ran").unwrap();
-            }
-        });
-        let gathered = gather([task]);
-        drop(gathered);
-        gate.open();
-        let message = rx.recv_timeout(Duration::from_secs(10));
-        assert_eq!(message, Ok("still ran"));
-    });
+    common::assert_dropping_detaches(|task| gather([task]));
 }

@@ -168,3 +168,24 @@ pub fn children(default: usize) -> usize {
         .and_then(|n| n.parse().ok())
         .unwrap_or(default)
 }
+
+/// Spawns a task that waits on a gate, hands its `JoinHandle` to `combine`, drops what
+/// `combine` made, opens the gate, and checks that the task still ran to the end: a
+/// combinator dropped with `JoinHandle` children detaches their tasks.
+pub fn assert_dropping_detaches<C>(combine: impl FnOnce(ringtide::JoinHandle<()>) -> C) {
+    runtime().block_on(async {
+        let gate = Gate::new();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let task = ringtide::spawn({
+            let gate = gate.clone();
+            async move {
+                gate.pass(()).await;
+                tx.send("finished").unwrap();
+            }
+        });
+        drop(combine(task));
+        gate.open();
+        let finished = rx.recv_timeout(std::time::Duration::from_secs(10));
+        assert_eq!(finished, Ok("finished"));
+    });
+}
