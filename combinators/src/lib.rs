@@ -6,27 +6,30 @@
 //! use ringtide::time::{sleep, Instant};
 //! use ringtide_combinators::{gather, wait, ReturnWhen};
 //!
-//! async fn task(ms: u64) -> u64 {
-//!     sleep(Duration::from_millis(ms)).await;
-//!     ms
+//! async fn task_one() -> &'static str {
+//!     sleep(Duration::from_millis(20)).await;
+//!     "one"
+//! }
+//!
+//! async fn task_two() -> &'static str {
+//!     sleep(Duration::from_millis(30)).await;
+//!     "two"
 //! }
 //!
 //! let rt = ringtide::Runtime::new()?;
 //! rt.block_on(async {
 //!     // results = await asyncio.gather(task_one(), task_two())
 //!     let start = Instant::now();
-//!     let (one, two) = gather!(task(20), task(30)).await;
-//!     assert_eq!((one, two), (20, 30));
-//!     assert!(start.elapsed() >= Duration::from_millis(30)); // concurrent: not 50 ms
+//!     let (one, two) = gather!(task_one(), task_two()).await; // concurrent, in order
+//!     assert_eq!((one, two), ("one", "two"));
+//!     assert!(start.elapsed() >= Duration::from_millis(30)); // not 50 ms
 //!
 //!     // done, pending = await asyncio.wait(tasks, return_when=FIRST_COMPLETED)
-//!     let tasks = [20, 3600_000].map(|ms| ringtide::spawn(task(ms)));
+//!     let tasks = [ringtide::spawn(task_one()), ringtide::spawn(task_two())];
 //!     let result = wait(tasks, ReturnWhen::FirstCompleted).await.unwrap();
 //!     assert_eq!(result.done.len(), 1);
+//!     assert_eq!(result.done[0].0, 0);
 //!     assert_eq!(result.pending.len(), 1);
-//!     for (_, task) in &result.pending {
-//!         task.abort();
-//!     }
 //! });
 //! # Ok::<(), std::io::Error>(())
 //! ```
