@@ -1,4 +1,4 @@
-//! Task management for ringtide, after Python's asyncio: [`gather`], [`wait`],
+//! Task management for ringtide, after Python's asyncio: [`gather`](gather()), [`wait`],
 //! [`as_completed`], [`race`], [`wait_for`] and [`TaskGroup`], typed and panic-aware.
 //!
 //! ```
@@ -36,7 +36,7 @@
 //!
 //! # How it works
 //!
-//! [`gather`], [`try_gather`], [`gather!`], [`wait`], [`as_completed`] and [`race`] poll
+//! [`gather`](gather()), [`try_gather`], [`gather!`], [`wait`], [`as_completed`] and [`race`] poll
 //! their children inside the task that awaits them, on any executor (they need no
 //! ringtide runtime; only the [`Wait::timeout`]-style deadlines use ringtide's timer, and
 //! each has a variant that takes any deadline future). Each child has its own waker,

@@ -15,7 +15,7 @@ use crate::queue::{ReadyQueue, EMPTY};
 /// Runs futures of different types concurrently inside the awaiting task and resolves to
 /// the tuple of their outputs, in argument order: asyncio's `gather(a(), b())`.
 ///
-/// Takes 1 to 12 futures (anything `IntoFuture`). Like [`gather`](crate::gather), each
+/// Takes 1 to 12 futures (anything `IntoFuture`). Like [`gather`](crate::gather()), each
 /// child is polled once at first and then only when its own waker fires, and a child's
 /// panic resumes in the awaiting task.
 ///
