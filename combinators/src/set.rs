@@ -1,0 +1,180 @@
+//! [`FutureSet`]: the children of one combinator, polled only when woken.
+//!
+//! The children live in a boxed slice that is never reallocated or moved out of while a
+//! child is in it, which is what lets `!Unpin` children be polled in place. A finished
+//! child's slot becomes `None` (its future is dropped in place first). The set itself is
+//! `Unpin` whatever the children are, because they live on the heap.
+//!
+//! A poll of the combinator is one *round*: [`FutureSet::start_round`] registers the
+//! awaiting task's waker and takes every child woken since the last round; then
+//! [`FutureSet::next_ready`] polls those children one by one and hands back each output.
+//! Children woken during a round wait for the next one, so a child that keeps waking
+//! itself cannot starve its siblings or the executor: a round polls each child at most
+//! once, and the awaiting task yields to its executor between rounds.
+//!
+//! # Panics in children
+//!
+//! A child whose `poll` panics is dropped in place at once, the set is marked poisoned
+//! (polling it again panics with a message that says so), and the panic resumes in the
+//! awaiting task. The other children stay in their slots and are dropped with the set.
+//! Every drop of a child goes through [`clear_slot`], which leaves the slot empty even if
+//! the child's `Drop` panics, so no child is ever dropped twice.
+
+use std::future::Future;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::ptr;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use crate::queue::{Batch, ReadyQueue, EMPTY};
+
+/// The children of one combinator, with the queue that says which of them to poll.
+#[derive(Debug)]
+pub(crate) struct FutureSet<F> {
+    /// `Some` while the child is running. Never reallocated: children are pinned here.
+    slots: Box<[Option<F>]>,
+    queue: Arc<ReadyQueue>,
+    /// Children below this index have had their first poll (protocol step 4 in
+    /// [`crate::queue`]).
+    first_polls: usize,
+    /// Children taken from the queue and not yet polled.
+    batch: Option<Batch>,
+    /// How many slots are still `Some`.
+    live: usize,
+    /// Whether a child panicked inside [`FutureSet::next_ready`].
+    poisoned: bool,
+}
+
+impl<F> FutureSet<F> {
+    /// A set of the futures `iter` yields, indexed in that order.
+    pub(crate) fn new(iter: impl IntoIterator<Item = F>) -> FutureSet<F> {
+        let slots: Box<[Option<F>]> = iter.into_iter().map(Some).collect();
+        let live = slots.len();
+        FutureSet {
+            queue: ReadyQueue::new(live),
+            slots,
+            first_polls: 0,
+            batch: None,
+            live,
+            poisoned: false,
+        }
+    }
+
+    /// How many children the set was made with.
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// How many children have not finished.
+    pub(crate) fn live(&self) -> usize {
+        self.live
+    }
+
+    /// Drops every child still running, in index order.
+    pub(crate) fn clear(&mut self) {
+        for slot in self.slots.iter_mut() {
+            clear_slot(slot);
+        }
+        self.live = 0;
+    }
+
+    /// Takes the children still running out of the set, with their indices.
+    pub(crate) fn take_pending(&mut self) -> Vec<(usize, F)>
+    where
+        F: Unpin,
+    {
+        self.live = 0;
+        self.slots
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(index, slot)| slot.take().map(|future| (index, future)))
+            .collect()
+    }
+}
+
+impl<F: Future> FutureSet<F> {
+    /// Starts a round: registers `cx`'s waker and takes the children woken since the
+    /// last round (see the module docs).
+    ///
+    /// # Panics
+    ///
+    /// If a child panicked during an earlier round.
+    pub(crate) fn start_round(&mut self, cx: &Context<'_>) {
+        assert!(
+            !self.poisoned,
+            "a combinator was polled again after one of its children panicked"
+        );
+        self.queue.register(cx.waker());
+        if let Some(woken) = self.queue.take_all() {
+            self.batch = Some(self.queue.append(self.batch, woken));
+        }
+    }
+
+    /// Polls the children due in this round until one finishes, and returns its index and
+    /// output; `None` once every child due in this round has been polled.
+    pub(crate) fn next_ready(&mut self) -> Option<(usize, F::Output)> {
+        loop {
+            let index = self.next_due()?;
+            self.queue.unqueue(index);
+            let Some(future) = self.slots[index].as_mut() else {
+                // A finished child that was woken after it finished.
+                continue;
+            };
+            // SAFETY: the child lives in `self.slots`, which is never reallocated, and it
+            // is never moved out of its slot unless it is `Unpin` (`take_pending`); it is
+            // dropped in place by `clear_slot`.
+            let future = unsafe { Pin::new_unchecked(future) };
+            let waker = self.queue.waker(index);
+            let mut cx = Context::from_waker(&waker);
+            match catch_unwind(AssertUnwindSafe(|| future.poll(&mut cx))) {
+                Ok(Poll::Pending) => {}
+                Ok(Poll::Ready(output)) => {
+                    clear_slot(&mut self.slots[index]);
+                    self.live -= 1;
+                    return Some((index, output));
+                }
+                Err(panic) => {
+                    self.poisoned = true;
+                    self.live -= 1;
+                    clear_slot(&mut self.slots[index]);
+                    resume_unwind(panic);
+                }
+            }
+        }
+    }
+
+    fn next_due(&mut self) -> Option<usize> {
+        if self.first_polls < self.slots.len() {
+            let index = self.first_polls;
+            self.first_polls += 1;
+            return Some(index);
+        }
+        let batch = self.batch?;
+        let next = self.queue.next_in_batch(batch.head);
+        self.batch = (next != EMPTY).then_some(Batch {
+            head: next,
+            tail: batch.tail,
+        });
+        Some(batch.head)
+    }
+}
+
+/// Drops the future in `slot` in place, leaving `None`: also when its `Drop` panics, so
+/// that nothing drops it a second time.
+pub(crate) fn clear_slot<F>(slot: &mut Option<F>) {
+    struct Vacate<'a, F>(&'a mut Option<F>);
+    impl<F> Drop for Vacate<'_, F> {
+        fn drop(&mut self) {
+            // SAFETY: the future in the slot was just dropped in place (or there was
+            // none); overwriting it without dropping it again is what is wanted.
+            unsafe { ptr::write(self.0, None) };
+        }
+    }
+    let vacate = Vacate(slot);
+    if let Some(future) = vacate.0.as_mut() {
+        // SAFETY: the future is dropped in place (pinning allows that) exactly once:
+        // `vacate` overwrites the slot with `None` on return and on unwind alike.
+        unsafe { ptr::drop_in_place(future as *mut F) };
+    }
+}
