@@ -46,6 +46,8 @@ pub(crate) struct Features {
     pub(crate) ext_arg: bool,
     /// `IORING_OP_READ` (5.6+); otherwise the eventfd is watched with `POLL_ADD`.
     pub(crate) read: bool,
+    /// `IORING_RECVSEND_POLL_FIRST` (5.19+; assumed where `DEFER_TASKRUN`, 6.1+, is).
+    pub(crate) poll_first: bool,
     /// Setup flags that were accepted; shown by `Runtime`'s `Debug` output.
     #[allow(dead_code)]
     pub(crate) setup: &'static str,
@@ -99,6 +101,7 @@ impl Driver {
             features: Features {
                 ext_arg,
                 read,
+                poll_first: setup == DEFER_TASKRUN_SETUP,
                 setup,
             },
             eventfd,
@@ -142,7 +145,7 @@ impl Driver {
     /// Puts an operation in the submission queue (submitted at the next poll or park).
     pub(crate) fn submit(&mut self, op: OpRef) -> io::Result<()> {
         // SAFETY: each operation is submitted once, here, on the ring's thread.
-        let sqe = unsafe { op.sqe() };
+        let sqe = unsafe { op.sqe(&self.features) };
         op.set_slot(self.ops.insert(op.user_data()));
         let sqe = sqe.user_data(op.into_raw());
         // SAFETY: the ring now holds a reference to the operation, which owns every
@@ -418,12 +421,14 @@ fn is_transient(e: &io::Error) -> bool {
     )
 }
 
+const DEFER_TASKRUN_SETUP: &str = "SINGLE_ISSUER|DEFER_TASKRUN";
+
 /// Builds the ring with the most helpful setup flags this kernel accepts.
 fn build_ring(entries: u32) -> io::Result<(IoUring, &'static str)> {
     let cq_entries = entries.saturating_mul(4).max(entries);
     type Setup = fn(&mut io_uring::Builder, u32);
     let attempts: [(&'static str, Setup); 4] = [
-        ("SINGLE_ISSUER|DEFER_TASKRUN", |b, cq| {
+        (DEFER_TASKRUN_SETUP, |b, cq| {
             b.setup_single_issuer()
                 .setup_defer_taskrun()
                 .setup_taskrun_flag()

@@ -33,6 +33,7 @@ use std::task::{Context, Poll, Waker};
 use atomic_waker::AtomicWaker;
 use io_uring::squeue;
 
+use super::Features;
 use crate::context::{self, Current};
 use crate::scheduler::WorkerShared;
 
@@ -68,7 +69,7 @@ pub(crate) trait Operation: Send + Sized + 'static {
     /// The submission entry, without `user_data`. Called once, on the ring's thread,
     /// with `self` at the heap address it keeps until the completion: pointers into
     /// `self` may go into the entry.
-    fn sqe(&mut self) -> squeue::Entry;
+    fn sqe(&mut self, features: &Features) -> squeue::Entry;
 
     /// The output for a completion, or for an error that kept the request from the
     /// kernel (no runtime, runtime shut down).
@@ -93,7 +94,7 @@ struct Header {
 }
 
 struct VTable {
-    sqe: unsafe fn(NonNull<Header>) -> squeue::Entry,
+    sqe: unsafe fn(NonNull<Header>, &Features) -> squeue::Entry,
     complete: unsafe fn(NonNull<Header>, Completion) -> Option<Waker>,
     clone: unsafe fn(NonNull<Header>),
     drop: unsafe fn(NonNull<Header>),
@@ -125,7 +126,7 @@ impl<T: Operation> OpInner<T> {
     ///
     /// `ptr` must point at the header of a live `OpInner<T>` that is submitted, on the
     /// ring's thread, before the completion.
-    unsafe fn sqe(ptr: NonNull<Header>) -> squeue::Entry {
+    unsafe fn sqe(ptr: NonNull<Header>, features: &Features) -> squeue::Entry {
         // SAFETY: the caller guarantees the type and liveness; before the completion the
         // future does not touch `data`, so the ring may borrow it mutably.
         let this = unsafe { ptr.cast::<OpInner<T>>().as_ref() };
@@ -133,7 +134,7 @@ impl<T: Operation> OpInner<T> {
         let data = unsafe { &mut *this.data.get() };
         data.as_mut()
             .expect("operation data taken before submission")
-            .sqe()
+            .sqe(features)
     }
 
     /// # Safety
@@ -213,9 +214,9 @@ impl OpRef {
     /// # Safety
     ///
     /// Called once per operation, by the ring it is submitted on.
-    pub(crate) unsafe fn sqe(&self) -> squeue::Entry {
+    pub(crate) unsafe fn sqe(&self, features: &Features) -> squeue::Entry {
         // SAFETY: the vtable matches the allocation; the caller submits once.
-        unsafe { (self.header().vtable.sqe)(self.0) }
+        unsafe { (self.header().vtable.sqe)(self.0, features) }
     }
 
     /// Records the completion; returns the waker of the future to wake, if it is alive.

@@ -10,6 +10,10 @@ use socket2::{SockAddr, SockAddrStorage};
 use super::fd::{close_fd, SharedFd};
 use crate::buf::{IoBuf, IoBufMut};
 use crate::driver::op::{Completion, Operation};
+use crate::driver::Features;
+
+/// `IORING_RECVSEND_POLL_FIRST`: arm the readiness wait before the first attempt.
+const RECVSEND_POLL_FIRST: u16 = 1;
 
 /// Largest length one request takes (the SQE's length field is 32 bits).
 fn clamp_len(len: usize) -> u32 {
@@ -36,7 +40,7 @@ impl Accept {
 impl Operation for Accept {
     type Output = io::Result<(SharedFd, SocketAddr)>;
 
-    fn sqe(&mut self) -> squeue::Entry {
+    fn sqe(&mut self, _: &Features) -> squeue::Entry {
         self.len = self.storage.size_of();
         // SAFETY: sockaddr is one of the platform's sockaddr types.
         let addr: *mut libc::sockaddr = unsafe { self.storage.view_as() };
@@ -80,7 +84,7 @@ impl Connect {
 impl Operation for Connect {
     type Output = io::Result<()>;
 
-    fn sqe(&mut self) -> squeue::Entry {
+    fn sqe(&mut self, _: &Features) -> squeue::Entry {
         opcode::Connect::new(
             types::Fd(self.fd.raw()),
             self.addr.as_ptr().cast(),
@@ -109,9 +113,18 @@ impl<B: IoBufMut> Recv<B> {
 impl<B: IoBufMut> Operation for Recv<B> {
     type Output = (io::Result<usize>, B);
 
-    fn sqe(&mut self) -> squeue::Entry {
+    fn sqe(&mut self, features: &Features) -> squeue::Entry {
         let len = clamp_len(self.buf.bytes_total());
-        opcode::Recv::new(types::Fd(self.fd.raw()), self.buf.stable_mut_ptr(), len).build()
+        // A stream is read when its task wants the next message, usually before the peer
+        // has sent it: wait for readiness first rather than try a receive that fails.
+        let ioprio = if features.poll_first {
+            RECVSEND_POLL_FIRST
+        } else {
+            0
+        };
+        opcode::Recv::new(types::Fd(self.fd.raw()), self.buf.stable_mut_ptr(), len)
+            .ioprio(ioprio)
+            .build()
     }
 
     fn complete(mut self, result: io::Result<Completion>) -> Self::Output {
@@ -141,7 +154,7 @@ impl<B: IoBuf> Send<B> {
 impl<B: IoBuf> Operation for Send<B> {
     type Output = (io::Result<usize>, B);
 
-    fn sqe(&mut self) -> squeue::Entry {
+    fn sqe(&mut self, _: &Features) -> squeue::Entry {
         let init = self.buf.bytes_init();
         let offset = self.offset.min(init);
         // SAFETY: `offset <= bytes_init`, within the buffer.
@@ -216,7 +229,7 @@ impl<B: IoBuf> SendTo<B> {
 impl<B: IoBuf> Operation for SendTo<B> {
     type Output = (io::Result<usize>, B);
 
-    fn sqe(&mut self) -> squeue::Entry {
+    fn sqe(&mut self, _: &Features) -> squeue::Entry {
         let msg = self.header.set(
             self.buf.stable_ptr().cast_mut(),
             self.buf.bytes_init(),
@@ -256,7 +269,7 @@ impl<B: IoBufMut> RecvFrom<B> {
 impl<B: IoBufMut> Operation for RecvFrom<B> {
     type Output = (io::Result<(usize, SocketAddr)>, B);
 
-    fn sqe(&mut self) -> squeue::Entry {
+    fn sqe(&mut self, _: &Features) -> squeue::Entry {
         let name_len = self.storage.size_of();
         // SAFETY: sockaddr_storage is one of the platform's sockaddr types.
         let name: *mut libc::sockaddr_storage = unsafe { self.storage.view_as() };
