@@ -3,6 +3,7 @@
 //! Run one with `cargo run --release --example <name>`:
 //!
 //! * `tour`: spawning, joining, sleeping, timeouts, intervals, aborting, panics.
+//! * `gather_wait`: asyncio's `gather` and `wait` snippets with ringtide's combinators.
 //! * `echo_server`: a TCP echo server (`--addr`, `--workers`, `--verbose`) that stops
 //!   cleanly on Ctrl-C or SIGTERM.
 //!
@@ -35,6 +36,12 @@
 
 mod echo;
 mod shutdown;
+
+// The README's code blocks compile and run as doc tests of this crate, which depends on
+// every crate they use.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 pub use echo::{echo, serve, Echoed, ServeOptions, ServerStats, Summary, ECHO_BUFFER};
 pub use shutdown::{Shutdown, Wait};

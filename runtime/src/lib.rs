@@ -85,10 +85,6 @@ pub(crate) mod time {
     pub(crate) mod entry;
 }
 
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;
-
 #[cfg(not(loom))]
 pub use error::{SetupError, SetupErrorKind};
 #[cfg(not(loom))]
