@@ -59,6 +59,11 @@ mod context;
 mod coop;
 #[cfg(not(loom))]
 mod driver;
+#[cfg(loom)]
+mod driver {
+    //! Only the pure state machines, for model checking.
+    pub(crate) mod op_state;
+}
 #[cfg(not(loom))]
 mod error;
 #[cfg(not(loom))]

@@ -15,6 +15,30 @@ pub(crate) mod sync {
     }
 }
 
+/// A waker slot that a future registers into and another thread takes from:
+/// `atomic_waker::AtomicWaker`, or under loom a lock-based stand-in loom can see through.
+pub(crate) mod waker {
+    #[cfg(not(loom))]
+    pub(crate) use atomic_waker::AtomicWaker;
+
+    #[cfg(loom)]
+    #[derive(Debug)]
+    pub(crate) struct AtomicWaker(loom::sync::Mutex<Option<std::task::Waker>>);
+
+    #[cfg(loom)]
+    impl AtomicWaker {
+        pub(crate) fn new() -> Self {
+            AtomicWaker(loom::sync::Mutex::new(None))
+        }
+        pub(crate) fn register(&self, waker: &std::task::Waker) {
+            *self.0.lock().unwrap() = Some(waker.clone());
+        }
+        pub(crate) fn take(&self) -> Option<std::task::Waker> {
+            self.0.lock().unwrap().take()
+        }
+    }
+}
+
 /// Runs a loom model with a default preemption bound of 2, which keeps CI quick;
 /// `LOOM_MAX_PREEMPTIONS=N` explores deeper.
 #[cfg(all(test, loom))]

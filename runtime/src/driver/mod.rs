@@ -18,6 +18,7 @@
 //! are listed in a table so that dropping the ring can cancel them and wait for them.
 
 pub(crate) mod op;
+pub(crate) mod op_state;
 
 use std::io;
 use std::os::fd::RawFd;

@@ -16,8 +16,9 @@
 //! ```
 //!
 //! The ring writes the completion, then swaps the state to `COMPLETED`; the future swaps
-//! it to `DROPPED` when dropped first. Whichever side comes second owns the data: the
-//! future takes the output; the ring hands a dropped operation's data to
+//! it to `DROPPED` when dropped first. Whichever side comes second owns the data (the
+//! protocol, model-checked with loom, is in [`op_state`](super::op_state)): the future
+//! takes the output; the ring hands a dropped operation's data to
 //! [`Operation::orphaned`], which releases what the kernel produced (an accepted socket).
 //! A dropped operation still in flight also asks its ring to cancel it.
 
@@ -26,21 +27,15 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use atomic_waker::AtomicWaker;
 use io_uring::squeue;
 
+use super::op_state::{Dropped, FutureGone, OpState};
 use super::Features;
 use crate::context::{self, Current};
 use crate::scheduler::WorkerShared;
-
-const IDLE: u8 = 0;
-const SUBMITTED: u8 = 1;
-const COMPLETED: u8 = 2;
-const DROPPED: u8 = 3;
 
 /// What a completion queue entry said.
 #[derive(Debug, Clone, Copy, Default)]
@@ -84,10 +79,9 @@ pub(crate) trait Operation: Send + Sized + 'static {
 #[repr(C)]
 struct Header {
     vtable: &'static VTable,
-    state: AtomicU8,
+    state: OpState,
     /// Written by the ring before the state becomes `COMPLETED`, read after.
     completion: UnsafeCell<Completion>,
-    waker: AtomicWaker,
     /// Index in the owning driver's table of requests in flight; only that driver's
     /// thread touches it.
     slot: UnsafeCell<usize>,
@@ -146,15 +140,15 @@ impl<T: Operation> OpInner<T> {
         let this = unsafe { Arc::from_raw(ptr.cast::<OpInner<T>>().as_ptr()) };
         // SAFETY: nobody reads `completion` before the swap below publishes it.
         unsafe { *this.header.completion.get() = completion };
-        match this.header.state.swap(COMPLETED, Ordering::AcqRel) {
-            DROPPED => {
+        match this.header.state.complete() {
+            Err(FutureGone) => {
                 // SAFETY: the future is gone; the ring is the only side left.
                 if let Some(data) = unsafe { (*this.data.get()).take() } {
                     data.orphaned(completion);
                 }
                 None
             }
-            _ => this.header.waker.take(),
+            Ok(waker) => waker,
         }
     }
 
@@ -229,11 +223,11 @@ impl OpRef {
 
     /// The future was dropped before the request reached a ring.
     pub(crate) fn is_dropped(&self) -> bool {
-        self.header().state.load(Ordering::Acquire) == DROPPED
+        self.header().state.is_dropped()
     }
 
     pub(crate) fn is_completed(&self) -> bool {
-        self.header().state.load(Ordering::Acquire) == COMPLETED
+        self.header().state.is_completed()
     }
 
     pub(crate) fn slot(&self) -> usize {
@@ -288,9 +282,8 @@ impl<T: Operation> Op<T> {
             inner: Arc::new(OpInner {
                 header: Header {
                     vtable: &OpInner::<T>::VTABLE,
-                    state: AtomicU8::new(IDLE),
+                    state: OpState::new(),
                     completion: UnsafeCell::new(Completion::default()),
-                    waker: AtomicWaker::new(),
                     slot: UnsafeCell::new(usize::MAX),
                 },
                 data: UnsafeCell::new(Some(data)),
@@ -309,7 +302,7 @@ impl<T: Operation> Op<T> {
 
     /// Hands the request to a ring. Returns an error when there is no runtime to run it.
     fn submit(&mut self) -> io::Result<()> {
-        self.inner.header.state.store(SUBMITTED, Ordering::Release);
+        self.inner.header.state.submit();
         let op = self.op_ref();
         let owner = context::with_current(|current| match current {
             Current::Worker(core) => Ok(core.submit_op(op)),
@@ -345,16 +338,13 @@ impl<T: Operation> Future for Op<T> {
         assert!(!this.done, "operation polled after completion");
         if this.owner.is_none() {
             if let Err(e) = this.submit() {
-                this.inner.header.state.store(IDLE, Ordering::Release);
+                this.inner.header.state.unsubmit();
                 return Poll::Ready(this.take_output(Err(e)));
             }
         }
         let header = &this.inner.header;
-        if header.state.load(Ordering::Acquire) != COMPLETED {
-            header.waker.register(cx.waker());
-            if header.state.load(Ordering::Acquire) != COMPLETED {
-                return Poll::Pending;
-            }
+        if !header.state.poll_completed(cx.waker()) {
+            return Poll::Pending;
         }
         // SAFETY: `COMPLETED` was observed with acquire ordering after the ring wrote it.
         let completion = unsafe { *header.completion.get() };
@@ -370,8 +360,9 @@ impl<T: Operation> Drop for Op<T> {
         if self.done {
             return;
         }
-        match self.inner.header.state.swap(DROPPED, Ordering::AcqRel) {
-            COMPLETED => {
+        match self.inner.header.state.drop_future() {
+            Dropped::Idle => {}
+            Dropped::Completed => {
                 // The completion arrived but was never taken: release what it produced.
                 // SAFETY: the state was `COMPLETED`, so the ring is done with `data` and
                 // the completion.
@@ -381,7 +372,7 @@ impl<T: Operation> Drop for Op<T> {
                     data.orphaned(completion);
                 }
             }
-            _ => owner.cancel(self.op_ref()),
+            Dropped::InFlight => owner.cancel(self.op_ref()),
         }
     }
 }
@@ -389,7 +380,7 @@ impl<T: Operation> Drop for Op<T> {
 impl<T: Operation> std::fmt::Debug for Op<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Op")
-            .field("state", &self.inner.header.state.load(Ordering::Relaxed))
+            .field("state", &self.inner.header.state)
             .field("done", &self.done)
             .finish()
     }

@@ -29,11 +29,7 @@
 use std::task::Waker;
 
 use crate::loom::sync::atomic::{AtomicU8, Ordering};
-
-#[cfg(not(loom))]
-use atomic_waker::AtomicWaker;
-#[cfg(loom)]
-use loom_waker::AtomicWaker;
+use crate::loom::waker::AtomicWaker;
 
 const PENDING: u8 = 0;
 const FIRING: u8 = 1;
@@ -97,28 +93,6 @@ impl TimerEntry {
     pub(crate) fn reset(&self) {
         self.state.store(PENDING, Ordering::Relaxed);
         drop(self.waker.take());
-    }
-}
-
-#[cfg(loom)]
-mod loom_waker {
-    //! A lock-based stand-in for `atomic_waker::AtomicWaker` that loom can see through.
-    use loom::sync::Mutex;
-    use std::task::Waker;
-
-    #[derive(Debug)]
-    pub(crate) struct AtomicWaker(Mutex<Option<Waker>>);
-
-    impl AtomicWaker {
-        pub(crate) fn new() -> Self {
-            AtomicWaker(Mutex::new(None))
-        }
-        pub(crate) fn register(&self, waker: &Waker) {
-            *self.0.lock().unwrap() = Some(waker.clone());
-        }
-        pub(crate) fn take(&self) -> Option<Waker> {
-            self.0.lock().unwrap().take()
-        }
     }
 }
 
