@@ -88,20 +88,30 @@ unsafe impl IoBufMut for Vec<u8> {
     }
 }
 
-// SAFETY: a boxed slice's bytes live on the heap and are all initialized.
-unsafe impl IoBuf for Box<[u8]> {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
+/// `IoBuf` for byte containers whose bytes are all initialized and never move.
+macro_rules! impl_io_buf_for_full_slices {
+    ($($ty:ty),*) => {$(
+        // SAFETY: every type given to this macro keeps its bytes in heap or static
+        // memory that does not move with the value, all of them initialized (see the
+        // call below).
+        unsafe impl IoBuf for $ty {
+            fn stable_ptr(&self) -> *const u8 {
+                self.as_ptr()
+            }
 
-    fn bytes_init(&self) -> usize {
-        self.len()
-    }
+            fn bytes_init(&self) -> usize {
+                self.len()
+            }
 
-    fn bytes_total(&self) -> usize {
-        self.len()
-    }
+            fn bytes_total(&self) -> usize {
+                self.len()
+            }
+        }
+    )*};
 }
+
+// A boxed slice's bytes live on the heap; static memory never moves and is never freed.
+impl_io_buf_for_full_slices!(Box<[u8]>, &'static [u8], &'static str);
 
 // SAFETY: as for `IoBuf`; every byte is already initialized.
 unsafe impl IoBufMut for Box<[u8]> {
@@ -110,36 +120,6 @@ unsafe impl IoBufMut for Box<[u8]> {
     }
 
     unsafe fn set_init(&mut self, _pos: usize) {}
-}
-
-// SAFETY: static memory never moves and is never freed; it is read only.
-unsafe impl IoBuf for &'static [u8] {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-
-    fn bytes_init(&self) -> usize {
-        self.len()
-    }
-
-    fn bytes_total(&self) -> usize {
-        self.len()
-    }
-}
-
-// SAFETY: string literals are static memory, as for `&'static [u8]`.
-unsafe impl IoBuf for &'static str {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-
-    fn bytes_init(&self) -> usize {
-        self.len()
-    }
-
-    fn bytes_total(&self) -> usize {
-        self.len()
-    }
 }
 
 #[cfg(test)]
