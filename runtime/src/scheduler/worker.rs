@@ -82,6 +82,8 @@ pub(crate) struct WorkerCore {
     rng: Cell<u32>,
     /// The last task this worker ran came from another worker's queue (or the injector).
     stealing: Cell<bool>,
+    /// How long to look for work before parking (`Builder::spin_before_park`).
+    spin_before_park: Duration,
 }
 
 impl WorkerCore {
@@ -90,6 +92,7 @@ impl WorkerCore {
         shared: Arc<Shared>,
         local: crossbeam_deque::Worker<Runnable>,
         driver: Driver,
+        spin_before_park: Duration,
     ) -> WorkerCore {
         WorkerCore {
             index,
@@ -103,6 +106,7 @@ impl WorkerCore {
             driver: RefCell::new(driver),
             tick: Cell::new(0),
             stealing: Cell::new(false),
+            spin_before_park,
             rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
         }
     }
@@ -201,9 +205,36 @@ impl WorkerCore {
             if self.shared.is_shutdown() && self.shutdown_complete() {
                 break;
             }
+            if self.spin_for_work() {
+                continue;
+            }
             self.park();
         }
         self.finish();
+    }
+
+    /// Keeps looking for work for up to `spin_before_park`; returns whether it found some
+    /// (and has run the task it stole, if that is what it found).
+    fn spin_for_work(&self) -> bool {
+        if self.spin_before_park.is_zero() || self.shared.is_shutdown() {
+            return false;
+        }
+        let until = std::time::Instant::now() + self.spin_before_park;
+        loop {
+            // Without queued submissions or deferred completions this makes no syscall.
+            if self.maintain() {
+                return true;
+            }
+            if let Some(task) = self.steal(1) {
+                self.stealing.set(true);
+                self.run_task(task);
+                return true;
+            }
+            if std::time::Instant::now() >= until {
+                return false;
+            }
+            std::hint::spin_loop();
+        }
     }
 
     fn run_task(&self, task: Runnable) {
