@@ -26,6 +26,8 @@ pub struct CompareConfig {
     pub duration: Duration,
     pub warmup: Duration,
     pub rate: Option<f64>,
+    /// How long the load generator looks for work before it sleeps.
+    pub client_spin: Duration,
     /// Where servers and the load generator run.
     pub placement: Placement,
     pub progress: bool,
@@ -94,6 +96,7 @@ fn measure(
         rate: config.rate,
         server_pid: Some(server.pid()),
         client_cpu: placement.client_cpu,
+        client_spin: config.client_spin,
         label: format!("{} ({connections} conns, {size} B)", runtime.name()),
         progress: config.progress,
     };

@@ -56,6 +56,9 @@ pub struct LoadConfig {
     pub server_pid: Option<u32>,
     /// Pin the client to this CPU.
     pub client_cpu: Option<usize>,
+    /// How long the client's worker looks for work before it sleeps
+    /// (`Builder::spin_before_park`; zero: it sleeps at once).
+    pub client_spin: Duration,
     /// Label for progress lines and the report (`ringtide`, `tokio`, `server`).
     pub label: String,
     /// Print progress to stderr.
@@ -165,7 +168,13 @@ pub fn run(config: &LoadConfig) -> io::Result<LoadResult> {
         // Before the runtime starts: its worker inherits the pinning and keeps to it.
         sys::pin_current_thread(cpu)?;
     }
-    let rt = ringtide::Builder::new().worker_threads(1).build()?;
+    // A spinning client is awake when each echo arrives, so the server does not pay
+    // for waking it (a context switch, and an inter-processor interrupt on a VM): the
+    // server's figures then show the server.
+    let rt = ringtide::Builder::new()
+        .worker_threads(1)
+        .spin_before_park(config.client_spin)
+        .build()?;
     let label = &config.label;
     progress(
         config,

@@ -294,6 +294,11 @@ struct EchoArgs {
     /// it, every connection sends its next message as soon as the last one is back.
     #[arg(long)]
     rate: Option<f64>,
+    /// How long the load generator keeps looking for work before it sleeps (0: at
+    /// once). Spinning keeps it awake when echoes arrive, so that the server does not
+    /// pay for waking it and the figures show the server's own costs.
+    #[arg(long, default_value = "1ms", value_parser = parse_duration)]
+    client_spin: Duration,
     /// Write every figure as JSON to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -418,6 +423,7 @@ impl EchoArgs {
                 duration: self.duration,
                 warmup: self.warmup,
                 rate: self.rate,
+                client_spin: self.client_spin,
                 placement,
                 progress: !self.quiet,
             };
@@ -453,6 +459,7 @@ impl EchoArgs {
             rate: self.rate,
             server_pid: self.server_pid,
             client_cpu: self.client_cpu,
+            client_spin: self.client_spin,
             label: "server".to_string(),
             progress: !self.quiet,
         };
