@@ -17,7 +17,7 @@ use futures_concurrency::future::Join;
 use ringtide::task::yield_now;
 use ringtide_combinators::gather;
 
-const SIZES: [usize; 4] = [10, 1_000, 100_000, 1_000_000];
+const SIZES: [usize; 5] = [10, 1_000, 10_000, 100_000, 1_000_000];
 
 async fn ready(i: usize) -> usize {
     i
