@@ -7,14 +7,27 @@
 //! task that sits idle (waiting on a timer, a socket, a channel) polled one last time so
 //! that it can see it was cancelled.
 //!
-//! The slab is sharded, and each thread spreads its insertions over the shards round-robin,
-//! so that one thread spawning many tasks while workers complete them rarely contends on
-//! a lock; each shard sits on its own cache lines.
+//! The slab is sharded: each worker inserts into a shard of its own, and other threads
+//! spread their insertions over a few more shards round-robin. A task is registered by
+//! the worker that first polled it, whose timer wheel and ring hold what the task waits
+//! for, so the worker that wakes it, runs it and removes it is usually the same one: the
+//! removal takes a lock whose cache line is already on that core. Each shard counts its
+//! own entries under its lock (no counter shared by every thread is touched per task),
+//! and each sits on its own cache lines.
+//!
+//! # Counting during shutdown
+//!
+//! [`TaskRegistry::len`] adds the shards up one lock at a time, so it is not a snapshot.
+//! It is only read by a worker deciding whether shutdown is complete, once every task
+//! registered before shutdown began has been woken and every task registered after wakes
+//! itself (see `crate::task`). A task it misses was either inserted into a shard after
+//! the count passed it (so some other worker is polling it right now and will queue it)
+//! or removed before (so it is gone, and anything its destructor spawned is already in a
+//! run queue the exiting worker checks, or in another live worker's).
 
 use std::cell::Cell;
 use std::task::Waker;
 
-use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 use crate::loom::sync::Mutex;
 
 const SHARD_BITS: u32 = 6;
@@ -26,8 +39,14 @@ pub(crate) const NO_KEY: usize = usize::MAX;
 #[derive(Debug)]
 pub(crate) struct TaskRegistry {
     shards: Box<[Shard]>,
-    len: AtomicUsize,
+    /// Shards `0..worker_shards` belong to workers (worker `i` inserts into shard
+    /// `i % worker_shards`); the rest take insertions from other threads.
+    worker_shards: usize,
 }
+
+/// Shards for insertions from threads that are not workers (rare: tasks are polled by
+/// workers, so only tests or exotic wakers insert elsewhere).
+const FOREIGN_SHARDS: usize = 4;
 
 /// One lock and slab, aligned so that neighbouring shards never share a cache line.
 type Shard = crate::scheduler::CacheAligned<Mutex<Slab>>;
@@ -37,6 +56,8 @@ struct Slab {
     entries: Vec<Entry>,
     /// Head of the free list (an index into `entries`), or `NO_KEY`.
     free: usize,
+    /// Occupied entries.
+    len: usize,
 }
 
 #[derive(Debug)]
@@ -47,27 +68,33 @@ enum Entry {
 
 impl TaskRegistry {
     pub(crate) fn new(workers: usize) -> TaskRegistry {
-        let shards = (workers * 8).next_power_of_two().min(1 << SHARD_BITS);
+        let worker_shards = workers.clamp(1, (1 << SHARD_BITS) - FOREIGN_SHARDS);
         TaskRegistry {
-            shards: (0..shards)
+            shards: (0..worker_shards + FOREIGN_SHARDS)
                 .map(|_| {
                     crate::scheduler::CacheAligned(Mutex::new(Slab {
                         entries: Vec::new(),
                         free: NO_KEY,
+                        len: 0,
                     }))
                 })
                 .collect(),
-            len: AtomicUsize::new(0),
+            worker_shards,
         }
     }
 
-    /// Number of registered tasks.
+    /// Number of registered tasks (not a snapshot: see "Counting during shutdown").
     pub(crate) fn len(&self) -> usize {
-        self.len.load(Ordering::SeqCst)
+        self.shards.iter().map(|s| s.0.lock().unwrap().len).sum()
     }
 
-    pub(crate) fn insert(&self, waker: Waker) -> usize {
-        let shard = next_shard() & (self.shards.len() - 1);
+    /// Registers `waker`; `worker` is the index of the calling worker thread, or `None`
+    /// on any other thread. Returns the key to remove it with.
+    pub(crate) fn insert(&self, waker: Waker, worker: Option<usize>) -> usize {
+        let shard = match worker {
+            Some(index) => index % self.worker_shards,
+            None => self.worker_shards + next_foreign() % FOREIGN_SHARDS,
+        };
         let mut slab = self.shards[shard].0.lock().unwrap();
         let index = if slab.free != NO_KEY {
             let index = slab.free;
@@ -80,7 +107,7 @@ impl TaskRegistry {
             slab.entries.push(Entry::Occupied(waker));
             slab.entries.len() - 1
         };
-        self.len.fetch_add(1, Ordering::SeqCst);
+        slab.len += 1;
         (index << SHARD_BITS) | shard
     }
 
@@ -96,6 +123,7 @@ impl TaskRegistry {
                 Some(entry @ Entry::Occupied(_)) => {
                     let old = std::mem::replace(entry, Entry::Vacant { next_free });
                     slab.free = index;
+                    slab.len -= 1;
                     Some(old)
                 }
                 _ => None,
@@ -103,9 +131,6 @@ impl TaskRegistry {
         };
         // The waker is dropped outside the lock: dropping the last reference to a task
         // runs its destructor, which may spawn or remove tasks itself.
-        if removed.is_some() {
-            self.len.fetch_sub(1, Ordering::SeqCst);
-        }
         drop(removed);
     }
 
@@ -123,9 +148,10 @@ impl TaskRegistry {
 
     /// Clones of every registered task's waker (the tasks stay registered).
     pub(crate) fn wakers(&self) -> Vec<Waker> {
-        let mut all = Vec::with_capacity(self.len());
+        let mut all = Vec::new();
         for shard in self.shards.iter() {
             let slab = shard.0.lock().unwrap();
+            all.reserve(slab.len);
             all.extend(slab.entries.iter().filter_map(|e| match e {
                 Entry::Occupied(waker) => Some(waker.clone()),
                 Entry::Vacant { .. } => None,
@@ -135,9 +161,9 @@ impl TaskRegistry {
     }
 }
 
-/// The shard for the next insertion by this thread: round-robin, each thread starting at
-/// a different offset.
-fn next_shard() -> usize {
+/// Which foreign shard the next insertion by this (non-worker) thread takes: round-robin,
+/// each thread starting at a different offset.
+fn next_foreign() -> usize {
     static THREADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     thread_local! {
         static NEXT: Cell<usize> = const { Cell::new(usize::MAX) };
@@ -173,7 +199,7 @@ mod tests {
         let registry = TaskRegistry::new(2);
         let counter = Arc::new(CountingWaker(Default::default()));
         let keys: Vec<_> = (0..10)
-            .map(|_| registry.insert(Waker::from(counter.clone())))
+            .map(|_| registry.insert(Waker::from(counter.clone()), None))
             .collect();
         assert_eq!(registry.len(), 10);
         assert_eq!(Arc::strong_count(&counter), 11);
@@ -183,7 +209,7 @@ mod tests {
         registry.remove(keys[0]); // removing twice is harmless
         assert_eq!(registry.len(), 5);
         assert_eq!(Arc::strong_count(&counter), 6);
-        let again = registry.insert(Waker::from(counter.clone()));
+        let again = registry.insert(Waker::from(counter.clone()), None);
         assert!(
             !keys[5..].contains(&again),
             "live keys are never handed out twice"
@@ -198,15 +224,17 @@ mod tests {
     fn freed_slots_are_reused() {
         let registry = TaskRegistry::new(2);
         let waker = Waker::noop();
-        let first: std::collections::HashSet<_> =
-            (0..1024).map(|_| registry.insert(waker.clone())).collect();
+        let first: std::collections::HashSet<_> = (0..1024)
+            .map(|_| registry.insert(waker.clone(), None))
+            .collect();
         for &k in &first {
             registry.remove(k);
         }
         assert_eq!(registry.len(), 0);
         // Round-robin spreads the same number over every shard again: all slots reused.
-        let second: std::collections::HashSet<_> =
-            (0..1024).map(|_| registry.insert(waker.clone())).collect();
+        let second: std::collections::HashSet<_> = (0..1024)
+            .map(|_| registry.insert(waker.clone(), None))
+            .collect();
         assert_eq!(first, second);
     }
 }

@@ -62,6 +62,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use crate::context;
 use crate::scheduler::registry::NO_KEY;
 use crate::scheduler::Shared;
 
@@ -138,7 +139,8 @@ impl<'a, F: Future> TaskFuture<'a, F> {
             return;
         }
         let shared = &self.meta.shared;
-        let key = shared.registry.insert(cx.waker().clone());
+        let worker = context::with_worker_of(Arc::as_ptr(shared), |core| core.map(|c| c.index));
+        let key = shared.registry.insert(cx.waker().clone(), worker);
         self.meta.key.store(key, Ordering::SeqCst);
         if self.meta.aborted.load(Ordering::SeqCst) || shared.is_shutdown() {
             cx.waker().wake_by_ref();
