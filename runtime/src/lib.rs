@@ -69,6 +69,8 @@ mod error;
 #[cfg(not(loom))]
 pub mod net;
 #[cfg(not(loom))]
+mod prefetch;
+#[cfg(not(loom))]
 mod runtime;
 #[cfg(not(loom))]
 pub mod task;

@@ -91,6 +91,15 @@ struct Links {
     slot: u16,
 }
 
+impl Links {
+    /// Where a linked node is: (level, array, slot).
+    fn place(&self) -> (usize, usize, usize) {
+        let level = (self.level & !ARRAY_BIT) as usize;
+        let array = usize::from(self.level & ARRAY_BIT != 0);
+        (level, array, self.slot as usize)
+    }
+}
+
 // SAFETY: `links` is only accessed by the wheel the node is linked into, under that
 // wheel's lock (see `Wheel`'s safety contract); `entry` is made of atomics.
 unsafe impl Send for TimerNode {}
@@ -127,12 +136,17 @@ impl TimerNode {
 struct List {
     head: *const TimerNode,
     tail: *const TimerNode,
+    /// A lower bound of the ticks at which the list's timers were placed: the earliest
+    /// placement since the list was last empty (removals leave it as it is). See
+    /// "Reaching a slot late" in [`Wheel`]'s docs.
+    earliest: u64,
 }
 
 impl List {
     const EMPTY: List = List {
         head: ptr::null(),
         tail: ptr::null(),
+        earliest: u64::MAX,
     };
 }
 
@@ -214,6 +228,16 @@ impl Level {
 /// the arrays trade roles at no cost. A node records which physical array holds it, so
 /// the swap touches no node. Without this, reaching a slot of level `k + 1` would move
 /// all its timers at once while the timers due just after its start wait behind them.
+///
+/// # Reaching a slot late
+///
+/// A slot's list remembers the earliest tick placed in it, and a slot is reached at that
+/// tick rather than at its start (both are at or before every deadline in it, so nothing
+/// fires early). Timers due when the slot is reached fire straight from it; only the
+/// others move down. Many timers with one deadline (a burst) thus fire from wherever
+/// they were placed, instead of being moved down twice, each move a cache miss in
+/// another task's memory, before the first of them can fire; and a parked worker sleeps
+/// until the first deadline, not until the start of the slot holding it.
 #[derive(Debug)]
 pub(crate) struct Wheel {
     /// The tick up to which time has been processed.
@@ -350,13 +374,21 @@ impl Wheel {
                 continue;
             }
             if spent == budget {
+                // The lock is about to be released: `pop_head` left the head's `prev`
+                // pointing at the last node taken.
+                // SAFETY: nodes in a slot list are valid (contract) and we hold the lock.
+                unsafe { (*head).links().prev = ptr::null() };
                 return true;
             }
             spent += 1;
             // SAFETY: nodes in a slot list are valid (contract) and we hold the lock.
             let node = unsafe { &*head };
-            // SAFETY: as above; the node is linked into this slot.
-            unsafe { self.unlink(node) };
+            // The next node is the next head: start loading it (it lives in another
+            // task's memory) while this one is handled.
+            // SAFETY: as above.
+            crate::prefetch::prefetch(unsafe { node.links().next });
+            // SAFETY: as above; the node is the head of this slot's list.
+            unsafe { self.pop_head(node) };
             // SAFETY: as above.
             if unsafe { node.links().tick } <= now {
                 self.len -= 1;
@@ -401,16 +433,22 @@ impl Wheel {
                     break;
                 }
                 if spent == budget {
+                    // As in `expire`: `pop_head` left the head's `prev` stale.
+                    // SAFETY: nodes in a slot list are valid (contract); lock held.
+                    unsafe { (*head).links().prev = ptr::null() };
                     return true;
                 }
                 spent += 1;
                 // SAFETY: nodes in a slot list are valid (contract) and we hold the lock.
                 let node = unsafe { &*head };
+                // As in `expire`: load the next node while this one moves.
                 // SAFETY: as above.
+                crate::prefetch::prefetch(unsafe { node.links().next });
+                // SAFETY: as above; the node is the head of the upcoming slot's list.
                 unsafe {
-                    self.unlink(node);
-                    let slot = slot_index(target, node.links().tick);
-                    self.push(node, target, next_array, slot);
+                    self.pop_head(node);
+                    let tick = node.links().tick;
+                    self.push(node, target, next_array, slot_index(target, tick), tick);
                 }
             }
         }
@@ -456,15 +494,31 @@ impl Wheel {
         };
         let level = level_for(self.elapsed, when);
         // SAFETY: as above.
-        unsafe { self.push(node, level, self.current[level], slot_index(level, when)) };
+        unsafe {
+            self.push(
+                node,
+                level,
+                self.current[level],
+                slot_index(level, when),
+                when,
+            )
+        };
     }
 
-    /// Appends `node` to a slot list.
+    /// Appends `node` to a slot list; `when` is the tick it is placed at (its deadline, or
+    /// where a deadline beyond the span waits).
     ///
     /// # Safety
     ///
     /// Lock held; `node` valid and unlinked.
-    unsafe fn push(&mut self, node: &TimerNode, level: usize, array: usize, slot: usize) {
+    unsafe fn push(
+        &mut self,
+        node: &TimerNode,
+        level: usize,
+        array: usize,
+        slot: usize,
+        when: u64,
+    ) {
         // SAFETY: the caller holds the lock.
         let links = unsafe { node.links() };
         let list = &mut self.arrays[level][array].slots[slot];
@@ -474,7 +528,9 @@ impl Wheel {
         links.prev = list.tail;
         if list.tail.is_null() {
             list.head = node;
+            list.earliest = when;
         } else {
+            list.earliest = list.earliest.min(when);
             // SAFETY: the tail is a valid node of this wheel; we hold the lock.
             unsafe { (*list.tail).links().next = node };
         }
@@ -488,9 +544,7 @@ impl Wheel {
     unsafe fn unlink(&mut self, node: &TimerNode) {
         // SAFETY: the caller holds the lock.
         let links = unsafe { node.links() };
-        let level = (links.level & !ARRAY_BIT) as usize;
-        let array = usize::from(links.level & ARRAY_BIT != 0);
-        let slot = links.slot as usize;
+        let (level, array, slot) = links.place();
         let list = &mut self.arrays[level][array].slots[slot];
         if links.prev.is_null() {
             list.head = links.next;
@@ -512,6 +566,35 @@ impl Wheel {
         links.level = UNLINKED;
     }
 
+    /// Unlinks `node`, the head of its list, like [`Wheel::unlink`] but without clearing
+    /// the new head's `prev`: `expire` and `precascade` take a slot's nodes in order and
+    /// clear it once, before they release the lock, which saves a write into another
+    /// task's memory (still on its way into the cache) per timer.
+    ///
+    /// # Safety
+    ///
+    /// Lock held; `node` is the head of the list it is linked into, and the new head's
+    /// `prev` is cleared before the lock is released (or the new head is taken the same
+    /// way).
+    unsafe fn pop_head(&mut self, node: &TimerNode) {
+        // SAFETY: the caller holds the lock.
+        let links = unsafe { node.links() };
+        let (level, array, slot) = links.place();
+        let list = &mut self.arrays[level][array].slots[slot];
+        debug_assert!(
+            ptr::eq(list.head, node),
+            "pop_head of a node that is not the head"
+        );
+        list.head = links.next;
+        if links.next.is_null() {
+            list.tail = ptr::null();
+            self.arrays[level][array].unmark(slot);
+        }
+        links.prev = ptr::null();
+        links.next = ptr::null();
+        links.level = UNLINKED;
+    }
+
     /// The occupied slot with the earliest start, over both arrays of every level.
     fn next_slot(&self) -> Option<NextSlot> {
         let mut best: Option<NextSlot> = None;
@@ -522,18 +605,23 @@ impl Wheel {
             let current = self.current[level];
             let position = slot_index(level, self.elapsed);
             let mut candidate = None;
+            // A slot is reached at its earliest placement, not before its start.
+            let reached = |array: usize, slot: usize, start: u64| {
+                start.max(self.arrays[level][array].slots[slot].earliest)
+            };
             if let Some(slot) = self.arrays[level][current].next_occupied(position) {
                 let mut start = turn_start + ((slot as u64) << shift);
                 if slot < position {
                     // Slots before `position` belong to the next turn of this level.
                     start += turn_mask + 1;
                 }
-                candidate = Some((current, slot, start));
+                candidate = Some((current, slot, reached(current, slot, start)));
             }
             if level + 1 < LEVELS {
                 let next = 1 - current;
                 if let Some(slot) = self.arrays[level][next].next_occupied(0) {
                     let start = turn_start + turn_mask + 1 + ((slot as u64) << shift);
+                    let start = reached(next, slot, start);
                     if candidate.is_none_or(|(_, _, s)| start < s) {
                         candidate = Some((next, slot, start));
                     }
