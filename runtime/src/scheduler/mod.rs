@@ -27,6 +27,7 @@ pub(crate) mod worker;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Waker;
 use std::time::Instant;
 
 use async_task::ScheduleInfo;
@@ -83,6 +84,9 @@ pub(crate) struct Inbox {
     pub(crate) local_tasks: Vec<Runnable>,
     /// Requests for this worker's ring, in the order they were made.
     pub(crate) ring: Vec<RingMsg>,
+    /// Last references to tasks this worker allocated that finished on other workers,
+    /// to be dropped (freed) here.
+    pub(crate) retired: Vec<Waker>,
     /// The worker has exited; nothing may be handed to it any more.
     pub(crate) closed: bool,
 }

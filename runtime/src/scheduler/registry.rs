@@ -111,9 +111,12 @@ impl TaskRegistry {
         (index << SHARD_BITS) | shard
     }
 
-    pub(crate) fn remove(&self, key: usize) {
+    /// Removes a task; returns its waker, which the caller drops outside any lock it
+    /// holds: dropping the last reference to a task runs its destructor, which may spawn
+    /// or remove tasks itself.
+    pub(crate) fn remove(&self, key: usize) -> Option<Waker> {
         if key == NO_KEY {
-            return;
+            return None;
         }
         let removed = {
             let mut slab = self.shards[key & SHARD_MASK].0.lock().unwrap();
@@ -129,9 +132,10 @@ impl TaskRegistry {
                 _ => None,
             }
         };
-        // The waker is dropped outside the lock: dropping the last reference to a task
-        // runs its destructor, which may spawn or remove tasks itself.
-        drop(removed);
+        match removed {
+            Some(Entry::Occupied(waker)) => Some(waker),
+            _ => None,
+        }
     }
 
     /// The waker of a registered task.
@@ -204,9 +208,9 @@ mod tests {
         assert_eq!(registry.len(), 10);
         assert_eq!(Arc::strong_count(&counter), 11);
         for &k in &keys[..5] {
-            registry.remove(k);
+            drop(registry.remove(k));
         }
-        registry.remove(keys[0]); // removing twice is harmless
+        assert!(registry.remove(keys[0]).is_none()); // removing twice is harmless
         assert_eq!(registry.len(), 5);
         assert_eq!(Arc::strong_count(&counter), 6);
         let again = registry.insert(Waker::from(counter.clone()), None);
@@ -228,7 +232,7 @@ mod tests {
             .map(|_| registry.insert(waker.clone(), None))
             .collect();
         for &k in &first {
-            registry.remove(k);
+            drop(registry.remove(k));
         }
         assert_eq!(registry.len(), 0);
         // Round-robin spreads the same number over every shard again: all slots reused.

@@ -18,7 +18,9 @@
 //! poll; workers keep running the loop (parking at most 1 ms at a time) until the
 //! registry says no task is left. Then each worker closes its inbox, drops what remains
 //! in its queues on its own thread, and drops its ring, which waits for every request in
-//! flight before freeing their buffers.
+//! flight before freeing their buffers. Finished tasks handed back to a worker for
+//! freeing (see [`WorkerCore::retire`]) are freed when it closes its inbox; once it is
+//! closed, other workers free such tasks themselves.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -52,6 +54,12 @@ const STEAL_SPINS: u32 = 64;
 /// Tasks woken by one batch of timers above which an idle worker is woken to help.
 const SHARE_TIMER_BATCH: usize = 16;
 
+/// Retired tasks a worker gathers for another before handing them over (one lock).
+const RETIRE_BATCH: usize = 64;
+
+/// Retired tasks waiting in a worker's inbox above which it is woken to free them.
+const RETIRED_WAKE: usize = 4096;
+
 /// Longest park while shutting down (the last task may finish on another worker).
 const SHUTDOWN_PARK: Duration = Duration::from_millis(1);
 
@@ -84,6 +92,9 @@ pub(crate) struct WorkerCore {
     stealing: Cell<bool>,
     /// How long to look for work before parking (`Builder::spin_before_park`).
     spin_before_park: Duration,
+    /// `retired[i]`: last references to tasks worker `i` allocated, gathered here to be
+    /// handed back to it (see `retire`).
+    retired: RefCell<Vec<Vec<Waker>>>,
 }
 
 impl WorkerCore {
@@ -107,6 +118,7 @@ impl WorkerCore {
             tick: Cell::new(0),
             stealing: Cell::new(false),
             spin_before_park,
+            retired: RefCell::new(Vec::new()),
             rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
         }
     }
@@ -118,6 +130,60 @@ impl WorkerCore {
         self.local.push(runnable);
         if !self.batching_wakes.get() {
             self.shared.notify_parked();
+        }
+    }
+
+    /// Takes the last reference to a finished task that worker `home` allocated, to hand
+    /// it back there in a batch. Freeing memory that another thread allocated takes
+    /// the lock of that thread's malloc arena: when one worker spawns many tasks and
+    /// every worker finishes them, the workers contend for that lock on every task, and
+    /// glibc's lock puts the loser to sleep in the kernel. Handed back, each arena is
+    /// only ever freed into by its own thread. Returns the waker if it cannot be kept.
+    pub(crate) fn retire(&self, home: usize, waker: Waker) -> Option<Waker> {
+        let Ok(mut retired) = self.retired.try_borrow_mut() else {
+            return Some(waker);
+        };
+        if retired.len() <= home {
+            retired.resize_with(self.shared.workers.len(), Vec::new);
+        }
+        let Some(batch) = retired.get_mut(home) else {
+            return Some(waker);
+        };
+        batch.push(waker);
+        if batch.len() < RETIRE_BATCH {
+            return None;
+        }
+        let batch = std::mem::take(batch);
+        drop(retired);
+        self.hand_back(home, batch);
+        None
+    }
+
+    /// Hands every gathered retired task back to the worker that allocated it.
+    fn flush_retired(&self) {
+        for home in 0..self.shared.workers.len() {
+            let batch = match self.retired.borrow_mut().get_mut(home) {
+                Some(batch) if !batch.is_empty() => std::mem::take(batch),
+                _ => continue,
+            };
+            self.hand_back(home, batch);
+        }
+    }
+
+    fn hand_back(&self, home: usize, mut batch: Vec<Waker>) {
+        let worker = &self.shared.workers[home];
+        let mut inbox = worker.inbox.lock().unwrap();
+        if inbox.closed {
+            // The worker has exited: free them here (outside the lock, below).
+            drop(inbox);
+            return drop(batch);
+        }
+        inbox.retired.append(&mut batch);
+        let backlog = inbox.retired.len();
+        worker.inbox_pending.store(true, Ordering::Release);
+        drop(inbox);
+        if backlog >= RETIRED_WAKE {
+            worker.unpark();
         }
     }
 
@@ -268,14 +334,17 @@ impl WorkerCore {
     /// it produced runnable work.
     fn maintain(&self) -> bool {
         let worker = &self.shared.workers[self.index];
+        self.flush_retired();
         if worker.inbox_pending.swap(false, Ordering::AcqRel) {
-            let (tasks, msgs) = {
+            let (tasks, msgs, retired) = {
                 let mut inbox = worker.inbox.lock().unwrap();
                 let tasks = std::mem::take(&mut inbox.local_tasks);
-                (tasks, std::mem::take(&mut inbox.ring))
+                let retired = std::mem::take(&mut inbox.retired);
+                (tasks, std::mem::take(&mut inbox.ring), retired)
             };
             self.local_tasks.borrow_mut().extend(tasks);
             self.handle_ring_msgs(msgs);
+            drop(retired);
         }
         let more_timers = self.fire_timers();
         let polled = self.driver.borrow_mut().poll();
@@ -443,15 +512,18 @@ impl WorkerCore {
 
     /// Last steps on the worker thread; see "Shutdown" in the module docs.
     fn finish(&self) {
+        self.flush_retired();
         let worker = &self.shared.workers[self.index];
-        let (leftovers, msgs) = {
+        let (leftovers, msgs, retired) = {
             let mut inbox = worker.inbox.lock().unwrap();
             inbox.closed = true;
             (
                 std::mem::take(&mut inbox.local_tasks),
                 std::mem::take(&mut inbox.ring),
+                std::mem::take(&mut inbox.retired),
             )
         };
+        drop(retired);
         // Last cancellations from other threads; the ring cancels the rest when dropped.
         self.handle_ring_msgs(msgs);
         worker.timers.close();
@@ -460,6 +532,8 @@ impl WorkerCore {
             drop(task);
         }
         self.local_tasks.borrow_mut().clear();
+        // Tasks cancelled just now may have been retired here.
+        self.flush_retired();
     }
 }
 

@@ -80,6 +80,9 @@ pub(crate) struct TaskMeta {
     pub(crate) key: AtomicUsize,
     /// The worker a `spawn_local` task is bound to, or `ANY_WORKER`.
     pub(crate) owner: usize,
+    /// The worker whose thread allocated the task (`ANY_WORKER` if it was spawned
+    /// elsewhere): where its memory is best freed (see `WorkerCore::retire`).
+    pub(crate) home: usize,
 }
 
 pub(crate) type Runnable = async_task::Runnable<TaskMeta>;
@@ -94,11 +97,15 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
+    let home = context::with_worker_of(Arc::as_ptr(shared), |core| {
+        core.map_or(ANY_WORKER, |core| core.index)
+    });
     let meta = TaskMeta {
         shared: shared.clone(),
         aborted: AtomicBool::new(false),
         key: AtomicUsize::new(NO_KEY),
         owner,
+        home,
     };
     let schedule = async_task::WithInfo(Shared::schedule);
     // SAFETY: `spawn_unchecked` asks for three things.
@@ -194,6 +201,23 @@ impl<F: Future> Drop for TaskFuture<'_, F> {
         // After the user's destructor, which may spawn: the registry must not look empty
         // to shutdown while a task is still being torn down.
         let key = self.meta.key.load(Ordering::Relaxed);
-        self.meta.shared.registry.remove(key);
+        if let Some(waker) = self.meta.shared.registry.remove(key) {
+            retire(self.meta, waker);
+        }
     }
+}
+
+/// Drops a finished task's registry waker, which is usually its last reference: on
+/// another worker than the one that allocated the task, it goes back to that worker to
+/// be dropped there (see `WorkerCore::retire`).
+fn retire(meta: &TaskMeta, waker: std::task::Waker) {
+    // A local task never leaves its owner; the others can be dropped on any thread.
+    if meta.home == ANY_WORKER || meta.owner != ANY_WORKER {
+        return drop(waker);
+    }
+    let waker = context::with_worker_of(Arc::as_ptr(&meta.shared), |core| match core {
+        Some(core) if core.index != meta.home => core.retire(meta.home, waker),
+        _ => Some(waker),
+    });
+    drop(waker);
 }
