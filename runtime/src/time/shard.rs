@@ -89,6 +89,13 @@ impl TimerShard {
         let more = unsafe {
             wheel.expire(now, budget, |node| {
                 if let Some(waker) = node.entry.fire() {
+                    // The waker is woken after the slice, which writes its task's state
+                    // and reads its scheduling data (the first two cache lines of the
+                    // task's allocation, for a runtime task): load them now, overlapped
+                    // with the walk through the rest of the slice.
+                    let task = waker.data().cast::<u8>();
+                    crate::prefetch::prefetch(task);
+                    crate::prefetch::prefetch(task.wrapping_add(64));
                     wakers.push(waker);
                 }
             })
