@@ -478,3 +478,51 @@ where
         ),
     })
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// Tasks spawned on one worker and finished on another are handed back to the first
+    /// to be freed; none may be left behind, holding the runtime, once it is dropped.
+    #[test]
+    fn tasks_finished_on_another_worker_are_all_freed() {
+        let rt = crate::Builder::new()
+            .worker_threads(2)
+            .pin_workers(false)
+            .build()
+            .unwrap();
+        let shared = Arc::downgrade(&rt.shared);
+        let sum = rt
+            .block_on(rt.spawn(async {
+                let handles: Vec<_> = (0..20_000u64)
+                    .map(|i| {
+                        crate::spawn(async move {
+                            crate::time::sleep(Duration::from_micros(i % 700)).await;
+                            i
+                        })
+                    })
+                    .collect();
+                let mut sum = 0;
+                for handle in handles {
+                    sum += handle.await.unwrap();
+                }
+                sum
+            }))
+            .unwrap();
+        assert_eq!(sum, (0..20_000u64).sum::<u64>());
+        // Some tasks stay idle and detached, to be cancelled by the shutdown.
+        rt.block_on(rt.spawn(async {
+            for _ in 0..1_000 {
+                drop(crate::spawn(crate::time::sleep(Duration::from_secs(3600))));
+            }
+        }))
+        .unwrap();
+        drop(rt);
+        assert!(
+            shared.upgrade().is_none(),
+            "a task outlived its runtime (a retired task was never freed)"
+        );
+    }
+}
