@@ -80,10 +80,14 @@ pub(crate) struct TaskMeta {
     pub(crate) key: AtomicUsize,
     /// The worker a `spawn_local` task is bound to, or `ANY_WORKER`.
     pub(crate) owner: usize,
-    /// The worker whose thread allocated the task (`ANY_WORKER` if it was spawned
-    /// elsewhere): where its memory is best freed (see `WorkerCore::retire`).
-    pub(crate) home: usize,
+    /// The index of the worker whose thread allocated the task (`NO_HOME` if it was
+    /// spawned elsewhere): where its memory is best freed (see `WorkerCore::retire`).
+    /// A `u32`, so that the metadata stays within four words.
+    pub(crate) home: u32,
 }
+
+/// `TaskMeta::home` of a task spawned outside the workers.
+const NO_HOME: u32 = u32::MAX;
 
 pub(crate) type Runnable = async_task::Runnable<TaskMeta>;
 
@@ -98,7 +102,8 @@ where
     F::Output: 'static,
 {
     let home = context::with_worker_of(Arc::as_ptr(shared), |core| {
-        core.map_or(ANY_WORKER, |core| core.index)
+        core.and_then(|core| u32::try_from(core.index).ok())
+            .unwrap_or(NO_HOME)
     });
     let meta = TaskMeta {
         shared: shared.clone(),
@@ -212,11 +217,12 @@ impl<F: Future> Drop for TaskFuture<'_, F> {
 /// be dropped there (see `WorkerCore::retire`).
 fn retire(meta: &TaskMeta, waker: std::task::Waker) {
     // A local task never leaves its owner; the others can be dropped on any thread.
-    if meta.home == ANY_WORKER || meta.owner != ANY_WORKER {
+    if meta.home == NO_HOME || meta.owner != ANY_WORKER {
         return drop(waker);
     }
+    let home = meta.home as usize;
     let waker = context::with_worker_of(Arc::as_ptr(&meta.shared), |core| match core {
-        Some(core) if core.index != meta.home => core.retire(meta.home, waker),
+        Some(core) if core.index != home => core.retire(home, waker),
         _ => Some(waker),
     });
     drop(waker);
