@@ -57,17 +57,18 @@ use crate::set::FutureSet;
 ///     }
 ///     assert_eq!(group.join().await.unwrap(), [10, 20, 30]);
 ///
-///     // A failure cancels the siblings, and every error comes back.
+///     // A failure cancels the siblings, and every error comes back. (The failing child
+///     // is spawned last: spawning into a group that is already failing is an error.)
 ///     let group = TaskGroup::new();
-///     group.spawn(async { Err::<u64, _>("broken".to_string()) }).unwrap();
 ///     group.spawn(async {
 ///         sleep(Duration::from_secs(3600)).await;
 ///         Ok(1)
 ///     }).unwrap();
+///     group.spawn(async { Err::<u64, _>("broken".to_string()) }).unwrap();
 ///     let err = group.join().await.unwrap_err();
 ///     assert!(matches!(
 ///         &err.errors[..],
-///         [ChildError::Failed { index: 0, error }] if error == "broken"
+///         [ChildError::Failed { index: 1, error }] if error == "broken"
 ///     ));
 /// });
 /// # Ok::<(), std::io::Error>(())
