@@ -167,19 +167,14 @@ fn emfile_child() {
     let attempts = Arc::new(AtomicUsize::new(0));
     let exhausted = Arc::new(AtomicUsize::new(0));
     // Room for a few connections only.
-    let limit = fd_count() as u64 + 6;
-    let lim = libc::rlimit {
-        rlim_cur: limit,
-        rlim_max: 1 << 20,
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
     };
-    let mut hard = lim;
-    // SAFETY: valid rlimit pointers.
-    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut hard) };
-    let lim = libc::rlimit {
-        rlim_cur: limit,
-        rlim_max: hard.rlim_max,
-    };
-    // SAFETY: as above.
+    // SAFETY: a valid rlimit to fill.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+    lim.rlim_cur = fd_count() as u64 + 6;
+    // SAFETY: a valid rlimit, within the hard limit just read.
     assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
 
     let accept_loop = {

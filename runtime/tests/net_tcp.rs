@@ -187,31 +187,15 @@ rt_test! {
         let server = rt.spawn(async move { listener.accept().await.unwrap().0 });
         let mut peer = std::net::TcpStream::connect(addr).unwrap();
         let stream = Arc::new(rt.block_on(server).unwrap());
-        // Poll a read once on one task, then finish it on another (which may run on any
+        // Submit a read on one task, then finish it on another (which may run on any
         // worker): the completion arrives on the first ring and wakes the second task.
-        let (tx, rx) = std::sync::mpsc::channel();
-        let s = stream.clone();
-        rt.block_on(rt.spawn(async move {
-            let mut read = Box::pin(s.read(vec![0u8; 16]));
-            assert!(futures::poll!(read.as_mut()).is_pending());
-            tx.send(read).unwrap();
-        }))
-        .unwrap();
-        let read = rx.recv().unwrap();
+        let read = submitted_read(&rt, &stream);
         let done = rt.spawn(read);
         peer.write_all(b"moved").unwrap();
         let (n, buf) = rt.block_on(done).unwrap();
         assert_eq!(&buf[..n.unwrap()], b"moved");
         // The same for a cancellation: the read is dropped by another task.
-        let (tx, rx) = std::sync::mpsc::channel();
-        let s = stream.clone();
-        rt.block_on(rt.spawn(async move {
-            let mut read = Box::pin(s.read(vec![0u8; 16]));
-            assert!(futures::poll!(read.as_mut()).is_pending());
-            tx.send(read).unwrap();
-        }))
-        .unwrap();
-        let read = rx.recv().unwrap();
+        let read = submitted_read(&rt, &stream);
         rt.block_on(rt.spawn(async move { drop(read) })).unwrap();
         // The socket still works afterwards.
         peer.write_all(b"after").unwrap();
@@ -317,6 +301,22 @@ rt_test! {
         });
         assert_eq!(count.load(Ordering::Relaxed), 64 * 50);
     }
+}
+
+type PendingRead =
+    std::pin::Pin<Box<dyn std::future::Future<Output = (io::Result<usize>, Vec<u8>)> + Send>>;
+
+/// A read of `stream` polled once inside a task (so it is submitted to that task's
+/// worker's ring) and handed back still pending: the task returning a future is the point.
+#[allow(clippy::async_yields_async)]
+fn submitted_read(rt: &ringtide::Runtime, stream: &Arc<TcpStream>) -> PendingRead {
+    let stream = stream.clone();
+    rt.block_on(rt.spawn(async move {
+        let mut read: PendingRead = Box::pin(stream.read(vec![0u8; 16]));
+        assert!(futures::poll!(read.as_mut()).is_pending());
+        read
+    }))
+    .unwrap()
 }
 
 fn socket_linger_zero(stream: &std::net::TcpStream) {
