@@ -82,6 +82,7 @@ mod gather;
 mod queue;
 mod race;
 mod set;
+mod small;
 mod task_group;
 mod tuple;
 mod wait;
@@ -120,3 +121,26 @@ fn _assert_send_sync() {
     send_sync::<Join<u8, String>>();
     send_sync::<Spawner<u8, String>>();
 }
+
+/// A [`Gather`] is `Send` only if its children and their outputs are: wakers may run on
+/// any thread, but the children and outputs stay with the gather. Neither of these
+/// compiles, for a few children (kept in one allocation with their wakers' state) as for
+/// many:
+///
+/// ```compile_fail
+/// fn send<T: Send>(_: T) {}
+/// // Children that hold an `Rc` across an await.
+/// send(ringtide_combinators::gather((0..3).map(|i| async move {
+///     let shared = std::rc::Rc::new(i);
+///     std::future::ready(()).await;
+///     *shared
+/// })));
+/// ```
+///
+/// ```compile_fail
+/// fn send<T: Send>(_: T) {}
+/// // `Send` children whose outputs are not.
+/// send(ringtide_combinators::gather((0..3).map(|i| async move { std::rc::Rc::new(i) })));
+/// ```
+#[cfg(doctest)]
+pub struct GatherIsSendOnlyWithSendChildren;

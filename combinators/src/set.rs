@@ -17,10 +17,11 @@
 //! A child whose `poll` panics is dropped in place at once, the set is marked poisoned
 //! (polling it again panics with a message that says so), and the panic resumes in the
 //! awaiting task. The other children stay in their slots and are dropped with the set.
-//! Every drop of a child goes through [`clear_slot`], which leaves the slot empty even if
+//! Every drop of a child goes through [`vacate`], which leaves the slot empty even if
 //! the child's `Drop` panics, so no child is ever dropped twice.
 
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::ptr;
@@ -74,7 +75,7 @@ impl<F> FutureSet<F> {
     /// Drops every child still running, in index order.
     pub(crate) fn clear(&mut self) {
         for slot in self.slots.iter_mut() {
-            clear_slot(slot);
+            vacate(slot, None);
         }
         self.live = 0;
     }
@@ -123,21 +124,21 @@ impl<F: Future> FutureSet<F> {
             };
             // SAFETY: the child lives in `self.slots`, which is never reallocated, and it
             // is never moved out of its slot unless it is `Unpin` (`take_pending`); it is
-            // dropped in place by `clear_slot`.
+            // dropped in place by `vacate`.
             let future = unsafe { Pin::new_unchecked(future) };
             let waker = self.queue.waker(index);
             let mut cx = Context::from_waker(&waker);
             match catch_unwind(AssertUnwindSafe(|| future.poll(&mut cx))) {
                 Ok(Poll::Pending) => {}
                 Ok(Poll::Ready(output)) => {
-                    clear_slot(&mut self.slots[index]);
+                    vacate(&mut self.slots[index], None);
                     self.live -= 1;
                     return Some((index, output));
                 }
                 Err(panic) => {
                     self.poisoned = true;
                     self.live -= 1;
-                    clear_slot(&mut self.slots[index]);
+                    vacate(&mut self.slots[index], None);
                     resume_unwind(panic);
                 }
             }
@@ -160,21 +161,26 @@ impl<F: Future> FutureSet<F> {
     }
 }
 
-/// Drops the future in `slot` in place, leaving `None`: also when its `Drop` panics, so
-/// that nothing drops it a second time.
-pub(crate) fn clear_slot<F>(slot: &mut Option<F>) {
-    struct Vacate<'a, F>(&'a mut Option<F>);
-    impl<F> Drop for Vacate<'_, F> {
+/// Drops what `slot` holds in place and leaves `vacant` there: also when that `Drop`
+/// panics, so that nothing drops it a second time. A pinned child may be dropped this way
+/// (in place), never moved out.
+pub(crate) fn vacate<T>(slot: &mut T, vacant: T) {
+    struct Refill<'a, T> {
+        slot: &'a mut T,
+        vacant: ManuallyDrop<T>,
+    }
+    impl<T> Drop for Refill<'_, T> {
         fn drop(&mut self) {
-            // SAFETY: the future in the slot was just dropped in place (or there was
-            // none); overwriting it without dropping it again is what is wanted.
-            unsafe { ptr::write(self.0, None) };
+            // SAFETY: what the slot held was just dropped in place; writing over it
+            // without dropping it again is what is wanted. `vacant` is taken once, here.
+            unsafe { ptr::write(self.slot, ManuallyDrop::take(&mut self.vacant)) };
         }
     }
-    let vacate = Vacate(slot);
-    if let Some(future) = vacate.0.as_mut() {
-        // SAFETY: the future is dropped in place (pinning allows that) exactly once:
-        // `vacate` overwrites the slot with `None` on return and on unwind alike.
-        unsafe { ptr::drop_in_place(future as *mut F) };
-    }
+    let refill = Refill {
+        slot,
+        vacant: ManuallyDrop::new(vacant),
+    };
+    // SAFETY: dropped in place (pinning allows that) exactly once: `refill` writes
+    // `vacant` over it on return and on unwind alike.
+    unsafe { ptr::drop_in_place(ptr::from_mut(refill.slot)) };
 }

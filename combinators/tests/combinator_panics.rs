@@ -7,9 +7,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use common::{Counters, Gate, Harness};
+use common::{Counters, Gate, Harness, PanicsOnDrop};
 use futures::executor::block_on;
 use ringtide_combinators::{gather, race};
 
@@ -44,34 +43,15 @@ fn polling_again_after_a_child_panicked_says_so() {
     );
 }
 
-/// Never ready; its `Drop` panics after counting.
-struct PanicOnDrop {
-    drops: Arc<AtomicUsize>,
-}
-
-impl Future for PanicOnDrop {
-    type Output = u32;
-
-    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<u32> {
-        Poll::Pending
-    }
-}
-
-impl Drop for PanicOnDrop {
-    fn drop(&mut self) {
-        self.drops.fetch_add(1, Ordering::SeqCst);
-        panic!("drop failed");
-    }
-}
-
 #[test]
 fn a_loser_whose_drop_panics_is_dropped_once_and_the_others_still_are() {
     let drops = Arc::new(AtomicUsize::new(0));
     let counters = Counters::new();
     let children: Vec<Child> = vec![
         Box::pin(counters.wrap(Gate::new().pass(0))),
-        Box::pin(PanicOnDrop {
+        Box::pin(PanicsOnDrop {
             drops: drops.clone(),
+            output: None,
         }),
         Box::pin(counters.wrap(Gate::new().pass(2))),
         Box::pin(counters.wrap(async { 3 })),
@@ -87,23 +67,13 @@ fn a_loser_whose_drop_panics_is_dropped_once_and_the_others_still_are() {
 
 #[test]
 fn a_finished_child_whose_drop_panics_is_dropped_once() {
-    struct ReadyThenPanicOnDrop(Arc<AtomicUsize>);
-    impl Future for ReadyThenPanicOnDrop {
-        type Output = u32;
-        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<u32> {
-            Poll::Ready(9)
-        }
-    }
-    impl Drop for ReadyThenPanicOnDrop {
-        fn drop(&mut self) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-            panic!("drop failed");
-        }
-    }
     let drops = Arc::new(AtomicUsize::new(0));
     let counters = Counters::new();
     let children: Vec<Child> = vec![
-        Box::pin(ReadyThenPanicOnDrop(drops.clone())),
+        Box::pin(PanicsOnDrop {
+            drops: drops.clone(),
+            output: Some(9),
+        }),
         Box::pin(counters.wrap(Gate::new().pass(1))),
     ];
     let mut gathered = Harness::new(gather(children));

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
-use common::{Counters, Gate, Harness};
+use common::{Counters, Gate, Harness, Spinner};
 use futures::executor::block_on;
 use ringtide::task::yield_now;
 use ringtide_combinators::{as_completed, gather, race, wait, ReturnWhen};
@@ -124,21 +124,6 @@ fn a_wake_up_polls_only_the_child_it_woke() {
     };
     assert_eq!(result.done.len(), 1000);
     assert_eq!(counters.polls(), 2000);
-}
-
-/// Wakes itself on every poll and never finishes.
-struct Spinner {
-    polls: Arc<AtomicUsize>,
-}
-
-impl Future for Spinner {
-    type Output = usize;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<usize> {
-        self.polls.fetch_add(1, Ordering::Relaxed);
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
 }
 
 #[test]

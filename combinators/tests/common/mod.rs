@@ -115,6 +115,46 @@ impl<T: Unpin> Future for Pass<T> {
     }
 }
 
+/// Wakes itself on every poll, counting its polls, and never finishes.
+pub struct Spinner {
+    pub polls: Arc<AtomicUsize>,
+}
+
+impl Future for Spinner {
+    type Output = usize;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<usize> {
+        self.polls.fetch_add(1, Ordering::Relaxed);
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// Ready with `output` on its first poll if it has one, pending otherwise; its `Drop`
+/// panics after counting itself in `drops`.
+pub struct PanicsOnDrop<T> {
+    pub drops: Arc<AtomicUsize>,
+    pub output: Option<T>,
+}
+
+impl<T: Unpin> Future for PanicsOnDrop<T> {
+    type Output = T;
+
+    fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<T> {
+        match self.output.take() {
+            Some(output) => Poll::Ready(output),
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl<T> Drop for PanicsOnDrop<T> {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, Ordering::SeqCst);
+        panic!("drop failed");
+    }
+}
+
 /// A waker that counts its wake-ups, to poll combinators by hand.
 #[derive(Debug, Default)]
 pub struct WakeCounter(AtomicUsize);
