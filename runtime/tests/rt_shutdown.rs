@@ -77,6 +77,27 @@ rt_test! {
         assert_eq!(counter.load(Ordering::SeqCst), 10, "destructors ran, spawned tasks did not");
     }
 
+    fn drop_while_tasks_finish_on_other_workers(rt) {
+        // Tasks registered by one worker and finished by another are unregistered in
+        // batches; shutdown must neither hang on a batch nor leak what the tasks owned.
+        let owned = Arc::new(());
+        let spawner_owned = owned.clone();
+        rt.block_on(rt.spawn(async move {
+            for i in 0..5000u64 {
+                let owned = spawner_owned.clone();
+                drop(ringtide::spawn(async move {
+                    let _owned = owned;
+                    sleep(Duration::from_micros(i % 500)).await;
+                    ringtide::task::yield_now().await;
+                }));
+            }
+        }))
+        .unwrap();
+        std::thread::sleep(Duration::from_micros(300));
+        drop(rt);
+        assert_eq!(Arc::strong_count(&owned), 1, "no task kept its captures alive");
+    }
+
     fn drop_releases_everything_a_task_owned(rt) {
         let owned = Arc::new(());
         for _ in 0..50 {

@@ -165,6 +165,59 @@ rt_test! {
         });
     }
 
+    fn a_burst_of_identical_deadlines_wakes_every_task_once_and_never_early(rt) {
+        // Every timer goes into the wheel of the worker that runs the spawner (tasks are
+        // polled first where they are queued, unless stolen), far more than one pass
+        // fires: idle workers fire slices of that wheel too. Each task must wake exactly
+        // once, never early, whichever worker fires it.
+        let woken = Arc::new(AtomicUsize::new(0));
+        let early = Arc::new(AtomicUsize::new(0));
+        let tasks = 20_000;
+        let (w, e) = (woken.clone(), early.clone());
+        rt.block_on(rt.spawn(async move {
+            let deadline = Instant::now() + Duration::from_millis(50);
+            let handles: Vec<_> = (0..tasks)
+                .map(|_| {
+                    let (w, e) = (w.clone(), e.clone());
+                    ringtide::spawn(async move {
+                        sleep_until(deadline).await;
+                        if Instant::now() < deadline {
+                            e.fetch_add(1, Ordering::SeqCst);
+                        }
+                        w.fetch_add(1, Ordering::SeqCst);
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.await.unwrap();
+            }
+        }))
+        .unwrap();
+        assert_eq!(woken.load(Ordering::SeqCst), tasks);
+        assert_eq!(early.load(Ordering::SeqCst), 0, "a sleep woke before its deadline");
+    }
+
+    fn a_registered_sleep_may_outlive_its_runtime(rt) {
+        // A timer still linked when the runtime goes away keeps its wheel alive, so
+        // dropping the `Sleep` afterwards unlinks it safely (valgrind or a crash would
+        // show it otherwise). One sleep per worker wheel, and one that fired.
+        let sleeps = rt.block_on(async {
+            let mut sleeps = Vec::new();
+            for i in 0..8u64 {
+                let mut s = Box::pin(sleep(Duration::from_secs(3600 + i)));
+                assert!(futures::poll!(s.as_mut()).is_pending());
+                sleeps.push(s);
+            }
+            let mut fired = Box::pin(sleep(Duration::from_micros(10)));
+            (&mut fired).await;
+            sleeps.push(fired);
+            sleeps
+        });
+        drop(rt);
+        assert!(!sleeps[0].is_elapsed());
+        drop(sleeps);
+    }
+
     fn sleep_survives_being_stolen(rt) {
         // Timers registered on one worker wake tasks that moved to another.
         let handles: Vec<_> = (0..200u64)

@@ -161,7 +161,7 @@ impl Shared {
                     eventfd,
                     inbox: Mutex::new(Inbox::default()),
                     inbox_pending: AtomicBool::new(false),
-                    timers: Arc::new(TimerShard::new()),
+                    timers: TimerShard::new(),
                 })
             })
             .collect();

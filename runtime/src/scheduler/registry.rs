@@ -60,6 +60,24 @@ struct Slab {
     len: usize,
 }
 
+impl Slab {
+    fn remove(&mut self, index: usize) -> Option<Waker> {
+        let next_free = self.free;
+        let entry = self.entries.get_mut(index)?;
+        if let Entry::Vacant { .. } = entry {
+            return None;
+        }
+        match std::mem::replace(entry, Entry::Vacant { next_free }) {
+            Entry::Occupied(waker) => {
+                self.free = index;
+                self.len -= 1;
+                Some(waker)
+            }
+            Entry::Vacant { .. } => unreachable!("checked above"),
+        }
+    }
+}
+
 #[derive(Debug)]
 enum Entry {
     Occupied(Waker),
@@ -118,23 +136,35 @@ impl TaskRegistry {
         if key == NO_KEY {
             return None;
         }
-        let removed = {
-            let mut slab = self.shards[key & SHARD_MASK].0.lock().unwrap();
-            let index = key >> SHARD_BITS;
-            let next_free = slab.free;
-            match slab.entries.get_mut(index) {
-                Some(entry @ Entry::Occupied(_)) => {
-                    let old = std::mem::replace(entry, Entry::Vacant { next_free });
-                    slab.free = index;
-                    slab.len -= 1;
-                    Some(old)
-                }
-                _ => None,
+        let mut slab = self.shards[key & SHARD_MASK].0.lock().unwrap();
+        slab.remove(key >> SHARD_BITS)
+    }
+
+    /// The shard a key belongs to.
+    pub(crate) fn shard_of(&self, key: usize) -> usize {
+        key & SHARD_MASK
+    }
+
+    /// The shard worker `index` inserts into.
+    pub(crate) fn worker_shard(&self, index: usize) -> usize {
+        index % self.worker_shards
+    }
+
+    /// Removes tasks of one shard under one lock acquisition: each `(key, tag)` whose key
+    /// is registered there gives `(waker, tag)` in `removed` (to be dropped outside any
+    /// lock, as with [`TaskRegistry::remove`]).
+    pub(crate) fn remove_many<T: Copy>(
+        &self,
+        shard: usize,
+        items: &[(usize, T)],
+        removed: &mut Vec<(Waker, T)>,
+    ) {
+        let mut slab = self.shards[shard].0.lock().unwrap();
+        for &(key, tag) in items {
+            debug_assert_eq!(key & SHARD_MASK, shard);
+            if let Some(waker) = slab.remove(key >> SHARD_BITS) {
+                removed.push((waker, tag));
             }
-        };
-        match removed {
-            Some(Entry::Occupied(waker)) => Some(waker),
-            _ => None,
         }
     }
 

@@ -7,8 +7,10 @@
 //!    timers starve behind a busy local queue) and run it with a fresh coop budget.
 //! 2. With no local work: run maintenance (inbox, due timers, ring completions); if that
 //!    made work, go to 1.
-//! 3. Steal: a batch from the injector, else half of another worker's queue. A worker
-//!    whose last task was stolen keeps trying for [`STEAL_SPINS`] attempts first.
+//! 3. Steal: a slice of another worker's due timers if it has more due than it fires per
+//!    pass (the woken tasks run here, see `TimerShard::help_expire`), else a batch from
+//!    the injector, else half of another worker's queue. A worker whose last task was
+//!    stolen keeps trying for [`STEAL_SPINS`] attempts first.
 //! 4. Park in the ring until the nearest timer deadline, a completion, or a notification
 //!    (the protocol is in [`park`](super::park)).
 //!
@@ -47,12 +49,23 @@ const MAINTENANCE_INTERVAL: u32 = 61;
 /// the tasks it wakes (or the timers due meanwhile).
 const TIMER_SLICE: usize = 512;
 
+/// Timers a worker with nothing to do fires per pass for another worker that has more due
+/// than it fires at once (it holds that worker's wheel lock meanwhile).
+const HELP_TIMER_SLICE: usize = 128;
+
+/// Timers fired per maintenance pass however long the local queue already is.
+const MIN_TIMER_SLICE: usize = MAINTENANCE_INTERVAL as usize;
+
 /// Steal attempts a worker living off stolen work makes before it parks (a few
 /// microseconds of searching).
 const STEAL_SPINS: u32 = 64;
 
 /// Tasks woken by one batch of timers above which an idle worker is woken to help.
 const SHARE_TIMER_BATCH: usize = 16;
+
+/// Registry keys of finished tasks a worker gathers for another worker's shard before
+/// removing them (one lock).
+const UNREGISTER_BATCH: usize = 64;
 
 /// Retired tasks a worker gathers for another before handing them over (one lock).
 const RETIRE_BATCH: usize = 64;
@@ -95,6 +108,10 @@ pub(crate) struct WorkerCore {
     /// `retired[i]`: last references to tasks worker `i` allocated, gathered here to be
     /// handed back to it (see `retire`).
     retired: RefCell<Vec<Vec<Waker>>>,
+    /// `unregistered[s]`: keys (and where to free them) of finished tasks registered in
+    /// registry shard `s`, another worker's, to be removed under one lock (see
+    /// `unregister`).
+    unregistered: RefCell<Vec<Vec<(usize, u32)>>>,
 }
 
 impl WorkerCore {
@@ -119,6 +136,7 @@ impl WorkerCore {
             stealing: Cell::new(false),
             spin_before_park,
             retired: RefCell::new(Vec::new()),
+            unregistered: RefCell::new(Vec::new()),
             rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
         }
     }
@@ -157,6 +175,63 @@ impl WorkerCore {
         drop(retired);
         self.hand_back(home, batch);
         None
+    }
+
+    /// Takes the registry key of a task that finished here, when another worker's shard
+    /// holds it; `free_at` says where its memory goes (see `crate::task::free`). That
+    /// shard's lock and slab are on the other worker's core, so removing keys one at a
+    /// time, while that worker inserts and removes its own, moves the lock's cache line
+    /// back and forth for every task (a burst of timers fired and run by both workers);
+    /// batched, once per [`UNREGISTER_BATCH`] tasks. Returns `false` if the caller must
+    /// remove the key itself (it is in this worker's own shard).
+    ///
+    /// A batched task stays registered a little longer: shutdown counts it as live until
+    /// the batch is flushed, which every maintenance pass does (and nothing is batched
+    /// once shutdown has begun).
+    pub(crate) fn unregister(&self, key: usize, free_at: u32) -> bool {
+        let registry = &self.shared.registry;
+        let shard = registry.shard_of(key);
+        // While shutting down, tasks are also dropped as this worker exits, after its
+        // last flush: remove them at once.
+        if shard == registry.worker_shard(self.index) || self.shared.is_shutdown() {
+            return false;
+        }
+        let Ok(mut pending) = self.unregistered.try_borrow_mut() else {
+            return false;
+        };
+        if pending.len() <= shard {
+            pending.resize_with(shard + 1, Vec::new);
+        }
+        pending[shard].push((key, free_at));
+        if pending[shard].len() < UNREGISTER_BATCH {
+            return true;
+        }
+        let batch = std::mem::take(&mut pending[shard]);
+        drop(pending);
+        self.remove_batch(shard, batch);
+        true
+    }
+
+    /// Removes every batched registry key (see `unregister`).
+    fn flush_unregistered(&self) {
+        let shards = self.unregistered.borrow().len();
+        for shard in 0..shards {
+            let batch = match self.unregistered.borrow_mut().get_mut(shard) {
+                Some(batch) if !batch.is_empty() => std::mem::take(batch),
+                _ => continue,
+            };
+            self.remove_batch(shard, batch);
+        }
+    }
+
+    fn remove_batch(&self, shard: usize, batch: Vec<(usize, u32)>) {
+        let mut removed = Vec::with_capacity(batch.len());
+        self.shared
+            .registry
+            .remove_many(shard, &batch, &mut removed);
+        for (waker, free_at) in removed {
+            crate::task::free(&self.shared, free_at, waker);
+        }
     }
 
     /// Hands every gathered retired task back to the worker that allocated it.
@@ -334,6 +409,7 @@ impl WorkerCore {
     /// it produced runnable work.
     fn maintain(&self) -> bool {
         let worker = &self.shared.workers[self.index];
+        self.flush_unregistered();
         self.flush_retired();
         if worker.inbox_pending.swap(false, Ordering::AcqRel) {
             let (tasks, msgs, retired) = {
@@ -391,7 +467,10 @@ impl WorkerCore {
             return false;
         }
         let now = tick_reached(self.now());
-        let more = shard.expire(now, TIMER_SLICE, &mut self.fired.borrow_mut());
+        let budget = TIMER_SLICE
+            .saturating_sub(self.local.len())
+            .max(MIN_TIMER_SLICE);
+        let more = shard.expire(now, budget, &mut self.fired.borrow_mut());
         self.wake_batch();
         more
     }
@@ -434,7 +513,10 @@ impl WorkerCore {
                     std::hint::spin_loop();
                 }
             }
-            found = steal_one(|| shared.injector.steal_batch_and_pop(&self.local)).or_else(|| {
+            found = self
+                .help_expire()
+                .or_else(|| steal_one(|| shared.injector.steal_batch_and_pop(&self.local)));
+            found = found.or_else(|| {
                 let n = shared.stealers.len();
                 let start = self.next_random() as usize % n;
                 (0..n)
@@ -455,6 +537,25 @@ impl WorkerCore {
             shared.notify_parked();
         }
         found
+    }
+
+    /// Fires a slice of another worker's due timers, if one has more due than it fires
+    /// per pass, and takes the first task that woke.
+    fn help_expire(&self) -> Option<Runnable> {
+        let workers = &self.shared.workers;
+        let n = workers.len();
+        let mut now = None;
+        for i in (1..n).map(|i| (self.index + i) % n) {
+            let now = *now.get_or_insert_with(|| tick_reached(self.now()));
+            if workers[i]
+                .timers
+                .help_expire(now, HELP_TIMER_SLICE, &mut self.fired.borrow_mut())
+            {
+                self.wake_batch();
+                return self.local.pop();
+            }
+        }
+        None
     }
 
     fn next_random(&self) -> u32 {
@@ -512,6 +613,7 @@ impl WorkerCore {
 
     /// Last steps on the worker thread; see "Shutdown" in the module docs.
     fn finish(&self) {
+        self.flush_unregistered();
         self.flush_retired();
         let worker = &self.shared.workers[self.index];
         let (leftovers, msgs, retired) = {

@@ -87,7 +87,7 @@ pub(crate) struct TaskMeta {
 }
 
 /// `TaskMeta::home` of a task spawned outside the workers.
-const NO_HOME: u32 = u32::MAX;
+pub(crate) const NO_HOME: u32 = u32::MAX;
 
 pub(crate) type Runnable = async_task::Runnable<TaskMeta>;
 
@@ -206,22 +206,43 @@ impl<F: Future> Drop for TaskFuture<'_, F> {
         // After the user's destructor, which may spawn: the registry must not look empty
         // to shutdown while a task is still being torn down.
         let key = self.meta.key.load(Ordering::Relaxed);
-        if let Some(waker) = self.meta.shared.registry.remove(key) {
-            retire(self.meta, waker);
+        if key == NO_KEY {
+            return;
+        }
+        let meta = self.meta;
+        let free_at = free_at(meta);
+        // A task finished on another worker than the one it registered with: that
+        // worker's registry shard is removed from in batches (see `WorkerCore::unregister`).
+        let batched = context::with_worker_of(Arc::as_ptr(&meta.shared), |core| {
+            core.is_some_and(|core| core.unregister(key, free_at))
+        });
+        if !batched {
+            if let Some(waker) = meta.shared.registry.remove(key) {
+                free(&meta.shared, free_at, waker);
+            }
         }
     }
 }
 
-/// Drops a finished task's registry waker, which is usually its last reference: on
-/// another worker than the one that allocated the task, it goes back to that worker to
-/// be dropped there (see `WorkerCore::retire`).
-fn retire(meta: &TaskMeta, waker: std::task::Waker) {
+/// Where a finished task's registry waker, usually its last reference, is best dropped:
+/// the worker that allocated the task, or `NO_HOME` for anywhere (see
+/// `WorkerCore::retire`).
+fn free_at(meta: &TaskMeta) -> u32 {
     // A local task never leaves its owner; the others can be dropped on any thread.
-    if meta.home == NO_HOME || meta.owner != ANY_WORKER {
+    if meta.owner != ANY_WORKER {
+        return NO_HOME;
+    }
+    meta.home
+}
+
+/// Drops a finished task's registry waker, on the worker `free_at` names if that is not
+/// the current one: the waker goes back there to be dropped (see `WorkerCore::retire`).
+pub(crate) fn free(shared: &Arc<Shared>, free_at: u32, waker: std::task::Waker) {
+    if free_at == NO_HOME {
         return drop(waker);
     }
-    let home = meta.home as usize;
-    let waker = context::with_worker_of(Arc::as_ptr(&meta.shared), |core| match core {
+    let home = free_at as usize;
+    let waker = context::with_worker_of(Arc::as_ptr(shared), |core| match core {
         Some(core) if core.index != home => core.retire(home, waker),
         _ => Some(waker),
     });

@@ -10,10 +10,11 @@
 //!
 //! * `PENDING`: set at creation and by [`TimerEntry::reset`] (only while the timer is in
 //!   no wheel, so nobody else touches it).
-//! * `FIRING`: the owning worker saw the deadline pass and unlinked the timer, and is
-//!   taking its waker. Set only by the worker, under the wheel's lock.
+//! * `FIRING`: a worker saw the deadline pass and unlinked the timer, and is taking its
+//!   waker. Set only under the wheel's lock, by the wheel's owner or by another worker
+//!   helping it through a backlog.
 //! * `FIRED`: the worker is done with the timer and will never touch it again. Set only
-//!   by the worker, under the wheel's lock, right after `FIRING`.
+//!   under the wheel's lock, right after `FIRING`.
 //!
 //! A future that sees `FIRED` may drop its node without taking the wheel's lock; one that
 //! sees `FIRING` waits the few instructions until `FIRED`.
@@ -80,8 +81,9 @@ impl TimerEntry {
         }
     }
 
-    /// Called by the owning worker once the deadline has passed: marks the timer fired
-    /// and hands back the waker to wake (outside the wheel's lock).
+    /// Called under the wheel's lock by the worker firing the timer, once the deadline
+    /// has passed: marks the timer fired and hands back the waker to wake (outside the
+    /// wheel's lock).
     pub(crate) fn fire(&self) -> Option<Waker> {
         self.state.store(FIRING, Ordering::Release);
         let waker = self.waker.take();

@@ -38,7 +38,7 @@ pub use timeout::{timeout, timeout_at, Elapsed, Timeout};
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::ptr::NonNull;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -82,8 +82,9 @@ fn far_future() -> Instant {
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep {
     deadline: Instant,
-    /// The wheel the node is linked into, once registered.
-    shard: Option<Arc<TimerShard>>,
+    /// The wheel the node is linked into, once registered. Not reference counted: a
+    /// shard outlives the timers linked into it (see `shard`'s module docs).
+    shard: Option<NonNull<TimerShard>>,
     node: TimerNode,
 }
 
@@ -121,12 +122,25 @@ impl Sleep {
     fn unlink(&mut self) {
         if let Some(shard) = self.shard.take() {
             // A fired timer was unlinked by its worker, which will not touch it again:
-            // no need for the lock (which another worker may be holding to fire a batch).
+            // no need for the lock (which another worker may be holding to fire a batch),
+            // nor for the shard, which may be gone.
             if !self.node.entry.is_released() {
-                // SAFETY: the node was inserted into this shard and is still pinned here.
-                unsafe { shard.remove(&self.node) };
+                // SAFETY: the node was inserted into this shard, is still linked there
+                // (not released), and is pinned here.
+                unsafe { TimerShard::remove(shard, &self.node) };
             }
         }
+    }
+
+    /// The shard the timer is linked into, while it is.
+    fn linked_shard(&self) -> Option<&TimerShard> {
+        let shard = self.shard?;
+        if self.node.entry.is_released() {
+            return None;
+        }
+        // SAFETY: a shard outlives the timers linked into it, and this one is linked
+        // (not released); the borrow of `self` ends before anything can unlink it.
+        Some(unsafe { shard.as_ref() })
     }
 
     /// First poll: completes at once if the deadline has passed, else links the timer
@@ -165,7 +179,7 @@ impl Sleep {
             if !unsafe { shard.insert(&self.node, tick) } {
                 return true;
             }
-            self.shard = Some(shard.clone());
+            self.shard = Some(NonNull::from(&**shard));
             if !matches!(current, Current::Worker(core) if core.index == owner) {
                 // The owner may be parked with a later deadline: let it look again.
                 shared.unpark(owner);
@@ -181,16 +195,22 @@ fn deadline_nanos(epoch: &Instant, deadline: Instant) -> u64 {
     u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
 }
 
+// SAFETY: the shard pointer is only used to reach a `TimerShard`, which is `Sync`, while
+// the timer is linked into it; every other field is `Send` and `Sync`.
+unsafe impl Send for Sleep {}
+// SAFETY: as above; `&Sleep` reads the fired flag and the deadline only.
+unsafe impl Sync for Sleep {}
+
 impl Future for Sleep {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         // SAFETY: the node is never moved out of the pinned future.
         let this = unsafe { self.get_unchecked_mut() };
-        let fired = match &this.shard {
-            Some(shard) => {
+        let fired = match this.shard {
+            Some(_) => {
                 let fired = this.node.entry.poll_fired(cx.waker());
-                if !fired && shard.is_closed() {
+                if !fired && this.linked_shard().is_some_and(TimerShard::is_closed) {
                     panic!(
                         "a ringtide timer was polled after its runtime shut down; nothing \
                          will ever fire it"

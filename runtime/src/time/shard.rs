@@ -1,13 +1,26 @@
 //! [`TimerShard`]: one worker's timing wheel behind its lock.
 //!
-//! The owning worker expires timers and reads the next deadline; any thread may link a
+//! The owning worker expires timers and reads the next deadline (and, when more are due
+//! than it fires in one pass, idle workers fire slices too); any thread may link a
 //! timer (a `Sleep` first polled in `block_on` is handed to a worker's shard) or unlink
 //! one (a `Sleep` dropped after its task was stolen). Wakers of fired timers are
 //! collected under the lock and woken after it is released, because a waker may run
 //! arbitrary code.
+//!
+//! # Lifetime
+//!
+//! A linked [`Sleep`](crate::time::Sleep) keeps only a raw pointer to its shard, not a
+//! reference count: every task that sleeps would otherwise increment and decrement one
+//! counter shared by all of them, a cache line that bounces between the workers when
+//! they run each other's timers. Instead the shard owns one strong reference to itself
+//! while any timer is linked into it (taken when its wheel goes from empty to non-empty,
+//! given back when it empties), so it outlives every linked node, including a `Sleep`
+//! kept beyond its runtime's shutdown. A fired timer's `Sleep` never touches the shard
+//! again.
 
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::task::Waker;
 
 use super::wheel::{TimerNode, Wheel};
@@ -25,21 +38,35 @@ pub(crate) struct TimerShard {
     len: AtomicUsize,
     /// Set when the owning worker has exited: nothing will fire these timers any more.
     closed: AtomicBool,
+    /// Set while more timers are due than the last pass fired: other workers with
+    /// nothing to do fire slices of them too (see [`TimerShard::help_expire`]).
+    backlog: AtomicBool,
 }
 
 impl TimerShard {
-    pub(crate) fn new() -> TimerShard {
-        TimerShard {
+    /// A shard is always reference counted: it holds a reference to itself while timers
+    /// are linked into it (module docs).
+    pub(crate) fn new() -> Arc<TimerShard> {
+        Arc::new(TimerShard {
             wheel: Mutex::new(Wheel::new()),
             len: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
-        }
+            backlog: AtomicBool::new(false),
+        })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Wheel> {
+    fn lock(&self) -> MutexGuard<'_, Wheel> {
         // The wheel is never left inconsistent by a panic (its methods do not call out
         // while it is being modified), so a poisoned lock is still usable.
         self.wheel.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn try_lock(&self) -> Option<MutexGuard<'_, Wheel>> {
+        match self.wheel.try_lock() {
+            Ok(wheel) => Some(wheel),
+            Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
     }
 
     /// Links `node` to fire at `tick`. Returns `false` if that tick has already passed.
@@ -52,20 +79,53 @@ impl TimerShard {
         let mut wheel = self.lock();
         // SAFETY: the caller's guarantees, and we hold the lock.
         let linked = unsafe { wheel.insert(node, tick) };
+        if linked && wheel.len() == 1 {
+            // SAFETY: shards are only made by `new`, inside an `Arc`, and `&self` proves
+            // a strong reference is alive.
+            unsafe { Arc::increment_strong_count(self) };
+        }
         self.len.store(wheel.len(), Ordering::Relaxed);
         linked
     }
 
-    /// Unlinks `node` if it is still linked.
+    /// Unlinks `node` if it is still linked. May free the shard (when it unlinks the last
+    /// timer of a shard whose runtime is gone), hence the raw pointer.
     ///
     /// # Safety
     ///
-    /// `node` was passed to [`TimerShard::insert`] of this shard (or to none).
-    pub(crate) unsafe fn remove(&self, node: &TimerNode) {
-        let mut wheel = self.lock();
-        // SAFETY: the node is linked into this wheel or into none, and we hold the lock.
-        unsafe { wheel.remove(node) };
-        self.len.store(wheel.len(), Ordering::Relaxed);
+    /// `node` was passed to [`TimerShard::insert`] of the shard `this` points to and is
+    /// linked there, or is linked nowhere and `this` points to a live shard.
+    pub(crate) unsafe fn remove(this: NonNull<TimerShard>, node: &TimerNode) {
+        let emptied = {
+            // SAFETY: a linked node keeps its shard alive (module docs); otherwise the
+            // caller promises a live shard. The reference ends before the shard may be
+            // freed below.
+            let shard = unsafe { this.as_ref() };
+            let mut wheel = shard.lock();
+            let before = wheel.len();
+            // SAFETY: the node is linked into this wheel or into none; we hold the lock.
+            unsafe { wheel.remove(node) };
+            shard.len.store(wheel.len(), Ordering::Relaxed);
+            before == 1 && wheel.len() == 0
+        };
+        if emptied {
+            // SAFETY: gives back the reference `insert` took when the wheel stopped being
+            // empty; nothing here touches the shard afterwards.
+            unsafe { Arc::decrement_strong_count(this.as_ptr()) };
+        }
+    }
+
+    /// Releases the lock of an owner or helper that had `before` timers linked when it
+    /// took it, giving back the shard's reference to itself if none is linked now. The
+    /// caller holds a reference of its own, so the shard stays alive.
+    fn unlock(&self, wheel: MutexGuard<'_, Wheel>, before: usize) {
+        let emptied = before > 0 && wheel.len() == 0;
+        drop(wheel);
+        if emptied {
+            // SAFETY: the reference `insert` took; the caller's own keeps the count above
+            // zero.
+            unsafe { Arc::decrement_strong_count(self) };
+        }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -82,10 +142,61 @@ impl TimerShard {
     /// Fires timers whose tick `now` has reached, at most `budget` of them (moving a
     /// timer down a level counts too), then moves upcoming timers down ahead of time;
     /// wakers of fired timers go into `wakers`. Returns whether work remains.
+    ///
+    /// The caller holds a strong reference to the shard (it is its owner's).
     pub(crate) fn expire(&self, now: u64, budget: usize, wakers: &mut Vec<Waker>) -> bool {
-        let mut wheel = self.lock();
+        let mut wheel = if self.backlog.load(Ordering::Relaxed) {
+            // Another worker may be firing a slice: rather than sleep on the lock, let the
+            // caller run what it has and come back (work remains either way).
+            match self.try_lock() {
+                Some(wheel) => wheel,
+                None => return true,
+            }
+        } else {
+            self.lock()
+        };
+        let before = wheel.len();
+        let more = self.expire_locked(&mut wheel, now, budget, wakers);
+        // With nothing due, use the slice to move upcoming timers down early, so that
+        // reaching their slot later costs nothing.
         // SAFETY: every linked node is valid until unlinked (insert's contract), and we
-        // hold the lock; the callback does not touch the wheel.
+        // hold the lock.
+        let more = more || unsafe { wheel.precascade(budget.min(PRECASCADE_SLICE)) };
+        self.len.store(wheel.len(), Ordering::Relaxed);
+        self.unlock(wheel, before);
+        more
+    }
+
+    /// Fires a slice of this shard's due timers on behalf of its owner, which has more
+    /// due than it fires in one pass (a burst of identical deadlines, or timers that all
+    /// went to one worker). Called by workers with nothing else to do: the woken tasks
+    /// are queued on the caller, which runs them while their memory is still in its
+    /// cache, instead of every timer of the burst waiting for one thread's walk. Returns
+    /// whether it fired any. Never waits for the lock, and does none of the owner's
+    /// housekeeping (moving upcoming timers down). The caller holds a strong reference.
+    pub(crate) fn help_expire(&self, now: u64, budget: usize, wakers: &mut Vec<Waker>) -> bool {
+        if !self.backlog.load(Ordering::Relaxed) {
+            return false;
+        }
+        let Some(mut wheel) = self.try_lock() else {
+            return false;
+        };
+        let (linked, woken) = (wheel.len(), wakers.len());
+        self.expire_locked(&mut wheel, now, budget, wakers);
+        self.len.store(wheel.len(), Ordering::Relaxed);
+        self.unlock(wheel, linked);
+        wakers.len() > woken
+    }
+
+    fn expire_locked(
+        &self,
+        wheel: &mut Wheel,
+        now: u64,
+        budget: usize,
+        wakers: &mut Vec<Waker>,
+    ) -> bool {
+        // SAFETY: every linked node is valid until unlinked (insert's contract), and the
+        // caller holds the lock; the callback does not touch the wheel.
         let more = unsafe {
             wheel.expire(now, budget, |node| {
                 if let Some(waker) = node.entry.fire() {
@@ -100,11 +211,7 @@ impl TimerShard {
                 }
             })
         };
-        // With nothing due, use the slice to move upcoming timers down early, so that
-        // reaching their slot later costs nothing.
-        // SAFETY: as above.
-        let more = more || unsafe { wheel.precascade(budget.min(PRECASCADE_SLICE)) };
-        self.len.store(wheel.len(), Ordering::Relaxed);
+        self.backlog.store(more, Ordering::Relaxed);
         more
     }
 
