@@ -423,6 +423,17 @@ fn set_timer_slack_to_1ns() {
 }
 
 /// Returns memory that glibc keeps cached to the OS.
+/// Sets glibc's `M_TOP_PAD` (see `--malloc-top-pad`) for the rest of the process.
+pub fn set_malloc_top_pad(mib: u32) -> io::Result<()> {
+    let bytes = i32::try_from(u64::from(mib) << 20)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "malloc top pad too large"))?;
+    // SAFETY: mallopt has no preconditions; it returns 0 when it refuses the setting.
+    if unsafe { libc::mallopt(libc::M_TOP_PAD, bytes) } == 0 {
+        return Err(io::Error::other("glibc refused M_TOP_PAD"));
+    }
+    Ok(())
+}
+
 fn trim_memory() {
     // SAFETY: malloc_trim has no preconditions.
     unsafe { libc::malloc_trim(0) };

@@ -35,6 +35,8 @@ pub struct RunConfig {
     pub lead_us: u64,
     /// Periodic: how long each task keeps ticking.
     pub duration_us: u64,
+    /// glibc's `M_TOP_PAD` as set for the run (MiB), or `None` for glibc's default.
+    pub malloc_top_pad_mib: Option<u32>,
 }
 
 /// Everything measured for one runtime.
@@ -202,6 +204,9 @@ fn describe(config: &RunConfig) -> String {
         "burst" => parts.push(lead),
         "periodic" => parts.extend([period, lead, duration]),
         _ => parts.extend([window, lead, duration]),
+    }
+    if let Some(mib) = config.malloc_top_pad_mib {
+        parts.push(format!("malloc top pad {mib} MiB"));
     }
     parts.join(", ")
 }
@@ -601,6 +606,7 @@ mod tests {
             window_us: 1_000_000,
             lead_us: 200_000,
             duration_us: 0,
+            malloc_top_pad_mib: None,
         }
     }
 

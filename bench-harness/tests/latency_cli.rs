@@ -103,6 +103,31 @@ fn burst_run_is_complete() {
 }
 
 #[test]
+fn a_malloc_top_pad_is_applied_and_reported() {
+    let out = bench(&[
+        "--mode",
+        "burst",
+        "--tasks",
+        "100",
+        "--lead",
+        "50ms",
+        "--runtimes",
+        "ringtide",
+        "--malloc-top-pad",
+        "16",
+        "--quiet",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("malloc top pad 16 MiB"), "{stdout}");
+    assert!(stdout.contains("ringtide"), "{stdout}");
+}
+
+#[test]
 fn periodic_run_is_complete() {
     check_mode("periodic", &["--period", "20ms", "--duration", "100ms"], 5);
 }
@@ -115,6 +140,10 @@ fn bad_arguments_exit_non_zero_with_a_message_and_no_panic() {
         (vec!["--mode", "sideways"], "sideways"),
         (vec!["--window", "0s"], "--window must be longer than zero"),
         (vec!["--lead", "soon"], "not a duration"),
+        (
+            vec!["--malloc-top-pad", "4096"],
+            "--malloc-top-pad must be at most",
+        ),
     ] {
         let out = bench(&args);
         let stderr = String::from_utf8_lossy(&out.stderr);
