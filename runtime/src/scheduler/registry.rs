@@ -62,19 +62,19 @@ struct Slab {
 
 impl Slab {
     fn remove(&mut self, index: usize) -> Option<Waker> {
-        let next_free = self.free;
         let entry = self.entries.get_mut(index)?;
-        if let Entry::Vacant { .. } = entry {
+        if !matches!(entry, Entry::Occupied(_)) {
             return None;
         }
-        match std::mem::replace(entry, Entry::Vacant { next_free }) {
-            Entry::Occupied(waker) => {
-                self.free = index;
-                self.len -= 1;
-                Some(waker)
-            }
-            Entry::Vacant { .. } => unreachable!("checked above"),
-        }
+        let vacant = Entry::Vacant {
+            next_free: self.free,
+        };
+        let Entry::Occupied(waker) = std::mem::replace(entry, vacant) else {
+            unreachable!("checked above");
+        };
+        self.free = index;
+        self.len -= 1;
+        Some(waker)
     }
 }
 

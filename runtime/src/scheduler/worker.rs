@@ -53,9 +53,6 @@ const TIMER_SLICE: usize = 512;
 /// than it fires at once (it holds that worker's wheel lock meanwhile).
 const HELP_TIMER_SLICE: usize = 128;
 
-/// Timers fired per maintenance pass however long the local queue already is.
-const MIN_TIMER_SLICE: usize = MAINTENANCE_INTERVAL as usize;
-
 /// Steal attempts a worker living off stolen work makes before it parks (a few
 /// microseconds of searching).
 const STEAL_SPINS: u32 = 64;
@@ -467,10 +464,7 @@ impl WorkerCore {
             return false;
         }
         let now = tick_reached(self.now());
-        let budget = TIMER_SLICE
-            .saturating_sub(self.local.len())
-            .max(MIN_TIMER_SLICE);
-        let more = shard.expire(now, budget, &mut self.fired.borrow_mut());
+        let more = shard.expire(now, TIMER_SLICE, &mut self.fired.borrow_mut());
         self.wake_batch();
         more
     }
@@ -544,13 +538,13 @@ impl WorkerCore {
     fn help_expire(&self) -> Option<Runnable> {
         let workers = &self.shared.workers;
         let n = workers.len();
-        let mut now = None;
         for i in (1..n).map(|i| (self.index + i) % n) {
-            let now = *now.get_or_insert_with(|| tick_reached(self.now()));
-            if workers[i]
-                .timers
-                .help_expire(now, HELP_TIMER_SLICE, &mut self.fired.borrow_mut())
-            {
+            let fired = workers[i].timers.help_expire(
+                || tick_reached(self.now()),
+                HELP_TIMER_SLICE,
+                &mut self.fired.borrow_mut(),
+            );
+            if fired {
                 self.wake_batch();
                 return self.local.pop();
             }

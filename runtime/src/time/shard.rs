@@ -174,7 +174,14 @@ impl TimerShard {
     /// cache, instead of every timer of the burst waiting for one thread's walk. Returns
     /// whether it fired any. Never waits for the lock, and does none of the owner's
     /// housekeeping (moving upcoming timers down). The caller holds a strong reference.
-    pub(crate) fn help_expire(&self, now: u64, budget: usize, wakers: &mut Vec<Waker>) -> bool {
+    /// `now` reads the clock; it is called only if there is a backlog to help with, so
+    /// that a worker looking for work reads no clock for shards that have none.
+    pub(crate) fn help_expire(
+        &self,
+        now: impl FnOnce() -> u64,
+        budget: usize,
+        wakers: &mut Vec<Waker>,
+    ) -> bool {
         if !self.backlog.load(Ordering::Relaxed) {
             return false;
         }
@@ -182,7 +189,7 @@ impl TimerShard {
             return false;
         };
         let (linked, woken) = (wheel.len(), wakers.len());
-        self.expire_locked(&mut wheel, now, budget, wakers);
+        self.expire_locked(&mut wheel, now(), budget, wakers);
         self.len.store(wheel.len(), Ordering::Relaxed);
         self.unlock(wheel, linked);
         wakers.len() > woken
