@@ -74,6 +74,11 @@ mod prefetch;
 mod runtime;
 #[cfg(not(loom))]
 pub mod task;
+#[cfg(loom)]
+pub(crate) mod task {
+    //! Only the pure state machines, for model checking.
+    pub(crate) mod state;
+}
 
 #[cfg(not(loom))]
 pub(crate) mod scheduler;

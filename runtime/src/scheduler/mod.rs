@@ -27,14 +27,13 @@ pub(crate) mod worker;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::Waker;
 use std::time::Instant;
 
-use async_task::ScheduleInfo;
 use crossbeam_deque::{Injector, Stealer};
 
 use crate::context::{self, Current};
 use crate::driver::{self, op::Completion, op::OpRef};
+use crate::task::pool::RemotePool;
 use crate::task::{Runnable, ANY_WORKER};
 use crate::time::shard::TimerShard;
 use idle::Idle;
@@ -75,6 +74,8 @@ pub(crate) struct WorkerShared {
     pub(crate) inbox_pending: AtomicBool,
     /// This worker's timing wheel.
     pub(crate) timers: Arc<TimerShard>,
+    /// Where other threads return the task memory this worker handed out.
+    pub(crate) pool: RemotePool,
 }
 
 /// What other threads hand to one particular worker.
@@ -84,9 +85,6 @@ pub(crate) struct Inbox {
     pub(crate) local_tasks: Vec<Runnable>,
     /// Requests for this worker's ring, in the order they were made.
     pub(crate) ring: Vec<RingMsg>,
-    /// Last references to tasks this worker allocated that finished on other workers,
-    /// to be dropped (freed) here.
-    pub(crate) retired: Vec<Waker>,
     /// The worker has exited; nothing may be handed to it any more.
     pub(crate) closed: bool,
 }
@@ -162,6 +160,7 @@ impl Shared {
                     inbox: Mutex::new(Inbox::default()),
                     inbox_pending: AtomicBool::new(false),
                     timers: TimerShard::new(),
+                    pool: RemotePool::new(),
                 })
             })
             .collect();
@@ -193,9 +192,9 @@ impl Shared {
         }
     }
 
-    /// The scheduling function of every task: called by `async_task` whenever a task is
-    /// woken (or spawned) and must be queued.
-    pub(crate) fn schedule(runnable: Runnable, info: ScheduleInfo) {
+    /// The scheduling function of every task: called whenever a task is woken (or
+    /// spawned) and must be queued.
+    pub(crate) fn schedule(runnable: Runnable) {
         let meta = runnable.metadata();
         if meta.owner != ANY_WORKER {
             let shared = meta.shared.clone();
@@ -204,7 +203,7 @@ impl Shared {
         }
         let pushed = context::with_worker_of(Arc::as_ptr(&meta.shared), |core| match core {
             Some(core) => {
-                core.push(runnable, info);
+                core.push(runnable);
                 None
             }
             None => Some(runnable),

@@ -150,20 +150,15 @@ impl TaskRegistry {
         index % self.worker_shards
     }
 
-    /// Removes tasks of one shard under one lock acquisition: each `(key, tag)` whose key
-    /// is registered there gives `(waker, tag)` in `removed` (to be dropped outside any
-    /// lock, as with [`TaskRegistry::remove`]).
-    pub(crate) fn remove_many<T: Copy>(
-        &self,
-        shard: usize,
-        items: &[(usize, T)],
-        removed: &mut Vec<(Waker, T)>,
-    ) {
+    /// Removes tasks of one shard under one lock acquisition: the waker of each key
+    /// registered there goes into `removed` (to be dropped outside any lock, as with
+    /// [`TaskRegistry::remove`]).
+    pub(crate) fn remove_many(&self, shard: usize, keys: &[usize], removed: &mut Vec<Waker>) {
         let mut slab = self.shards[shard].0.lock().unwrap();
-        for &(key, tag) in items {
+        for &key in keys {
             debug_assert_eq!(key & SHARD_MASK, shard);
             if let Some(waker) = slab.remove(key >> SHARD_BITS) {
-                removed.push((waker, tag));
+                removed.push(waker);
             }
         }
     }

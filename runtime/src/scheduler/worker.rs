@@ -20,9 +20,7 @@
 //! poll; workers keep running the loop (parking at most 1 ms at a time) until the
 //! registry says no task is left. Then each worker closes its inbox, drops what remains
 //! in its queues on its own thread, and drops its ring, which waits for every request in
-//! flight before freeing their buffers. Finished tasks handed back to a worker for
-//! freeing (see [`WorkerCore::retire`]) are freed when it closes its inbox; once it is
-//! closed, other workers free such tasks themselves.
+//! flight before freeing their buffers.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -32,13 +30,13 @@ use std::sync::Arc;
 use std::task::Waker;
 use std::time::Duration;
 
-use async_task::ScheduleInfo;
 use crossbeam_deque::Steal;
 
 use super::{RingMsg, Shared, WorkerShared};
 use crate::coop;
 use crate::driver::op::OpRef;
 use crate::driver::Driver;
+use crate::task::pool::LocalPool;
 use crate::task::Runnable;
 use crate::time::wheel::tick_reached;
 
@@ -63,12 +61,6 @@ const SHARE_TIMER_BATCH: usize = 16;
 /// Registry keys of finished tasks a worker gathers for another worker's shard before
 /// removing them (one lock).
 const UNREGISTER_BATCH: usize = 64;
-
-/// Retired tasks a worker gathers for another before handing them over (one lock).
-const RETIRE_BATCH: usize = 64;
-
-/// Retired tasks waiting in a worker's inbox above which it is woken to free them.
-const RETIRED_WAKE: usize = 4096;
 
 /// Longest park while shutting down (the last task may finish on another worker).
 const SHUTDOWN_PARK: Duration = Duration::from_millis(1);
@@ -102,13 +94,11 @@ pub(crate) struct WorkerCore {
     stealing: Cell<bool>,
     /// How long to look for work before parking (`Builder::spin_before_park`).
     spin_before_park: Duration,
-    /// `retired[i]`: last references to tasks worker `i` allocated, gathered here to be
-    /// handed back to it (see `retire`).
-    retired: RefCell<Vec<Vec<Waker>>>,
-    /// `unregistered[s]`: keys (and where to free them) of finished tasks registered in
-    /// registry shard `s`, another worker's, to be removed under one lock (see
-    /// `unregister`).
-    unregistered: RefCell<Vec<Vec<(usize, u32)>>>,
+    /// `unregistered[s]`: keys of finished tasks registered in registry shard `s`, another
+    /// worker's, to be removed under one lock (see `unregister`).
+    unregistered: RefCell<Vec<Vec<usize>>>,
+    /// The memory of the tasks this worker spawns (see `crate::task::pool`).
+    pub(crate) pool: LocalPool,
 }
 
 impl WorkerCore {
@@ -132,14 +122,14 @@ impl WorkerCore {
             tick: Cell::new(0),
             stealing: Cell::new(false),
             spin_before_park,
-            retired: RefCell::new(Vec::new()),
             unregistered: RefCell::new(Vec::new()),
+            pool: LocalPool::new(),
             rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
         }
     }
 
     /// Queues a woken or spawned task on this worker.
-    pub(crate) fn push(&self, runnable: Runnable, _info: ScheduleInfo) {
+    pub(crate) fn push(&self, runnable: Runnable) {
         // A yielding task goes to the back like any other: the queue is FIFO, so
         // everything already queued runs before it again.
         self.local.push(runnable);
@@ -148,34 +138,8 @@ impl WorkerCore {
         }
     }
 
-    /// Takes the last reference to a finished task that worker `home` allocated, to hand
-    /// it back there in a batch. Freeing memory that another thread allocated takes
-    /// the lock of that thread's malloc arena: when one worker spawns many tasks and
-    /// every worker finishes them, the workers contend for that lock on every task, and
-    /// glibc's lock puts the loser to sleep in the kernel. Handed back, each arena is
-    /// only ever freed into by its own thread. Returns the waker if it cannot be kept.
-    pub(crate) fn retire(&self, home: usize, waker: Waker) -> Option<Waker> {
-        let Ok(mut retired) = self.retired.try_borrow_mut() else {
-            return Some(waker);
-        };
-        if retired.len() <= home {
-            retired.resize_with(self.shared.workers.len(), Vec::new);
-        }
-        let Some(batch) = retired.get_mut(home) else {
-            return Some(waker);
-        };
-        batch.push(waker);
-        if batch.len() < RETIRE_BATCH {
-            return None;
-        }
-        let batch = std::mem::take(batch);
-        drop(retired);
-        self.hand_back(home, batch);
-        None
-    }
-
     /// Takes the registry key of a task that finished here, when another worker's shard
-    /// holds it; `free_at` says where its memory goes (see `crate::task::free`). That
+    /// holds it. That
     /// shard's lock and slab are on the other worker's core, so removing keys one at a
     /// time, while that worker inserts and removes its own, moves the lock's cache line
     /// back and forth for every task (a burst of timers fired and run by both workers);
@@ -185,7 +149,7 @@ impl WorkerCore {
     /// A batched task stays registered a little longer: shutdown counts it as live until
     /// the batch is flushed, which every maintenance pass does (and nothing is batched
     /// once shutdown has begun).
-    pub(crate) fn unregister(&self, key: usize, free_at: u32) -> bool {
+    pub(crate) fn unregister(&self, key: usize) -> bool {
         let registry = &self.shared.registry;
         let shard = registry.shard_of(key);
         // While shutting down, tasks are also dropped as this worker exits, after its
@@ -199,7 +163,7 @@ impl WorkerCore {
         if pending.len() <= shard {
             pending.resize_with(shard + 1, Vec::new);
         }
-        pending[shard].push((key, free_at));
+        pending[shard].push(key);
         if pending[shard].len() < UNREGISTER_BATCH {
             return true;
         }
@@ -221,42 +185,13 @@ impl WorkerCore {
         }
     }
 
-    fn remove_batch(&self, shard: usize, batch: Vec<(usize, u32)>) {
+    fn remove_batch(&self, shard: usize, batch: Vec<usize>) {
         let mut removed = Vec::with_capacity(batch.len());
         self.shared
             .registry
             .remove_many(shard, &batch, &mut removed);
-        for (waker, free_at) in removed {
-            crate::task::free(&self.shared, free_at, waker);
-        }
-    }
-
-    /// Hands every gathered retired task back to the worker that allocated it.
-    fn flush_retired(&self) {
-        for home in 0..self.shared.workers.len() {
-            let batch = match self.retired.borrow_mut().get_mut(home) {
-                Some(batch) if !batch.is_empty() => std::mem::take(batch),
-                _ => continue,
-            };
-            self.hand_back(home, batch);
-        }
-    }
-
-    fn hand_back(&self, home: usize, mut batch: Vec<Waker>) {
-        let worker = &self.shared.workers[home];
-        let mut inbox = worker.inbox.lock().unwrap();
-        if inbox.closed {
-            // The worker has exited: free them here (outside the lock, below).
-            drop(inbox);
-            return drop(batch);
-        }
-        inbox.retired.append(&mut batch);
-        let backlog = inbox.retired.len();
-        worker.inbox_pending.store(true, Ordering::Release);
-        drop(inbox);
-        if backlog >= RETIRED_WAKE {
-            worker.unpark();
-        }
+        // The wakers are dropped outside the lock: often the tasks' last references.
+        drop(removed);
     }
 
     pub(crate) fn push_local_task(&self, runnable: Runnable) {
@@ -407,17 +342,14 @@ impl WorkerCore {
     fn maintain(&self) -> bool {
         let worker = &self.shared.workers[self.index];
         self.flush_unregistered();
-        self.flush_retired();
         if worker.inbox_pending.swap(false, Ordering::AcqRel) {
-            let (tasks, msgs, retired) = {
+            let (tasks, msgs) = {
                 let mut inbox = worker.inbox.lock().unwrap();
                 let tasks = std::mem::take(&mut inbox.local_tasks);
-                let retired = std::mem::take(&mut inbox.retired);
-                (tasks, std::mem::take(&mut inbox.ring), retired)
+                (tasks, std::mem::take(&mut inbox.ring))
             };
             self.local_tasks.borrow_mut().extend(tasks);
             self.handle_ring_msgs(msgs);
-            drop(retired);
         }
         let more_timers = self.fire_timers();
         let polled = self.driver.borrow_mut().poll();
@@ -608,18 +540,15 @@ impl WorkerCore {
     /// Last steps on the worker thread; see "Shutdown" in the module docs.
     fn finish(&self) {
         self.flush_unregistered();
-        self.flush_retired();
         let worker = &self.shared.workers[self.index];
-        let (leftovers, msgs, retired) = {
+        let (leftovers, msgs) = {
             let mut inbox = worker.inbox.lock().unwrap();
             inbox.closed = true;
             (
                 std::mem::take(&mut inbox.local_tasks),
                 std::mem::take(&mut inbox.ring),
-                std::mem::take(&mut inbox.retired),
             )
         };
-        drop(retired);
         // Last cancellations from other threads; the ring cancels the rest when dropped.
         self.handle_ring_msgs(msgs);
         worker.timers.close();
@@ -628,8 +557,6 @@ impl WorkerCore {
             drop(task);
         }
         self.local_tasks.borrow_mut().clear();
-        // Tasks cancelled just now may have been retired here.
-        self.flush_retired();
     }
 }
 

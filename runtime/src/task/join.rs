@@ -4,13 +4,11 @@ use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 use std::task::{Context, Poll};
 
-use async_task::FallibleTask;
-
+use super::raw::RawJoinHandle;
 use super::TaskMeta;
 
 /// An owned permission to await a spawned task's output, or to abort it.
@@ -32,34 +30,27 @@ use super::TaskMeta;
 /// ```
 #[must_use = "dropping a JoinHandle detaches the task; await it to get its output"]
 pub struct JoinHandle<T> {
-    task: Option<FallibleTask<Result<T, JoinError>, TaskMeta>>,
-    /// The task's metadata, which lives in the task's allocation and is kept alive by
-    /// `task` for as long as the handle holds it.
-    meta: NonNull<TaskMeta>,
+    raw: RawJoinHandle<T>,
+    /// The output has been returned.
+    done: bool,
 }
 
-// SAFETY: the handle owns a `FallibleTask`, which is `Send` when the output is; `meta`
-// points at `TaskMeta`, which is `Sync` and lives as long as the task allocation.
+// SAFETY: the handle holds a counted reference to the task, whose shared parts are
+// atomics and `TaskMeta` (which is `Sync`); through it, the handle only moves or drops
+// the output, which is `Send` here.
 unsafe impl<T: Send> Send for JoinHandle<T> {}
-// SAFETY: shared access to a handle only reads `TaskMeta` (which is `Sync`) and calls
-// `is_finished`, which reads the task's atomic state.
+// SAFETY: shared access to a handle only reads `TaskMeta` and the task's atomic state.
 unsafe impl<T: Send> Sync for JoinHandle<T> {}
 
 impl<T> Unpin for JoinHandle<T> {}
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(task: async_task::Task<Result<T, JoinError>, TaskMeta>) -> Self {
-        let meta = NonNull::from(task.metadata());
-        JoinHandle {
-            task: Some(task.fallible()),
-            meta,
-        }
+    pub(crate) fn new(raw: RawJoinHandle<T>) -> Self {
+        JoinHandle { raw, done: false }
     }
 
     fn meta(&self) -> &TaskMeta {
-        // SAFETY: `meta` points into the task allocation; the handle always holds the
-        // task (it is only taken in `Drop`), which keeps that allocation alive.
-        unsafe { self.meta.as_ref() }
+        self.raw.metadata()
     }
 
     /// Cancels the task.
@@ -91,7 +82,7 @@ impl<T> JoinHandle<T> {
 
     /// Whether the task has finished: completed, panicked or been cancelled.
     pub fn is_finished(&self) -> bool {
-        self.task.as_ref().is_none_or(|t| t.is_finished())
+        self.raw.is_finished()
     }
 }
 
@@ -99,25 +90,10 @@ impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let task = self
-            .task
-            .as_mut()
-            .expect("JoinHandle polled after it returned its output");
-        match Pin::new(task).poll(cx) {
-            Poll::Ready(Some(result)) => Poll::Ready(result),
-            // The runnable was dropped without running to completion: the task was
-            // cancelled before it could produce anything.
-            Poll::Ready(None) => Poll::Ready(Err(JoinError::cancelled())),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-}
-
-impl<T> Drop for JoinHandle<T> {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.detach();
-        }
+        assert!(!self.done, "JoinHandle polled after it returned its output");
+        let output = std::task::ready!(self.raw.poll(cx));
+        self.done = true;
+        Poll::Ready(output)
     }
 }
 

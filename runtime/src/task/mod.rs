@@ -1,16 +1,16 @@
 //! Tasks: spawning, cancelling, joining, yielding.
 //!
-//! A task is one heap allocation made by [`async_task`]: its state word, the future (later
-//! its output), the scheduling function, and a `TaskMeta` that the runtime reads. The
-//! future the runtime hands to `async_task` is a `TaskFuture` wrapped around the user's:
+//! A task is one heap allocation: its state word, a `TaskMeta` that the runtime reads, the
+//! joiner's waker, and the future (later its output); the state machine is in `raw`.
+//! Around every poll of the user's future:
 //!
-//! * it catches panics, so a panicking task never unwinds through a worker; the payload
+//! * panics are caught, so a panicking task never unwinds through a worker; the payload
 //!   becomes the task's output as a [`JoinError`];
-//! * it checks the abort flag (and runtime shutdown) before every poll, and then drops the
-//!   user's future *inside* the poll, so by the time a [`JoinHandle`] reports a
+//! * the abort flag (and runtime shutdown) is checked before the poll, and the user's
+//!   future is then dropped *inside* the poll, so by the time a [`JoinHandle`] reports a
 //!   cancellation, the future's destructor has finished;
 //! * the first time the task returns `Pending` it enters the runtime's registry (with its
-//!   waker), and its destructor removes it: see "Reaching every task" below.
+//!   waker), and it leaves once its future is dropped: see "Reaching every task" below.
 //!
 //! # Reaching every task
 //!
@@ -50,17 +50,20 @@
 //! ```
 
 mod join;
+pub(crate) mod pool;
+mod raw;
+mod state;
 mod yield_now;
 
 pub use join::{JoinError, JoinHandle};
 pub use yield_now::{yield_now, YieldNow};
 
+use std::alloc::Layout;
 use std::future::Future;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::pin::Pin;
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::Context;
 
 use crate::context;
 use crate::scheduler::registry::NO_KEY;
@@ -80,16 +83,16 @@ pub(crate) struct TaskMeta {
     pub(crate) key: AtomicUsize,
     /// The worker a `spawn_local` task is bound to, or `ANY_WORKER`.
     pub(crate) owner: usize,
-    /// The index of the worker whose thread allocated the task (`NO_HOME` if it was
-    /// spawned elsewhere): where its memory is best freed (see `WorkerCore::retire`).
-    /// A `u32`, so that the metadata stays within four words.
+    /// The worker whose pool holds the task's memory, or `NO_HOME` for the global
+    /// allocator (see `alloc_block`). A `u32`, so that the metadata stays within four
+    /// words.
     pub(crate) home: u32,
 }
 
-/// `TaskMeta::home` of a task spawned outside the workers.
+/// `TaskMeta::home` of a task whose memory comes from the global allocator.
 pub(crate) const NO_HOME: u32 = u32::MAX;
 
-pub(crate) type Runnable = async_task::Runnable<TaskMeta>;
+pub(crate) use raw::Runnable;
 
 /// Spawns `future` on the runtime behind `shared`.
 ///
@@ -101,150 +104,99 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let home = context::with_worker_of(Arc::as_ptr(shared), |core| {
-        core.and_then(|core| u32::try_from(core.index).ok())
-            .unwrap_or(NO_HOME)
-    });
     let meta = TaskMeta {
         shared: shared.clone(),
         aborted: AtomicBool::new(false),
         key: AtomicUsize::new(NO_KEY),
         owner,
-        home,
+        // Set where the memory is allocated.
+        home: NO_HOME,
     };
-    let schedule = async_task::WithInfo(Shared::schedule);
-    // SAFETY: `spawn_unchecked` asks for three things.
-    // - The future borrows only the task's metadata, which lives in the same allocation
-    //   and outlives the future.
-    // - `schedule` is `Send + Sync + 'static` (a plain function).
-    // - A future that is not `Send` is only polled and dropped on its original thread:
-    //   callers pass `ANY_WORKER` only for `Send` futures (`Runtime::spawn` and
-    //   `crate::spawn` require it), and for a local task `owner` is the calling worker;
-    //   `Shared::schedule` routes such a task's runnable to that worker alone, and never
-    //   drops it anywhere else.
-    let (runnable, task) = unsafe {
-        async_task::Builder::new()
-            .metadata(meta)
-            .spawn_unchecked(move |meta| TaskFuture::new(meta, future), schedule)
-    };
+    // SAFETY: a future that is not `Send` is only polled and dropped on its original
+    // thread: callers pass `ANY_WORKER` only for `Send` futures (`Runtime::spawn` and
+    // `crate::spawn` require it), and for a local task `owner` is the calling worker;
+    // `Shared::schedule` routes such a task's runnable to that worker alone, and never
+    // drops it anywhere else. The handle only touches the output, and is `Send` only
+    // when the output is.
+    let (runnable, handle) = unsafe { raw::spawn(meta, future) };
     runnable.schedule();
-    JoinHandle::new(task)
+    JoinHandle::new(handle)
 }
 
-/// The user's future, wrapped; see the module docs.
-struct TaskFuture<'a, F: Future> {
-    meta: &'a TaskMeta,
-    future: Option<F>,
-}
-
-impl<'a, F: Future> TaskFuture<'a, F> {
-    fn new(meta: &'a TaskMeta, future: F) -> Self {
-        TaskFuture {
-            meta,
-            future: Some(future),
-        }
+/// Step 1 of the handshake in the module docs, the first time the task is idle.
+fn register(meta: &TaskMeta, cx: &Context<'_>) {
+    if meta.key.load(Ordering::Relaxed) != NO_KEY {
+        return;
     }
-
-    /// Step 1 of the handshake in the module docs, the first time the task is idle.
-    fn register(&self, cx: &Context<'_>) {
-        if self.meta.key.load(Ordering::Relaxed) != NO_KEY {
-            return;
-        }
-        let shared = &self.meta.shared;
-        let worker = context::with_worker_of(Arc::as_ptr(shared), |core| core.map(|c| c.index));
-        let key = shared.registry.insert(cx.waker().clone(), worker);
-        self.meta.key.store(key, Ordering::SeqCst);
-        if self.meta.aborted.load(Ordering::SeqCst) || shared.is_shutdown() {
-            cx.waker().wake_by_ref();
-        }
-    }
-
-    /// Drops the user's future in place, swallowing a panic from its destructor (there is
-    /// no one to hand it to and unwinding must not reach the worker).
-    fn drop_future(&mut self) {
-        let _ = catch_unwind(AssertUnwindSafe(|| self.future = None));
+    let shared = &meta.shared;
+    let worker = context::with_worker_of(Arc::as_ptr(shared), |core| core.map(|c| c.index));
+    let key = shared.registry.insert(cx.waker().clone(), worker);
+    meta.key.store(key, Ordering::SeqCst);
+    if meta.aborted.load(Ordering::SeqCst) || shared.is_shutdown() {
+        cx.waker().wake_by_ref();
     }
 }
 
-impl<F: Future> Future for TaskFuture<'_, F> {
-    type Output = Result<F::Output, JoinError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: `future` is structurally pinned: it is never moved out of the option,
-        // only polled in place or dropped in place (`drop_future`).
-        let this = unsafe { self.get_unchecked_mut() };
-        if this.meta.aborted.load(Ordering::Acquire) || this.meta.shared.is_shutdown() {
-            this.drop_future();
-            return Poll::Ready(Err(JoinError::cancelled()));
-        }
-        let Some(future) = this.future.as_mut() else {
-            // Unreachable: async_task never polls a future after it returned Ready.
-            return Poll::Ready(Err(JoinError::cancelled()));
-        };
-        // SAFETY: see above; the future is pinned inside the task allocation.
-        let future = unsafe { Pin::new_unchecked(future) };
-        match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
-            Ok(Poll::Pending) => {
-                this.register(cx);
-                Poll::Pending
-            }
-            Ok(Poll::Ready(output)) => {
-                this.drop_future();
-                Poll::Ready(Ok(output))
-            }
-            Err(payload) => {
-                this.drop_future();
-                Poll::Ready(Err(JoinError::panic(payload)))
-            }
-        }
+/// Takes a task whose future has been dropped out of the registry.
+fn unregister(meta: &TaskMeta) {
+    let key = meta.key.load(Ordering::Relaxed);
+    if key == NO_KEY {
+        return;
     }
-}
-
-impl<F: Future> Drop for TaskFuture<'_, F> {
-    fn drop(&mut self) {
-        self.drop_future();
-        // After the user's destructor, which may spawn: the registry must not look empty
-        // to shutdown while a task is still being torn down.
-        let key = self.meta.key.load(Ordering::Relaxed);
-        if key == NO_KEY {
-            return;
-        }
-        let meta = self.meta;
-        let free_at = free_at(meta);
-        // A task finished on another worker than the one it registered with: that
-        // worker's registry shard is removed from in batches (see `WorkerCore::unregister`).
-        let batched = context::with_worker_of(Arc::as_ptr(&meta.shared), |core| {
-            core.is_some_and(|core| core.unregister(key, free_at))
-        });
-        if !batched {
-            if let Some(waker) = meta.shared.registry.remove(key) {
-                free(&meta.shared, free_at, waker);
-            }
-        }
-    }
-}
-
-/// Where a finished task's registry waker, usually its last reference, is best dropped:
-/// the worker that allocated the task, or `NO_HOME` for anywhere (see
-/// `WorkerCore::retire`).
-fn free_at(meta: &TaskMeta) -> u32 {
-    // A local task never leaves its owner; the others can be dropped on any thread.
-    if meta.owner != ANY_WORKER {
-        return NO_HOME;
-    }
-    meta.home
-}
-
-/// Drops a finished task's registry waker, on the worker `free_at` names if that is not
-/// the current one: the waker goes back there to be dropped (see `WorkerCore::retire`).
-pub(crate) fn free(shared: &Arc<Shared>, free_at: u32, waker: std::task::Waker) {
-    if free_at == NO_HOME {
-        return drop(waker);
-    }
-    let home = free_at as usize;
-    let waker = context::with_worker_of(Arc::as_ptr(shared), |core| match core {
-        Some(core) if core.index != home => core.retire(home, waker),
-        _ => Some(waker),
+    // A task finished on another worker than the one it registered with: that worker's
+    // registry shard is removed from in batches (see `WorkerCore::unregister`).
+    let batched = context::with_worker_of(Arc::as_ptr(&meta.shared), |core| {
+        core.is_some_and(|core| core.unregister(key))
     });
-    drop(waker);
+    if !batched {
+        drop(meta.shared.registry.remove(key));
+    }
+}
+
+/// Memory for a task: a block of the calling worker's pool if this is one of `shared`'s
+/// workers and the pool serves `layout`, with that worker's index; otherwise from the
+/// global allocator, with `NO_HOME`.
+fn alloc_block(shared: &Arc<Shared>, layout: Layout) -> (NonNull<u8>, u32) {
+    if let Some(class) = pool::class_of(layout) {
+        let pooled = context::with_worker_of(Arc::as_ptr(shared), |core| {
+            let core = core?;
+            let block = core.pool.alloc(&shared.workers[core.index].pool, class);
+            Some((block, u32::try_from(core.index).ok()?))
+        });
+        if let Some(pooled) = pooled {
+            return pooled;
+        }
+    }
+    // SAFETY: every task layout has a non-zero size (it includes the header).
+    let block = unsafe { std::alloc::alloc(layout) };
+    match NonNull::new(block) {
+        Some(block) => (block, NO_HOME),
+        None => std::alloc::handle_alloc_error(layout),
+    }
+}
+
+/// Returns a task's memory to where `alloc_block` took it from.
+///
+/// # Safety
+///
+/// `block` and `home` come from `alloc_block(shared, layout)`, and nothing uses the block
+/// any more.
+unsafe fn free_block(shared: &Arc<Shared>, home: u32, block: NonNull<u8>, layout: Layout) {
+    let class = pool::class_of(layout);
+    let (Some(class), Some(worker)) = (class, shared.workers.get(home as usize)) else {
+        // SAFETY: allocated by the global allocator with this layout (caller's promise).
+        return unsafe { std::alloc::dealloc(block.as_ptr(), layout) };
+    };
+    let freed_here = context::with_worker_of(Arc::as_ptr(shared), |core| match core {
+        Some(core) if core.index == home as usize => {
+            // SAFETY: from this worker's pool, with this class (caller's promise).
+            unsafe { core.pool.free(block, class) };
+            true
+        }
+        _ => false,
+    });
+    if !freed_here {
+        // SAFETY: from that worker's pool, with this class (caller's promise).
+        unsafe { worker.pool.free(block, class) };
+    }
 }

@@ -1,0 +1,272 @@
+//! Task memory: each worker carves the tasks it spawns out of large chunks of its own and
+//! reuses their blocks.
+//!
+//! Why not the global allocator: a server spawns on one worker and finishes on another.
+//! With glibc's malloc, memory freed by a thread other than the one that allocated it
+//! goes back under the allocating thread's arena lock, which the two workers then fight
+//! over for every task; and a growing heap is extended a little at a time, a system call
+//! per few hundred tasks. Here:
+//!
+//! * blocks come in size classes of 64 bytes (up to [`MAX_BLOCK`]); a worker takes a
+//!   block from its own free list for that class, else from the blocks other threads
+//!   freed for it, else from the unused end of its current chunk;
+//! * a block freed on its worker's own thread goes back on that free list, with no
+//!   atomic operation; freed anywhere else it is pushed onto the worker's remote list for
+//!   its class (one compare-and-swap), which the worker takes whole when its own list runs
+//!   dry;
+//! * chunks are never returned while the runtime lives: a runtime that once held a
+//!   million tasks keeps their memory for the next million. They are freed with the last
+//!   reference to the runtime's shared state, which every task holds.
+//!
+//! Tasks spawned outside the workers, and tasks larger than [`MAX_BLOCK`], use the global
+//! allocator.
+
+use std::alloc::Layout;
+use std::cell::Cell;
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::Mutex;
+
+/// Block sizes are multiples of this, which is also every block's alignment.
+pub(crate) const BLOCK_ALIGN: usize = 64;
+
+/// Largest block the pool serves.
+pub(crate) const MAX_BLOCK: usize = 1024;
+
+const CLASSES: usize = MAX_BLOCK / BLOCK_ALIGN;
+
+/// Bytes of one chunk.
+const CHUNK: usize = 1 << 20;
+
+/// A free block: its first word links it to the next.
+struct FreeBlock {
+    next: *mut FreeBlock,
+}
+
+/// The size class serving `layout`, if the pool serves it.
+pub(crate) fn class_of(layout: Layout) -> Option<usize> {
+    if layout.size() > MAX_BLOCK || layout.align() > BLOCK_ALIGN || layout.size() == 0 {
+        return None;
+    }
+    Some(layout.size().div_ceil(BLOCK_ALIGN) - 1)
+}
+
+fn block_size(class: usize) -> usize {
+    (class + 1) * BLOCK_ALIGN
+}
+
+/// The part of a worker's pool that other threads reach: where they return its blocks,
+/// and the chunks it owns.
+#[derive(Debug)]
+pub(crate) struct RemotePool {
+    freed: [AtomicPtr<FreeBlock>; CLASSES],
+    chunks: Mutex<Vec<NonNull<u8>>>,
+}
+
+// SAFETY: the chunk pointers are only used to free the chunks when the pool is dropped;
+// the free lists are atomics.
+unsafe impl Send for RemotePool {}
+// SAFETY: as above.
+unsafe impl Sync for RemotePool {}
+
+impl RemotePool {
+    pub(crate) fn new() -> RemotePool {
+        RemotePool {
+            freed: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
+            chunks: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Returns a block of class `class` from another thread than its worker's.
+    ///
+    /// # Safety
+    ///
+    /// `block` came from this pool's [`LocalPool::alloc`] with this class, and nothing
+    /// uses it any more.
+    pub(crate) unsafe fn free(&self, block: NonNull<u8>, class: usize) {
+        let block = block.as_ptr().cast::<FreeBlock>();
+        let list = &self.freed[class];
+        let mut head = list.load(Ordering::Relaxed);
+        loop {
+            // SAFETY: the block is ours to write (caller's promise) and large enough.
+            unsafe { block.write(FreeBlock { next: head }) };
+            // Release: the worker that takes the list reads the links.
+            match list.compare_exchange_weak(head, block, Ordering::Release, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(actual) => head = actual,
+            }
+        }
+    }
+}
+
+impl Drop for RemotePool {
+    fn drop(&mut self) {
+        let chunks = self.chunks.get_mut().unwrap_or_else(|e| e.into_inner());
+        for chunk in chunks.drain(..) {
+            // SAFETY: every chunk was allocated by `LocalPool::grow` with this layout,
+            // and no block of it is in use: every task holds the runtime's shared state,
+            // which owns this pool.
+            unsafe { std::alloc::dealloc(chunk.as_ptr(), chunk_layout()) };
+        }
+    }
+}
+
+fn chunk_layout() -> Layout {
+    // Page-aligned, so that the chunk's pages are its own.
+    Layout::from_size_align(CHUNK, 4096).expect("a valid chunk layout")
+}
+
+/// The worker-thread-only part of a worker's pool.
+#[derive(Debug)]
+pub(crate) struct LocalPool {
+    free: [Cell<*mut FreeBlock>; CLASSES],
+    /// The unused part of the current chunk.
+    next: Cell<*mut u8>,
+    end: Cell<*mut u8>,
+}
+
+impl LocalPool {
+    pub(crate) fn new() -> LocalPool {
+        LocalPool {
+            free: std::array::from_fn(|_| Cell::new(ptr::null_mut())),
+            next: Cell::new(ptr::null_mut()),
+            end: Cell::new(ptr::null_mut()),
+        }
+    }
+
+    /// A block of class `class`, aligned to [`BLOCK_ALIGN`].
+    pub(crate) fn alloc(&self, remote: &RemotePool, class: usize) -> NonNull<u8> {
+        let mut head = self.free[class].get();
+        if head.is_null() {
+            // Acquire: the links were written by the threads that freed the blocks.
+            head = remote.freed[class].swap(ptr::null_mut(), Ordering::Acquire);
+        }
+        if let Some(block) = NonNull::new(head) {
+            // SAFETY: a listed block is free and starts with its link.
+            self.free[class].set(unsafe { block.as_ref().next });
+            return block.cast();
+        }
+        self.carve(remote, block_size(class))
+    }
+
+    /// Returns a block on its worker's own thread.
+    ///
+    /// # Safety
+    ///
+    /// `block` came from this pool's [`alloc`](Self::alloc) with this class, and nothing
+    /// uses it any more.
+    pub(crate) unsafe fn free(&self, block: NonNull<u8>, class: usize) {
+        let block = block.as_ptr().cast::<FreeBlock>();
+        // SAFETY: the block is ours to write (caller's promise) and large enough.
+        unsafe {
+            block.write(FreeBlock {
+                next: self.free[class].get(),
+            })
+        };
+        self.free[class].set(block);
+    }
+
+    fn carve(&self, remote: &RemotePool, size: usize) -> NonNull<u8> {
+        let next = self.next.get();
+        if (self.end.get() as usize).saturating_sub(next as usize) < size {
+            return self.grow(remote, size);
+        }
+        // SAFETY: `next + size` is within the current chunk (checked above).
+        self.next.set(unsafe { next.add(size) });
+        // SAFETY: `next` is a non-null pointer into a chunk.
+        unsafe { NonNull::new_unchecked(next) }
+    }
+
+    /// Starts a new chunk (the rest of the current one is left unused) and carves from it.
+    fn grow(&self, remote: &RemotePool, size: usize) -> NonNull<u8> {
+        let layout = chunk_layout();
+        // SAFETY: the layout has a non-zero size.
+        let chunk = unsafe { std::alloc::alloc(layout) };
+        let Some(chunk) = NonNull::new(chunk) else {
+            std::alloc::handle_alloc_error(layout);
+        };
+        remote
+            .chunks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(chunk);
+        // SAFETY: `size <= MAX_BLOCK < CHUNK`, within the new chunk.
+        self.next.set(unsafe { chunk.as_ptr().add(size) });
+        // SAFETY: one past the end of the chunk.
+        self.end.set(unsafe { chunk.as_ptr().add(CHUNK) });
+        chunk
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout(size: usize) -> Layout {
+        Layout::from_size_align(size, 8).unwrap()
+    }
+
+    #[test]
+    fn classes_round_up_to_the_block_alignment() {
+        assert_eq!(class_of(layout(1)), Some(0));
+        assert_eq!(class_of(layout(64)), Some(0));
+        assert_eq!(class_of(layout(65)), Some(1));
+        assert_eq!(class_of(layout(MAX_BLOCK)), Some(CLASSES - 1));
+        assert_eq!(class_of(layout(MAX_BLOCK + 1)), None);
+        assert_eq!(class_of(Layout::from_size_align(64, 128).unwrap()), None);
+        assert_eq!(class_of(layout(0)), None);
+    }
+
+    #[test]
+    fn blocks_are_aligned_disjoint_and_reused_after_free() {
+        let remote = RemotePool::new();
+        let local = LocalPool::new();
+        let mut blocks: Vec<(usize, NonNull<u8>)> = Vec::new();
+        // Enough to need several chunks.
+        for i in 0..(3 * CHUNK / 512) {
+            let class = i % CLASSES;
+            let block = local.alloc(&remote, class);
+            assert_eq!(block.as_ptr() as usize % BLOCK_ALIGN, 0);
+            // SAFETY: the block is ours and `block_size(class)` long.
+            unsafe { block.as_ptr().write_bytes(class as u8, block_size(class)) };
+            blocks.push((class, block));
+        }
+        assert!(remote.chunks.lock().unwrap().len() >= 3);
+        for &(class, block) in &blocks {
+            // SAFETY: written above; nothing else wrote it since, so blocks do not overlap.
+            let bytes = unsafe { std::slice::from_raw_parts(block.as_ptr(), block_size(class)) };
+            assert!(bytes.iter().all(|&b| b == class as u8));
+        }
+        let (class, block) = blocks[7];
+        // SAFETY: allocated above with this class, no longer used.
+        unsafe { local.free(block, class) };
+        assert_eq!(local.alloc(&remote, class), block);
+    }
+
+    #[test]
+    fn blocks_freed_on_other_threads_come_back_to_their_worker() {
+        let remote = RemotePool::new();
+        let local = LocalPool::new();
+        let blocks: Vec<usize> = (0..100)
+            .map(|_| local.alloc(&remote, 2).as_ptr() as usize)
+            .collect();
+        std::thread::scope(|s| {
+            for half in blocks.chunks(50) {
+                let remote = &remote;
+                s.spawn(move || {
+                    for &block in half {
+                        // SAFETY: allocated above with class 2 and no longer used.
+                        unsafe { remote.free(NonNull::new(block as *mut u8).unwrap(), 2) };
+                    }
+                });
+            }
+        });
+        let mut again: Vec<usize> = (0..100)
+            .map(|_| local.alloc(&remote, 2).as_ptr() as usize)
+            .collect();
+        again.sort_unstable();
+        let mut blocks = blocks;
+        blocks.sort_unstable();
+        assert_eq!(again, blocks, "every freed block is reused, none twice");
+    }
+}

@@ -1,0 +1,455 @@
+//! The task allocation and its state machine.
+//!
+//! A task is one allocation: a [`Header`] of one cache line (the state word, the vtable,
+//! the runtime's [`TaskMeta`] and the joiner's waker), followed by the future and, once it
+//! has finished, its output in the same place. Three kinds of owner hold references to it,
+//! counted in the state word: the [`Runnable`] (while the task is queued or running), each
+//! [`Waker`], and the [`JoinHandle`](super::JoinHandle). The last one to let go frees it.
+//!
+//! # The state word
+//!
+//! | bit | name | meaning |
+//! |---|---|---|
+//! | 0 | `SCHEDULED` | woken: a `Runnable` exists, or the task is running and was woken meanwhile |
+//! | 1 | `RUNNING` | a worker is polling it |
+//! | 2 | `COMPLETE` | the future is gone; the output (or the error) is stored until read |
+//! | 3 | `HANDLE` | the `JoinHandle` is alive; without it, whoever completes the task drops the output |
+//! | 4 | `AWAITER` | the joiner's waker is stored in the header |
+//! | 6.. | references | one per `Runnable`, `Waker` and `JoinHandle` |
+//!
+//! Who touches what:
+//!
+//! * The future and the output belong to whoever holds `RUNNING` (set only by the
+//!   `Runnable`, which exists once per `SCHEDULED`), until `COMPLETE` is set. After that
+//!   the output belongs to the `JoinHandle`, or, if `HANDLE` was already clear when
+//!   `COMPLETE` was set, to the completer, which drops it at once.
+//! * The joiner's waker slot belongs to the `JoinHandle` while `AWAITER` is clear and the
+//!   task is not complete; the handle writes it, then sets `AWAITER` (unless `COMPLETE`
+//!   came first). With `AWAITER` set, the completer wakes it. Neither ever drops it
+//!   while the other may look at it: it is replaced only by the handle after clearing
+//!   `AWAITER`, and otherwise dropped with the allocation.
+//!
+//! Every transition is one compare-and-swap (or one `fetch_*`) on the state word, so the
+//! order of the transitions is the order of those operations, and each side reads what
+//! the other published with acquire/release on that word.
+
+use std::alloc::Layout;
+use std::cell::UnsafeCell;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::ptr::{self, NonNull};
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+
+use super::state::{AfterPoll, AfterWake, Complete, State};
+use super::{JoinError, TaskMeta};
+
+/// The start of every task: one cache line on 64-bit targets.
+#[repr(C)]
+pub(crate) struct Header {
+    state: State,
+    vtable: &'static Vtable,
+    pub(crate) meta: TaskMeta,
+    /// The joiner's waker; see the module docs for who may touch it.
+    awaiter: UnsafeCell<Option<Waker>>,
+}
+
+/// What the type-erased parts of the runtime need to do with a task's future and output.
+struct Vtable {
+    /// Polls the future (the caller holds `RUNNING`); `true` once the output is stored.
+    poll: unsafe fn(NonNull<Header>, &mut Context<'_>) -> bool,
+    /// Drops the future and stores a cancellation error (the caller holds `RUNNING`).
+    cancel: unsafe fn(NonNull<Header>),
+    /// Moves the output to `*mut Result<T, JoinError>` (the caller owns the output).
+    read_output: unsafe fn(NonNull<Header>, *mut ()),
+    /// Drops the output in place (the caller owns the output).
+    drop_output: unsafe fn(NonNull<Header>),
+    /// Drops what is left and frees the allocation (the last reference is gone).
+    dealloc: unsafe fn(NonNull<Header>),
+}
+
+#[repr(C)]
+struct Cell<F: Future> {
+    header: Header,
+    stage: UnsafeCell<Stage<F>>,
+}
+
+enum Stage<F: Future> {
+    Running(F),
+    Finished(Result<F::Output, JoinError>),
+    Consumed,
+}
+
+/// The one permission to poll a task, handed to the scheduler whenever the task is woken
+/// (or spawned). Dropping it without running it cancels the task.
+pub(crate) struct Runnable {
+    ptr: NonNull<Header>,
+}
+
+// SAFETY: a `Runnable` is a counted reference to the allocation, whose shared parts are
+// atomics. The future it polls may be `!Send`: such a task (`spawn_local`) is only ever
+// queued on, run on and dropped on its owner thread (`Shared::schedule` routes it), which
+// `spawn`'s caller promises.
+unsafe impl Send for Runnable {}
+// SAFETY: a shared `&Runnable` only reads the task's metadata, which is `Sync`.
+unsafe impl Sync for Runnable {}
+
+impl Runnable {
+    pub(crate) fn metadata(&self) -> &TaskMeta {
+        // SAFETY: the runnable holds a reference, so the header is alive.
+        unsafe { &self.ptr.as_ref().meta }
+    }
+
+    /// Queues the task (spawning).
+    pub(crate) fn schedule(self) {
+        crate::scheduler::Shared::schedule(self);
+    }
+
+    /// Polls the task once. Wakes during the poll queue it again afterwards.
+    pub(crate) fn run(self) {
+        let ptr = ManuallyDrop::new(self).ptr;
+        // SAFETY: the runnable's reference keeps the header alive.
+        let header = unsafe { ptr.as_ref() };
+        header.state.start_run();
+        // The waker borrows the runnable's reference: it is not dropped.
+        // SAFETY: the vtable's functions take a header pointer, which this is.
+        let waker = ManuallyDrop::new(unsafe { Waker::from_raw(raw_waker(ptr)) });
+        let mut cx = Context::from_waker(&waker);
+        // SAFETY: we hold `RUNNING`, so the future is ours to poll.
+        if unsafe { (header.vtable.poll)(ptr, &mut cx) } {
+            // SAFETY: as above; the output is stored.
+            unsafe { complete(ptr) };
+            return;
+        }
+        match header.state.end_run() {
+            AfterPoll::Reschedule => crate::scheduler::Shared::schedule(Runnable { ptr }),
+            AfterPoll::Idle => {}
+            // No waker, no handle: nothing can ever wake the task again.
+            // SAFETY: that was the last reference.
+            AfterPoll::Dealloc => unsafe { (header.vtable.dealloc)(ptr) },
+        }
+    }
+}
+
+impl Drop for Runnable {
+    /// Cancels the task: its future is dropped here, and a joiner gets a cancellation error.
+    fn drop(&mut self) {
+        let ptr = self.ptr;
+        // SAFETY: the runnable's reference keeps the header alive.
+        let header = unsafe { ptr.as_ref() };
+        header.state.start_run();
+        // SAFETY: we hold `RUNNING`; then the output is stored.
+        unsafe {
+            (header.vtable.cancel)(ptr);
+            complete(ptr);
+        }
+    }
+}
+
+impl std::fmt::Debug for Runnable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runnable").finish_non_exhaustive()
+    }
+}
+
+/// Allocates a task for `future` and returns its first runnable and the raw handle.
+///
+/// # Safety
+///
+/// If `future` or its output is not `Send`, the caller makes sure the task is only
+/// polled and dropped on the calling thread (through `meta.owner`, which
+/// `Shared::schedule` honours), and that the returned handle is only used there too.
+pub(crate) unsafe fn spawn<F>(mut meta: TaskMeta, future: F) -> (Runnable, RawJoinHandle<F::Output>)
+where
+    F: Future,
+{
+    let (block, home) = super::alloc_block(&meta.shared, Layout::new::<Cell<F>>());
+    meta.home = home;
+    let cell = block.cast::<Cell<F>>();
+    // SAFETY: the block is fresh, large and aligned enough for a `Cell<F>`.
+    unsafe {
+        cell.as_ptr().write(Cell {
+            header: Header {
+                state: State::new(),
+                vtable: &Vtables::<F>::VTABLE,
+                meta,
+                awaiter: UnsafeCell::new(None),
+            },
+            stage: UnsafeCell::new(Stage::Running(future)),
+        })
+    };
+    let ptr = cell.cast::<Header>();
+    (
+        Runnable { ptr },
+        RawJoinHandle {
+            ptr,
+            _output: PhantomData,
+        },
+    )
+}
+
+/// Moves a task whose output is stored (the caller held `RUNNING`) to `COMPLETE`, hands
+/// the output to whoever owns it now, and drops the caller's reference.
+///
+/// # Safety
+///
+/// The caller holds `RUNNING` and the runnable's reference, and the output is stored.
+unsafe fn complete(ptr: NonNull<Header>) {
+    // SAFETY: the caller's reference keeps the header alive.
+    let header = unsafe { ptr.as_ref() };
+    let completed = header.state.complete();
+    if completed.detached {
+        // Nobody will read the output.
+        // SAFETY: with `HANDLE` clear when `COMPLETE` was set, the output is ours.
+        let _ = catch_unwind(AssertUnwindSafe(|| unsafe {
+            (header.vtable.drop_output)(ptr)
+        }));
+    } else if completed.wake_awaiter {
+        // SAFETY: with `AWAITER` set when `COMPLETE` was set, the handle no longer
+        // touches the slot, and it is only dropped with the allocation, which our
+        // reference keeps alive.
+        if let Some(waker) = unsafe { &*header.awaiter.get() } {
+            waker.wake_by_ref();
+        }
+    }
+    // SAFETY: the caller's reference.
+    unsafe { drop_ref(ptr) };
+}
+
+/// Drops one reference; frees the task with the last one.
+///
+/// # Safety
+///
+/// The caller owns one reference to a live task.
+unsafe fn drop_ref(ptr: NonNull<Header>) {
+    // SAFETY: the caller's reference keeps the header alive until this decrement.
+    let header = unsafe { ptr.as_ref() };
+    let vtable = header.vtable;
+    if header.state.ref_dec() {
+        // SAFETY: that was the last reference.
+        unsafe { (vtable.dealloc)(ptr) };
+    }
+}
+
+struct Vtables<F>(PhantomData<F>);
+
+impl<F: Future> Vtables<F> {
+    const VTABLE: Vtable = Vtable {
+        poll: Self::poll,
+        cancel: Self::cancel,
+        read_output: Self::read_output,
+        drop_output: Self::drop_output,
+        dealloc: Self::dealloc,
+    };
+
+    /// # Safety
+    ///
+    /// `ptr` is the header of a live `Cell<F>`, and the caller may use its stage as the
+    /// vtable entry's contract says.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn stage<'a>(ptr: NonNull<Header>) -> &'a mut Stage<F> {
+        // SAFETY: the header is the first field of a `#[repr(C)]` cell; exclusive access
+        // is the caller's promise.
+        unsafe { &mut *ptr.cast::<Cell<F>>().as_ref().stage.get() }
+    }
+
+    unsafe fn poll(ptr: NonNull<Header>, cx: &mut Context<'_>) -> bool {
+        // SAFETY: the caller holds `RUNNING`, which makes the future ours.
+        let (meta, stage) = unsafe { (&ptr.as_ref().meta, Self::stage(ptr)) };
+        if meta.aborted.load(Ordering::Acquire) || meta.shared.is_shutdown() {
+            // SAFETY: as above.
+            unsafe { Self::cancel(ptr) };
+            return true;
+        }
+        let Stage::Running(future) = stage else {
+            unreachable!("a finished task was polled");
+        };
+        // SAFETY: the future lives in the task allocation, which never moves, and it is
+        // only ever dropped in place.
+        let future = unsafe { Pin::new_unchecked(future) };
+        let output = match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+            Ok(Poll::Pending) => {
+                super::register(meta, cx);
+                return false;
+            }
+            Ok(Poll::Ready(output)) => Ok(output),
+            Err(payload) => Err(JoinError::panic(payload)),
+        };
+        Self::finish(meta, stage, output);
+        true
+    }
+
+    unsafe fn cancel(ptr: NonNull<Header>) {
+        // SAFETY: the caller holds `RUNNING`.
+        let (meta, stage) = unsafe { (&ptr.as_ref().meta, Self::stage(ptr)) };
+        Self::finish(meta, stage, Err(JoinError::cancelled()));
+    }
+
+    /// Drops the future in place (swallowing a panic from its destructor: there is no one
+    /// to hand it to, and unwinding must not reach the worker), stores the output, then
+    /// leaves the registry.
+    fn finish(meta: &TaskMeta, stage: &mut Stage<F>, output: Result<F::Output, JoinError>) {
+        let _ = catch_unwind(AssertUnwindSafe(|| *stage = Stage::Consumed));
+        *stage = Stage::Finished(output);
+        // After the user's destructor, which may spawn: the registry must not look empty
+        // to shutdown while a task is still being torn down.
+        super::unregister(meta);
+    }
+
+    unsafe fn read_output(ptr: NonNull<Header>, out: *mut ()) {
+        // SAFETY: the caller owns the output.
+        let stage = unsafe { Self::stage(ptr) };
+        match std::mem::replace(stage, Stage::Consumed) {
+            // SAFETY: the caller passes a place for this task's output type.
+            Stage::Finished(output) => unsafe {
+                out.cast::<Result<F::Output, JoinError>>().write(output)
+            },
+            _ => unreachable!("a task's output was read twice"),
+        }
+    }
+
+    unsafe fn drop_output(ptr: NonNull<Header>) {
+        // SAFETY: the caller owns the output.
+        *unsafe { Self::stage(ptr) } = Stage::Consumed;
+    }
+
+    unsafe fn dealloc(ptr: NonNull<Header>) {
+        let cell = ptr.cast::<Cell<F>>().as_ptr();
+        // SAFETY: the last reference is gone, so nothing else can reach the cell. The
+        // runtime's shared state owns the pool the block goes back to: it is moved out
+        // first and dropped last. The rest of `TaskMeta` needs no dropping.
+        let (shared, home) = unsafe {
+            let meta = &raw mut (*cell).header.meta;
+            (ptr::read(&raw const (*meta).shared), (*meta).home)
+        };
+        // A panic from what is left (a future that never completed, an output nobody
+        // read, the joiner's waker) is swallowed, like any task destructor's.
+        // SAFETY: as above; each field is dropped once.
+        let _ = catch_unwind(AssertUnwindSafe(|| unsafe {
+            ptr::drop_in_place(&raw mut (*cell).stage);
+            ptr::drop_in_place(&raw mut (*cell).header.awaiter);
+        }));
+        // SAFETY: the block came from `alloc_block` for this layout in `spawn`, and
+        // nothing uses it any more.
+        unsafe { super::free_block(&shared, home, ptr.cast(), Layout::new::<Cell<F>>()) };
+        drop(shared);
+    }
+}
+
+/// The join side of a task, typed by its output: see [`JoinHandle`](super::JoinHandle).
+pub(crate) struct RawJoinHandle<T> {
+    ptr: NonNull<Header>,
+    _output: PhantomData<T>,
+}
+
+impl<T> RawJoinHandle<T> {
+    pub(crate) fn metadata(&self) -> &TaskMeta {
+        // SAFETY: the handle holds a reference.
+        unsafe { &self.ptr.as_ref().meta }
+    }
+
+    fn header(&self) -> &Header {
+        // SAFETY: the handle holds a reference.
+        unsafe { self.ptr.as_ref() }
+    }
+
+    pub(crate) fn is_finished(&self) -> bool {
+        self.header().state.is_complete()
+    }
+
+    /// The output once the task is complete; otherwise registers `cx`'s waker.
+    ///
+    /// Call at most until it returns `Ready`.
+    pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, JoinError>> {
+        let header = self.header();
+        if header.state.is_complete() {
+            return Poll::Ready(self.take_output());
+        }
+        if header.state.has_awaiter() {
+            // SAFETY: while `AWAITER` is set the slot is only read, here and by the
+            // completer.
+            let same = unsafe { &*header.awaiter.get() }
+                .as_ref()
+                .is_some_and(|w| w.will_wake(cx.waker()));
+            if same {
+                return Poll::Pending;
+            }
+            if header.state.unset_awaiter() == Err(Complete) {
+                return Poll::Ready(self.take_output());
+            }
+        }
+        // SAFETY: `AWAITER` is clear and the task was not complete: the slot is ours.
+        unsafe { *header.awaiter.get() = Some(cx.waker().clone()) };
+        match header.state.set_awaiter() {
+            Ok(()) => Poll::Pending,
+            Err(Complete) => Poll::Ready(self.take_output()),
+        }
+    }
+
+    fn take_output(&mut self) -> Result<T, JoinError> {
+        let mut output = std::mem::MaybeUninit::<Result<T, JoinError>>::uninit();
+        // SAFETY: the task is complete with `HANDLE` set, so the output is the handle's,
+        // and `T` is the output type this handle was made with.
+        unsafe {
+            (self.header().vtable.read_output)(self.ptr, output.as_mut_ptr().cast());
+            output.assume_init()
+        }
+    }
+}
+
+impl<T> Drop for RawJoinHandle<T> {
+    fn drop(&mut self) {
+        let header = self.header();
+        if header.state.drop_handle() {
+            // Completed while the handle was alive: the output (if not read) is ours.
+            // SAFETY: as said; a read output left `Consumed` behind, a no-op to drop.
+            unsafe { (header.vtable.drop_output)(self.ptr) };
+        }
+        // SAFETY: the handle's reference.
+        unsafe { drop_ref(self.ptr) };
+    }
+}
+
+fn raw_waker(ptr: NonNull<Header>) -> RawWaker {
+    RawWaker::new(ptr.as_ptr().cast_const().cast(), &WAKER_VTABLE)
+}
+
+static WAKER_VTABLE: RawWakerVTable =
+    RawWakerVTable::new(clone_waker, wake, wake_by_ref, drop_waker);
+
+fn header<'a>(data: *const ()) -> &'a Header {
+    // SAFETY: waker data is always a task header that the waker holds a reference to.
+    unsafe { &*data.cast::<Header>() }
+}
+
+unsafe fn clone_waker(data: *const ()) -> RawWaker {
+    header(data).state.ref_inc();
+    // SAFETY: `data` is a live header (see `header`).
+    raw_waker(unsafe { NonNull::new_unchecked(data.cast_mut().cast()) })
+}
+
+unsafe fn wake(data: *const ()) {
+    let ptr = NonNull::from(header(data));
+    match header(data).state.wake_by_val() {
+        // The waker's reference is the runnable's now.
+        AfterWake::Schedule => crate::scheduler::Shared::schedule(Runnable { ptr }),
+        AfterWake::Nothing => {}
+        // SAFETY: the waker's reference was the last.
+        AfterWake::Dealloc => unsafe { (header(data).vtable.dealloc)(ptr) },
+    }
+}
+
+unsafe fn wake_by_ref(data: *const ()) {
+    if header(data).state.wake_by_ref() {
+        let ptr = NonNull::from(header(data));
+        crate::scheduler::Shared::schedule(Runnable { ptr });
+    }
+}
+
+unsafe fn drop_waker(data: *const ()) {
+    // SAFETY: the waker's reference.
+    unsafe { drop_ref(NonNull::from(header(data))) }
+}
