@@ -1,6 +1,6 @@
 //! The task allocation and its state machine.
 //!
-//! A task is one allocation: a [`Header`] of one cache line (the state word, the vtable,
+//! A task is one allocation: a [`Header`] of 64 bytes (the state word, the vtable,
 //! the runtime's [`TaskMeta`] and the joiner's waker), followed by the future and, once it
 //! has finished, its output in the same place. Three kinds of owner hold references to it,
 //! counted in the state word: the [`Runnable`] (while the task is queued or running), each
@@ -47,7 +47,7 @@ use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 use super::state::{AfterPoll, AfterWake, Complete, State};
 use super::{JoinError, TaskMeta};
 
-/// The start of every task: one cache line on 64-bit targets.
+/// The start of every task: 64 bytes on 64-bit targets.
 #[repr(C)]
 pub(crate) struct Header {
     state: State,
