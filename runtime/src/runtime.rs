@@ -285,6 +285,11 @@ fn set_timer_slack() {
 /// Dropping the runtime cancels every task (their futures are dropped on the workers),
 /// waits for every operation in flight in the rings, then stops the workers.
 ///
+/// Tasks spawned on a worker take their memory from that worker's pool, which grows in
+/// 2 MiB chunks and keeps them until the runtime (and every task, handle and waker
+/// still holding it) is gone: a runtime that once held a million tasks keeps their
+/// memory, about 300 bytes each for a small task, for the next million.
+///
 /// # Examples
 ///
 /// ```
