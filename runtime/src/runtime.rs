@@ -489,6 +489,38 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
+    /// A handle dropped after its task finished drops the output; when that destructor
+    /// panics, the handle's reference still goes, so the task (which holds the runtime)
+    /// is freed.
+    #[test]
+    fn a_panicking_output_destructor_leaks_nothing() {
+        struct Bomb;
+        impl Drop for Bomb {
+            fn drop(&mut self) {
+                panic!("output dropped");
+            }
+        }
+        let rt = crate::Builder::new()
+            .worker_threads(1)
+            .pin_workers(false)
+            .build()
+            .unwrap();
+        let shared = Arc::downgrade(&rt.shared);
+        let handle = rt.spawn(async { Bomb });
+        let start = std::time::Instant::now();
+        while !handle.is_finished() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the task never ran"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(handle)));
+        assert!(dropped.is_err(), "the output's destructor ran and panicked");
+        drop(rt);
+        assert!(shared.upgrade().is_none(), "the task outlived its runtime");
+    }
+
     /// Tasks spawned on one worker (from its memory pool) and finished on another: none
     /// may be left behind, holding the runtime, once it is dropped.
     #[test]

@@ -439,3 +439,95 @@ fn default_runtime_has_one_worker_per_cpu() {
     let cpus = std::thread::available_parallelism().unwrap().get();
     assert_eq!(rt.worker_threads(), cpus);
 }
+
+/// A waker that counts its wakes; its `Arc`'s strong count tells whether a task still
+/// holds a clone.
+struct CountingWaker(AtomicUsize);
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn poll_once<F: std::future::Future + Unpin>(
+    future: &mut F,
+    waker: &Arc<CountingWaker>,
+) -> std::task::Poll<F::Output> {
+    let waker = std::task::Waker::from(waker.clone());
+    std::pin::Pin::new(future).poll(&mut std::task::Context::from_waker(&waker))
+}
+
+/// Waits (bounded) until `done` holds.
+fn eventually(what: &str, done: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < Duration::from_secs(10), "{what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn a_finished_task_wakes_and_releases_its_joiners_waker() {
+    let rt = ringtide::Builder::new().worker_threads(1).build().unwrap();
+    let (tx, rx) = futures::channel::oneshot::channel::<u32>();
+    let mut handle = rt.spawn(async move { rx.await.unwrap() });
+    let waker = Arc::new(CountingWaker(AtomicUsize::new(0)));
+    assert!(poll_once(&mut handle, &waker).is_pending());
+    // Polled again with the same waker: still registered once.
+    assert!(poll_once(&mut handle, &waker).is_pending());
+    assert_eq!(Arc::strong_count(&waker), 2, "the task holds one clone");
+    tx.send(7).unwrap();
+    eventually("the joiner was never woken", || {
+        waker.0.load(Ordering::SeqCst) == 1
+    });
+    // The handle is still alive and unread, but the task no longer holds the waker.
+    assert_eq!(Arc::strong_count(&waker), 1);
+    assert_eq!(
+        poll_once(&mut handle, &waker).map(Result::unwrap),
+        std::task::Poll::Ready(7)
+    );
+}
+
+#[test]
+fn dropping_a_polled_handle_releases_the_joiners_waker() {
+    let rt = ringtide::Builder::new().worker_threads(1).build().unwrap();
+    let (_tx, rx) = futures::channel::oneshot::channel::<u32>();
+    let mut handle = rt.spawn(async move { rx.await.unwrap_or(0) });
+    let waker = Arc::new(CountingWaker(AtomicUsize::new(0)));
+    assert!(poll_once(&mut handle, &waker).is_pending());
+    assert_eq!(Arc::strong_count(&waker), 2);
+    drop(handle);
+    assert_eq!(
+        Arc::strong_count(&waker),
+        1,
+        "the detached task kept the waker"
+    );
+}
+
+/// A waker that panics when woken.
+struct PanickingWaker;
+
+impl std::task::Wake for PanickingWaker {
+    fn wake(self: Arc<Self>) {
+        panic!("waker panicked");
+    }
+}
+
+#[test]
+fn a_panicking_joiner_waker_does_not_take_the_worker_down() {
+    let rt = ringtide::Builder::new().worker_threads(1).build().unwrap();
+    let (tx, rx) = futures::channel::oneshot::channel::<u32>();
+    let mut handle = rt.spawn(async move { rx.await.unwrap() });
+    let waker = std::task::Waker::from(Arc::new(PanickingWaker));
+    let mut cx = std::task::Context::from_waker(&waker);
+    assert!(std::future::Future::poll(std::pin::Pin::new(&mut handle), &mut cx).is_pending());
+    tx.send(5).unwrap();
+    eventually("the task never finished", || handle.is_finished());
+    // The worker is still there to run the next task.
+    let (sent, received) = mpsc::channel();
+    drop(rt.spawn(async move { sent.send(6).unwrap() }));
+    let next = received.recv_timeout(Duration::from_secs(10));
+    assert_eq!(next, Ok(6), "the worker died with the waker's panic");
+    assert_eq!(rt.block_on(handle).unwrap(), 5);
+}

@@ -157,7 +157,7 @@ fn unregister(meta: &TaskMeta) {
 /// workers and the pool serves `layout`, with that worker's index; otherwise from the
 /// global allocator, with `NO_HOME`.
 fn alloc_block(shared: &Arc<Shared>, layout: Layout) -> (NonNull<u8>, u32) {
-    if let Some(class) = pool::class_of(layout) {
+    if let Some(class) = pool::class_of(layout).filter(|_| pool::enabled()) {
         let pooled = context::with_worker_of(Arc::as_ptr(shared), |core| {
             let core = core?;
             let block = core.pool.alloc(&shared.workers[core.index].pool, class);

@@ -26,7 +26,10 @@
 //!   last reference to the runtime's shared state, which every task holds.
 //!
 //! Tasks spawned outside the workers, and tasks larger than [`MAX_BLOCK`] or aligned to
-//! more than [`BLOCK_ALIGN`], use the global allocator.
+//! more than [`BLOCK_ALIGN`], use the global allocator. So does every task when the
+//! environment has `RINGTIDE_TASK_POOL=off`: a memory checker such as valgrind sees
+//! only the pool's chunks, not the tasks carved from them, so it can check tasks'
+//! lifetimes only without the pool (CI runs it that way).
 
 use std::alloc::Layout;
 use std::cell::Cell;
@@ -48,6 +51,13 @@ const CHUNK: usize = 2 << 20;
 /// A free block: its first word links it to the next.
 struct FreeBlock {
     next: *mut FreeBlock,
+}
+
+/// Whether tasks may come from the pools: unless `RINGTIDE_TASK_POOL=off` (see the
+/// module docs). Read once per process.
+pub(crate) fn enabled() -> bool {
+    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ENABLED.get_or_init(|| std::env::var_os("RINGTIDE_TASK_POOL").is_none_or(|v| v != "off"))
 }
 
 /// The size class serving `layout`, if the pool serves it.

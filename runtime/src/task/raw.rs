@@ -23,11 +23,11 @@
 //!   `Runnable`, which exists once per `SCHEDULED`), until `COMPLETE` is set. After that
 //!   the output belongs to the `JoinHandle`, or, if `HANDLE` was already clear when
 //!   `COMPLETE` was set, to the completer, which drops it at once.
-//! * The joiner's waker slot belongs to the `JoinHandle` while `AWAITER` is clear and the
-//!   task is not complete; the handle writes it, then sets `AWAITER` (unless `COMPLETE`
-//!   came first). With `AWAITER` set, the completer wakes it. Neither ever drops it
-//!   while the other may look at it: it is replaced only by the handle after clearing
-//!   `AWAITER`, and otherwise dropped with the allocation.
+//! * The joiner's waker slot belongs to the `JoinHandle` while `AWAITER` is clear; the
+//!   handle writes it, then sets `AWAITER` (unless `COMPLETE` came first), and clears
+//!   `AWAITER` again before it touches the slot the next time. With `AWAITER` set when
+//!   `COMPLETE` is set, the slot is the completer's: it takes the waker and wakes it, so
+//!   a finished task holds no joiner's waker.
 //!
 //! Every transition is one compare-and-swap (or one `fetch_*`) on the state word, so the
 //! order of the transitions is the order of those operations, and each side reads what
@@ -208,11 +208,11 @@ unsafe fn complete(ptr: NonNull<Header>) {
             (header.vtable.drop_output)(ptr)
         }));
     } else if completed.wake_awaiter {
-        // SAFETY: with `AWAITER` set when `COMPLETE` was set, the handle no longer
-        // touches the slot, and it is only dropped with the allocation, which our
-        // reference keeps alive.
-        if let Some(waker) = unsafe { &*header.awaiter.get() } {
-            waker.wake_by_ref();
+        // SAFETY: with `AWAITER` set when `COMPLETE` was set, the slot is ours.
+        if let Some(waker) = unsafe { (*header.awaiter.get()).take() } {
+            // The joiner's waker is the user's code: a panic in it must not unwind
+            // through the worker.
+            let _ = catch_unwind(AssertUnwindSafe(|| waker.wake()));
         }
     }
     // SAFETY: the caller's reference.
@@ -329,8 +329,11 @@ impl<F: Future> Vtables<F> {
         // read, the joiner's waker) is swallowed, like any task destructor's.
         // SAFETY: as above; each field is dropped once.
         let _ = catch_unwind(AssertUnwindSafe(|| unsafe {
-            ptr::drop_in_place(&raw mut (*cell).stage);
-            ptr::drop_in_place(&raw mut (*cell).header.awaiter);
+            ptr::drop_in_place(&raw mut (*cell).stage)
+        }));
+        // SAFETY: as above.
+        let _ = catch_unwind(AssertUnwindSafe(|| unsafe {
+            ptr::drop_in_place(&raw mut (*cell).header.awaiter)
         }));
         // SAFETY: the block came from `alloc_block` for this layout in `spawn`, and
         // nothing uses it any more.
@@ -368,24 +371,22 @@ impl<T> RawJoinHandle<T> {
         if header.state.is_complete() {
             return Poll::Ready(self.take_output());
         }
-        if header.state.has_awaiter() {
-            // SAFETY: while `AWAITER` is set the slot is only read, here and by the
-            // completer.
-            let same = unsafe { &*header.awaiter.get() }
-                .as_ref()
-                .is_some_and(|w| w.will_wake(cx.waker()));
-            if same {
-                return Poll::Pending;
-            }
-            if header.state.unset_awaiter() == Err(Complete) {
-                return Poll::Ready(self.take_output());
-            }
+        // Take the slot back first if a waker is published in it.
+        if header.state.has_awaiter() && header.state.unset_awaiter() == Err(Complete) {
+            return Poll::Ready(self.take_output());
         }
         // SAFETY: `AWAITER` is clear and the task was not complete: the slot is ours.
-        unsafe { *header.awaiter.get() = Some(cx.waker().clone()) };
+        let slot = unsafe { &mut *header.awaiter.get() };
+        if !slot.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            *slot = Some(cx.waker().clone());
+        }
         match header.state.set_awaiter() {
             Ok(()) => Poll::Pending,
-            Err(Complete) => Poll::Ready(self.take_output()),
+            Err(Complete) => {
+                // Still ours: the completer saw no `AWAITER`.
+                drop(slot.take());
+                Poll::Ready(self.take_output())
+            }
         }
     }
 
@@ -402,14 +403,29 @@ impl<T> RawJoinHandle<T> {
 
 impl<T> Drop for RawJoinHandle<T> {
     fn drop(&mut self) {
+        // The reference is dropped even if a destructor below panics.
+        let _reference = DropRef(self.ptr);
         let header = self.header();
+        if header.state.has_awaiter() && header.state.unset_awaiter().is_ok() {
+            // SAFETY: `AWAITER` is clear again and the task not complete: the slot is
+            // ours. The joiner is not waiting on this handle any more.
+            drop(unsafe { (*header.awaiter.get()).take() });
+        }
         if header.state.drop_handle() {
             // Completed while the handle was alive: the output (if not read) is ours.
             // SAFETY: as said; a read output left `Consumed` behind, a no-op to drop.
             unsafe { (header.vtable.drop_output)(self.ptr) };
         }
-        // SAFETY: the handle's reference.
-        unsafe { drop_ref(self.ptr) };
+    }
+}
+
+/// Drops one reference to a task when it goes out of scope, unwinding included.
+struct DropRef(NonNull<Header>);
+
+impl Drop for DropRef {
+    fn drop(&mut self) {
+        // SAFETY: the reference this guard was made for is owned by it.
+        unsafe { drop_ref(self.0) };
     }
 }
 

@@ -136,8 +136,13 @@ impl State {
     pub(crate) fn wake_by_ref(&self) -> bool {
         let mut state = self.0.load(Ordering::Relaxed);
         loop {
-            let (next, schedule) = if state & (COMPLETE | SCHEDULED) != 0 {
+            let (next, schedule) = if state & COMPLETE != 0 {
                 return false;
+            } else if state & SCHEDULED != 0 {
+                // Already queued (or to be queued again): nothing changes, but the write
+                // still publishes what the waker did before waking to the next poll,
+                // whose `start_run` reads this word with acquire ordering.
+                (state, false)
             } else if state & RUNNING != 0 {
                 (state | SCHEDULED, false)
             } else {
@@ -360,7 +365,8 @@ mod loom_tests {
             if completed.detached {
                 self.drop_output();
             } else if completed.wake_awaiter {
-                self.awaiter.with(|w| assert!(unsafe { (*w).is_some() }));
+                let awaiter = self.awaiter.with_mut(|w| unsafe { (*w).take() });
+                assert!(awaiter.is_some());
                 self.woken.fetch_add(1, Ordering::SeqCst);
             }
             self.drop_ref();
@@ -380,7 +386,10 @@ mod loom_tests {
             self.awaiter.with_mut(|w| unsafe { *w = Some(id) });
             match self.state.set_awaiter() {
                 Ok(()) => None,
-                Err(Complete) => self.output.with_mut(|o| unsafe { (*o).take() }),
+                Err(Complete) => {
+                    self.awaiter.with_mut(|w| unsafe { (*w).take() });
+                    self.output.with_mut(|o| unsafe { (*o).take() })
+                }
             }
         }
 
@@ -441,6 +450,43 @@ mod loom_tests {
             assert_eq!(task.freed.load(Ordering::SeqCst), 1);
             let completed = usize::from(runs == 2);
             assert_eq!(task.dropped_outputs.load(Ordering::SeqCst), completed);
+        });
+    }
+
+    /// A wake through a borrowed waker while the task is still queued: the poll that
+    /// follows (the queued one, or one more) sees what the waker wrote before waking.
+    #[test]
+    fn a_wake_of_a_queued_task_is_not_lost() {
+        crate::loom::model(|| {
+            let task = Task::new();
+            let ready = Arc::new(loom::sync::atomic::AtomicBool::new(false));
+            let waker = {
+                let (task, ready) = (task.clone(), ready.clone());
+                thread::spawn(move || {
+                    ready.store(true, Ordering::Relaxed);
+                    task.state.wake_by_ref()
+                })
+            };
+            // The first runnable, queued at spawn, polled until it goes idle.
+            let poll = || {
+                let mut seen;
+                loop {
+                    task.state.start_run();
+                    seen = ready.load(Ordering::Relaxed);
+                    if task.state.end_run() != AfterPoll::Reschedule {
+                        return seen;
+                    }
+                }
+            };
+            let mut seen = poll();
+            // The wake found the task idle and queued a new runnable: run it.
+            if waker.join().unwrap() {
+                seen = poll();
+            }
+            assert!(
+                seen,
+                "the last poll missed the waker's write: a lost wake-up"
+            );
         });
     }
 
