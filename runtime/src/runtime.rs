@@ -489,6 +489,40 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
+    /// Timers registered by one worker spread over the wheels once its own holds far
+    /// more than another's, so that both workers fire them.
+    #[test]
+    fn timers_from_one_worker_spread_over_the_wheels() {
+        let rt = crate::Builder::new()
+            .worker_threads(2)
+            .pin_workers(false)
+            .build()
+            .unwrap();
+        const TIMERS: usize = 5_000;
+        let sleeps = rt
+            .block_on(rt.spawn(async {
+                let mut sleeps: Vec<_> = (0..TIMERS)
+                    .map(|_| Box::pin(crate::time::sleep(Duration::from_secs(3600))))
+                    .collect();
+                // Polled once each, from this one task on one worker: registered.
+                let waker = std::task::Waker::noop();
+                let mut cx = std::task::Context::from_waker(waker);
+                for sleep in &mut sleeps {
+                    assert!(std::future::Future::poll(sleep.as_mut(), &mut cx).is_pending());
+                }
+                sleeps
+            }))
+            .unwrap();
+        let lens: Vec<usize> = rt.shared.workers.iter().map(|w| w.timers.len()).collect();
+        assert_eq!(lens.iter().sum::<usize>(), TIMERS);
+        assert!(
+            lens.iter().all(|&len| len >= 1_000),
+            "timers stayed on one wheel: {lens:?}"
+        );
+        drop(sleeps);
+        assert!(rt.shared.workers.iter().all(|w| w.timers.is_empty()));
+    }
+
     /// A handle dropped after its task finished drops the output; when that destructor
     /// panics, the handle's reference still goes, so the task (which holds the runtime)
     /// is freed.

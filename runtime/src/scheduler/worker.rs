@@ -58,6 +58,13 @@ const STEAL_SPINS: u32 = 64;
 /// Tasks woken by one batch of timers above which an idle worker is woken to help.
 const SHARE_TIMER_BATCH: usize = 16;
 
+/// Timers a worker's wheel may hold beyond another's before the worker links new ones
+/// into that other wheel (see `WorkerCore::timer_wheel`).
+const TIMER_IMBALANCE: usize = 1024;
+
+/// Timers a worker links between two looks at where they should go.
+const TIMER_BALANCE_INTERVAL: u32 = 16;
+
 /// Registry keys of finished tasks a worker gathers for another worker's shard before
 /// removing them (one lock).
 const UNREGISTER_BATCH: usize = 64;
@@ -99,6 +106,9 @@ pub(crate) struct WorkerCore {
     unregistered: RefCell<Vec<Vec<usize>>>,
     /// The memory of the tasks this worker spawns (see `crate::task::pool`).
     pub(crate) pool: LocalPool,
+    /// The wheel this worker's new timers go into, and timers linked since it was chosen.
+    timer_target: Cell<usize>,
+    timers_linked: Cell<u32>,
 }
 
 impl WorkerCore {
@@ -124,6 +134,8 @@ impl WorkerCore {
             spin_before_park,
             unregistered: RefCell::new(Vec::new()),
             pool: LocalPool::new(),
+            timer_target: Cell::new(index),
+            timers_linked: Cell::new(0),
             rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
         }
     }
@@ -482,6 +494,41 @@ impl WorkerCore {
             }
         }
         None
+    }
+
+    /// The worker whose wheel a timer registered here goes into: normally this one's.
+    ///
+    /// A task's timers go where it is polled, and freshly spawned tasks are usually all
+    /// polled by the one worker that steals them from a busy spawner: left alone, one
+    /// wheel ends up with nearly every timer, and its worker alone fires them (100k
+    /// deadlines spread over a second wake that worker 100k times, while the other waits
+    /// for stolen work). Once this worker's wheel holds [`TIMER_IMBALANCE`] more timers
+    /// than another's, new timers go into that one; its owner fires them and runs their
+    /// tasks. Every [`TIMER_BALANCE_INTERVAL`] timers, the choice is made again against
+    /// one other worker, picked at random, so that the counters other workers write are
+    /// read rarely.
+    pub(crate) fn timer_wheel(&self) -> usize {
+        let linked = self.timers_linked.get().wrapping_add(1);
+        self.timers_linked.set(linked);
+        if linked % TIMER_BALANCE_INTERVAL == 0 {
+            self.timer_target.set(self.pick_timer_wheel());
+        }
+        self.timer_target.get()
+    }
+
+    fn pick_timer_wheel(&self) -> usize {
+        let workers = &self.shared.workers;
+        let own = workers[self.index].timers.len();
+        if own < TIMER_IMBALANCE || workers.len() == 1 {
+            return self.index;
+        }
+        let others = workers.len() - 1;
+        let other = (self.index + 1 + self.next_random() as usize % others) % workers.len();
+        if workers[other].timers.len() + TIMER_IMBALANCE < own {
+            other
+        } else {
+            self.index
+        }
     }
 
     fn next_random(&self) -> u32 {

@@ -144,7 +144,9 @@ impl Sleep {
     }
 
     /// First poll: completes at once if the deadline has passed, else links the timer
-    /// into the current worker's wheel (or, outside the workers, into one of theirs).
+    /// into the current worker's wheel (or another's, when the current one holds far
+    /// more timers: see `WorkerCore::timer_wheel`), or, outside the workers, into one of
+    /// theirs.
     fn register(&mut self, cx: &mut Context<'_>) -> bool {
         context::with_current(|current| {
             let (shared, owner, deadline) = match current {
@@ -155,7 +157,7 @@ impl Sleep {
                     if deadline <= core.cached_clock() {
                         return true;
                     }
-                    (&core.shared, core.index, deadline)
+                    (&core.shared, core.timer_wheel(), deadline)
                 }
                 Current::BlockOn(shared) => {
                     if Instant::now() >= self.deadline {

@@ -129,7 +129,12 @@ impl TimerShard {
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.len.load(Ordering::Relaxed) == 0
+        self.len() == 0
+    }
+
+    /// Timers linked, as of the last change (a hint: it may be stale by then).
+    pub(crate) fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
     }
 
     pub(crate) fn next_expiration(&self) -> Option<u64> {
