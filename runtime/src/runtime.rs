@@ -489,15 +489,20 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
+    /// A runtime with `workers` unpinned workers.
+    fn runtime(workers: usize) -> crate::Runtime {
+        crate::Builder::new()
+            .worker_threads(workers)
+            .pin_workers(false)
+            .build()
+            .unwrap()
+    }
+
     /// Timers registered by one worker spread over the wheels once its own holds far
     /// more than another's, so that both workers fire them.
     #[test]
     fn timers_from_one_worker_spread_over_the_wheels() {
-        let rt = crate::Builder::new()
-            .worker_threads(2)
-            .pin_workers(false)
-            .build()
-            .unwrap();
+        let rt = runtime(2);
         const TIMERS: usize = 5_000;
         let sleeps = rt
             .block_on(rt.spawn(async {
@@ -534,11 +539,7 @@ mod tests {
                 panic!("output dropped");
             }
         }
-        let rt = crate::Builder::new()
-            .worker_threads(1)
-            .pin_workers(false)
-            .build()
-            .unwrap();
+        let rt = runtime(1);
         let shared = Arc::downgrade(&rt.shared);
         let handle = rt.spawn(async { Bomb });
         let start = std::time::Instant::now();
@@ -559,11 +560,7 @@ mod tests {
     /// may be left behind, holding the runtime, once it is dropped.
     #[test]
     fn tasks_finished_on_another_worker_are_all_freed() {
-        let rt = crate::Builder::new()
-            .worker_threads(2)
-            .pin_workers(false)
-            .build()
-            .unwrap();
+        let rt = runtime(2);
         let shared = Arc::downgrade(&rt.shared);
         let sum = rt
             .block_on(rt.spawn(async {

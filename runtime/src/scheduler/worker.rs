@@ -151,12 +151,11 @@ impl WorkerCore {
     }
 
     /// Takes the registry key of a task that finished here, when another worker's shard
-    /// holds it. That
-    /// shard's lock and slab are on the other worker's core, so removing keys one at a
-    /// time, while that worker inserts and removes its own, moves the lock's cache line
-    /// back and forth for every task (a burst of timers fired and run by both workers);
-    /// batched, once per [`UNREGISTER_BATCH`] tasks. Returns `false` if the caller must
-    /// remove the key itself (it is in this worker's own shard).
+    /// holds it. That shard's lock and slab are on the other worker's core, so removing
+    /// keys one at a time, while that worker inserts and removes its own, moves the
+    /// lock's cache line back and forth for every task (a burst of timers fired and run
+    /// by both workers); batched, once per [`UNREGISTER_BATCH`] tasks. Returns `false` if
+    /// the caller must remove the key itself (it is in this worker's own shard).
     ///
     /// A batched task stays registered a little longer: shutdown counts it as live until
     /// the batch is flushed, which every maintenance pass does (and nothing is batched

@@ -160,8 +160,9 @@ fn alloc_block(shared: &Arc<Shared>, layout: Layout) -> (NonNull<u8>, u32) {
     if let Some(class) = pool::class_of(layout).filter(|_| pool::enabled()) {
         let pooled = context::with_worker_of(Arc::as_ptr(shared), |core| {
             let core = core?;
+            let home = u32::try_from(core.index).ok()?;
             let block = core.pool.alloc(&shared.workers[core.index].pool, class);
-            Some((block, u32::try_from(core.index).ok()?))
+            Some((block, home))
         });
         if let Some(pooled) = pooled {
             return pooled;
@@ -182,11 +183,12 @@ fn alloc_block(shared: &Arc<Shared>, layout: Layout) -> (NonNull<u8>, u32) {
 /// `block` and `home` come from `alloc_block(shared, layout)`, and nothing uses the block
 /// any more.
 unsafe fn free_block(shared: &Arc<Shared>, home: u32, block: NonNull<u8>, layout: Layout) {
-    let class = pool::class_of(layout);
-    let (Some(class), Some(worker)) = (class, shared.workers.get(home as usize)) else {
+    if home == NO_HOME {
         // SAFETY: allocated by the global allocator with this layout (caller's promise).
         return unsafe { std::alloc::dealloc(block.as_ptr(), layout) };
-    };
+    }
+    let class = pool::class_of(layout).expect("a pooled task has a pooled size class");
+    let worker = &shared.workers[home as usize];
     let freed_here = context::with_worker_of(Arc::as_ptr(shared), |core| match core {
         Some(core) if core.index == home as usize => {
             // SAFETY: from this worker's pool, with this class (caller's promise).

@@ -159,9 +159,9 @@ impl std::fmt::Debug for Runnable {
 ///
 /// # Safety
 ///
-/// If `future` or its output is not `Send`, the caller makes sure the task is only
-/// polled and dropped on the calling thread (through `meta.owner`, which
-/// `Shared::schedule` honours), and that the returned handle is only used there too.
+/// If `future` is not `Send`, the caller makes sure the task is only polled and dropped
+/// on the calling thread (through `meta.owner`, which `Shared::schedule` honours). The
+/// handle touches only the output; `JoinHandle` is `Send` only when the output is.
 pub(crate) unsafe fn spawn<F>(mut meta: TaskMeta, future: F) -> (Runnable, RawJoinHandle<F::Output>)
 where
     F: Future,
@@ -256,6 +256,9 @@ impl<F: Future> Vtables<F> {
         unsafe { &mut *ptr.cast::<Cell<F>>().as_ref().stage.get() }
     }
 
+    /// # Safety
+    ///
+    /// As for `Vtable::poll`: `ptr` is a live `Cell<F>` whose `RUNNING` the caller holds.
     unsafe fn poll(ptr: NonNull<Header>, cx: &mut Context<'_>) -> bool {
         // SAFETY: the caller holds `RUNNING`, which makes the future ours.
         let (meta, stage) = unsafe { (&ptr.as_ref().meta, Self::stage(ptr)) };
@@ -282,6 +285,9 @@ impl<F: Future> Vtables<F> {
         true
     }
 
+    /// # Safety
+    ///
+    /// As for `Vtable::cancel`: `ptr` is a live `Cell<F>` whose `RUNNING` the caller holds.
     unsafe fn cancel(ptr: NonNull<Header>) {
         // SAFETY: the caller holds `RUNNING`.
         let (meta, stage) = unsafe { (&ptr.as_ref().meta, Self::stage(ptr)) };
@@ -299,6 +305,11 @@ impl<F: Future> Vtables<F> {
         super::unregister(meta);
     }
 
+    /// # Safety
+    ///
+    /// As for `Vtable::read_output`: `ptr` is a live `Cell<F>` whose output the caller
+    /// owns and has not read, and `out` is valid for writing a `Result<F::Output,
+    /// JoinError>`.
     unsafe fn read_output(ptr: NonNull<Header>, out: *mut ()) {
         // SAFETY: the caller owns the output.
         let stage = unsafe { Self::stage(ptr) };
@@ -311,11 +322,18 @@ impl<F: Future> Vtables<F> {
         }
     }
 
+    /// # Safety
+    ///
+    /// As for `Vtable::drop_output`: `ptr` is a live `Cell<F>` whose output the caller owns.
     unsafe fn drop_output(ptr: NonNull<Header>) {
         // SAFETY: the caller owns the output.
         *unsafe { Self::stage(ptr) } = Stage::Consumed;
     }
 
+    /// # Safety
+    ///
+    /// As for `Vtable::dealloc`: `ptr` is a `Cell<F>` made by `spawn` whose last reference
+    /// is gone.
     unsafe fn dealloc(ptr: NonNull<Header>) {
         let cell = ptr.cast::<Cell<F>>().as_ptr();
         // SAFETY: the last reference is gone, so nothing else can reach the cell. The
@@ -436,36 +454,59 @@ fn raw_waker(ptr: NonNull<Header>) -> RawWaker {
 static WAKER_VTABLE: RawWakerVTable =
     RawWakerVTable::new(clone_waker, wake, wake_by_ref, drop_waker);
 
-fn header<'a>(data: *const ()) -> &'a Header {
-    // SAFETY: waker data is always a task header that the waker holds a reference to.
+/// # Safety
+///
+/// `data` is a waker's data pointer: a task header the waker holds a reference to.
+unsafe fn header<'a>(data: *const ()) -> &'a Header {
+    // SAFETY: the caller's promise.
     unsafe { &*data.cast::<Header>() }
 }
 
+/// # Safety (for the four functions of `WAKER_VTABLE`)
+///
+/// `data` is the data pointer of a waker made by `raw_waker`, which holds one reference
+/// to the task (borrowed from the runnable for the waker a poll is given); `wake` and
+/// `drop_waker` consume it.
 unsafe fn clone_waker(data: *const ()) -> RawWaker {
-    header(data).state.ref_inc();
-    // SAFETY: `data` is a live header (see `header`).
-    raw_waker(unsafe { NonNull::new_unchecked(data.cast_mut().cast()) })
+    // SAFETY: see above.
+    let header = unsafe { header(data) };
+    header.state.ref_inc();
+    raw_waker(NonNull::from(header))
 }
 
+/// # Safety
+///
+/// See `clone_waker`.
 unsafe fn wake(data: *const ()) {
-    let ptr = NonNull::from(header(data));
-    match header(data).state.wake_by_val() {
+    // SAFETY: see `clone_waker`.
+    let header = unsafe { header(data) };
+    let ptr = NonNull::from(header);
+    match header.state.wake_by_val() {
         // The waker's reference is the runnable's now.
         AfterWake::Schedule => crate::scheduler::Shared::schedule(Runnable { ptr }),
         AfterWake::Nothing => {}
         // SAFETY: the waker's reference was the last.
-        AfterWake::Dealloc => unsafe { (header(data).vtable.dealloc)(ptr) },
+        AfterWake::Dealloc => unsafe { (header.vtable.dealloc)(ptr) },
     }
 }
 
+/// # Safety
+///
+/// See `clone_waker`.
 unsafe fn wake_by_ref(data: *const ()) {
-    if header(data).state.wake_by_ref() {
-        let ptr = NonNull::from(header(data));
+    // SAFETY: see `clone_waker`.
+    let header = unsafe { header(data) };
+    if header.state.wake_by_ref() {
+        // The reference `wake_by_ref` added is the runnable's.
+        let ptr = NonNull::from(header);
         crate::scheduler::Shared::schedule(Runnable { ptr });
     }
 }
 
+/// # Safety
+///
+/// See `clone_waker`.
 unsafe fn drop_waker(data: *const ()) {
-    // SAFETY: the waker's reference.
+    // SAFETY: the waker's reference (see `clone_waker`).
     unsafe { drop_ref(NonNull::from(header(data))) }
 }

@@ -61,51 +61,37 @@ impl State {
 
     /// The poll returned `Pending`.
     pub(crate) fn end_run(&self) -> AfterPoll {
-        let mut state = self.0.load(Ordering::Relaxed);
-        loop {
-            let next = if state & SCHEDULED != 0 {
-                state & !RUNNING
+        self.update(|state| {
+            if state & SCHEDULED != 0 {
+                (state & !RUNNING, AfterPoll::Reschedule)
             } else {
-                (state & !RUNNING) - REF_ONE
-            };
-            match self
-                .0
-                .compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Relaxed)
-            {
-                Ok(_) if state & SCHEDULED != 0 => return AfterPoll::Reschedule,
-                Ok(_) if next & !FLAGS == 0 => return AfterPoll::Dealloc,
-                Ok(_) => return AfterPoll::Idle,
-                Err(actual) => state = actual,
+                let next = (state & !RUNNING) - REF_ONE;
+                let after = if next & !FLAGS == 0 {
+                    AfterPoll::Dealloc
+                } else {
+                    AfterPoll::Idle
+                };
+                (next, after)
             }
-        }
+        })
     }
 
     /// The runner stored the output: the task is complete (a wake during the last poll
     /// no longer matters). The runner still holds its reference.
     pub(crate) fn complete(&self) -> Completed {
-        let mut state = self.0.load(Ordering::Relaxed);
-        loop {
-            let next = (state & !(RUNNING | SCHEDULED)) | COMPLETE;
-            match self
-                .0
-                .compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Relaxed)
-            {
-                Ok(_) => {
-                    return Completed {
-                        detached: state & HANDLE == 0,
-                        wake_awaiter: state & (HANDLE | AWAITER) == HANDLE | AWAITER,
-                    }
-                }
-                Err(actual) => state = actual,
-            }
-        }
+        self.update(|state| {
+            let completed = Completed {
+                detached: state & HANDLE == 0,
+                wake_awaiter: state & (HANDLE | AWAITER) == HANDLE | AWAITER,
+            };
+            ((state & !(RUNNING | SCHEDULED)) | COMPLETE, completed)
+        })
     }
 
     /// A wake through an owned waker, whose reference this consumes.
     pub(crate) fn wake_by_val(&self) -> AfterWake {
-        let mut state = self.0.load(Ordering::Relaxed);
-        loop {
-            let (next, after) = if state & (COMPLETE | SCHEDULED) != 0 {
+        self.update(|state| {
+            if state & (COMPLETE | SCHEDULED) != 0 {
                 let next = state - REF_ONE;
                 let after = if next & !FLAGS == 0 {
                     AfterWake::Dealloc
@@ -120,42 +106,28 @@ impl State {
             } else {
                 // The waker's reference becomes the runnable's.
                 (state | SCHEDULED, AfterWake::Schedule)
-            };
-            match self
-                .0
-                .compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Relaxed)
-            {
-                Ok(_) => return after,
-                Err(actual) => state = actual,
             }
-        }
+        })
     }
 
     /// A wake through a borrowed waker: `true` if the caller must queue a runnable (for
     /// which a reference was added).
     pub(crate) fn wake_by_ref(&self) -> bool {
-        let mut state = self.0.load(Ordering::Relaxed);
-        loop {
-            let (next, schedule) = if state & COMPLETE != 0 {
-                return false;
+        self.transition(|state| {
+            if state & COMPLETE != 0 {
+                Err(Complete)
             } else if state & SCHEDULED != 0 {
                 // Already queued (or to be queued again): nothing changes, but the write
                 // still publishes what the waker did before waking to the next poll,
                 // whose `start_run` reads this word with acquire ordering.
-                (state, false)
+                Ok((state, false))
             } else if state & RUNNING != 0 {
-                (state | SCHEDULED, false)
+                Ok((state | SCHEDULED, false))
             } else {
-                ((state | SCHEDULED) + REF_ONE, true)
-            };
-            match self
-                .0
-                .compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Relaxed)
-            {
-                Ok(_) => return schedule,
-                Err(actual) => state = actual,
+                Ok(((state | SCHEDULED) + REF_ONE, true))
             }
-        }
+        })
+        .unwrap_or(false)
     }
 
     /// A new reference (a waker clone).
@@ -183,7 +155,8 @@ impl State {
         self.0.load(Ordering::Acquire) & COMPLETE != 0
     }
 
-    /// For the handle: whether its waker is stored (it may read it, not replace it).
+    /// For the handle: whether its waker is published (the slot is then not the handle's
+    /// to touch until `unset_awaiter` succeeds).
     pub(crate) fn has_awaiter(&self) -> bool {
         self.0.load(Ordering::Acquire) & AWAITER != 0
     }
@@ -201,16 +174,35 @@ impl State {
     }
 
     fn update_awaiter(&self, f: impl Fn(usize) -> usize) -> Result<(), Complete> {
-        let mut state = self.0.load(Ordering::Acquire);
-        loop {
+        self.transition(|state| {
             if state & COMPLETE != 0 {
                 return Err(Complete);
             }
+            Ok((f(state), ()))
+        })
+    }
+
+    /// Applies a transition that always happens: `f` maps the current word to the next
+    /// one and a result (see `transition`).
+    fn update<R>(&self, mut f: impl FnMut(usize) -> (usize, R)) -> R {
+        match self.transition(|state| Ok::<_, std::convert::Infallible>(f(state))) {
+            Ok(result) => result,
+            Err(never) => match never {},
+        }
+    }
+
+    /// Applies one transition: `f` maps the current word to the next one and a result,
+    /// or refuses with an error (nothing is written), and is called again whenever
+    /// another thread changed the word first.
+    fn transition<R, E>(&self, mut f: impl FnMut(usize) -> Result<(usize, R), E>) -> Result<R, E> {
+        let mut state = self.0.load(Ordering::Acquire);
+        loop {
+            let (next, result) = f(state)?;
             match self
                 .0
-                .compare_exchange_weak(state, f(state), Ordering::AcqRel, Ordering::Acquire)
+                .compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Acquire)
             {
-                Ok(_) => return Ok(()),
+                Ok(_) => return Ok(result),
                 Err(actual) => state = actual,
             }
         }
