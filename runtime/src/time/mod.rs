@@ -4,9 +4,10 @@
 //! Each worker keeps its pending timers in a hierarchical timing wheel with one-microsecond
 //! ticks and parks in its io_uring ring with the nearest deadline as the wait's timeout, so
 //! the kernel only ever holds one timeout per worker. A timer lives inside its [`Sleep`]
-//! (no allocation) and is linked into the wheel of the worker that first polls it; a timer
-//! first polled outside the workers (in `block_on`) is handed to one of them. A timer never
-//! fires before its deadline, and at most a microsecond after it for rounding.
+//! (no allocation of its own) and is linked into the wheel of the worker that first polls
+//! it; a timer first polled outside the workers (in `block_on`) is handed to one of them.
+//! A timer never fires before its deadline, and at most a microsecond after it for
+//! rounding.
 //!
 //! # Examples
 //!
@@ -75,7 +76,7 @@ fn far_future() -> Instant {
 
 /// A future that completes at a deadline. Created by [`sleep`] and [`sleep_until`].
 ///
-/// The timer lives inside the future (registering it allocates nothing), so the future
+/// The timer lives inside the future (the wheel keeps only a pointer to it), so the future
 /// must be pinned to be polled: `.await` does that; to poll it by hand, use
 /// `std::pin::pin!` or `Box::pin`. Dropping it cancels the timer.
 #[derive(Debug)]

@@ -2,8 +2,19 @@
 //!
 //! Each worker owns one wheel (behind a lock, because a timer may be dropped on another
 //! thread). A timer is a [`TimerNode`] that lives inside its [`Sleep`](crate::time::Sleep)
-//! future, which is pinned: the wheel links nodes into doubly-linked slot lists, so
-//! inserting and removing a timer is O(1) and allocates nothing.
+//! future, which is pinned. Each slot keeps an array of pointers to its nodes, and each
+//! node its position in that array: inserting appends (amortized O(1); the array grows
+//! now and then), removing moves the slot's last pointer into the hole (O(1)).
+//!
+//! # Why arrays and not linked lists
+//!
+//! A slot's nodes live in the memory of as many tasks, and with many tasks each is a
+//! cache miss. Walking a linked list, the address of the next node is only known once
+//! the current one has arrived, so the misses happen one after the other: a burst of
+//! 50,000 timers due together cost milliseconds of waiting for memory alone. Walking an
+//! array, the walk asks for nodes several places ahead ([`PREFETCH_AHEAD`]) and the
+//! misses overlap. Removal touches one other node (the one moved into the hole) where
+//! a doubly-linked list touches two (both neighbours).
 //!
 //! # Geometry
 //!
@@ -19,7 +30,7 @@
 //!
 //! The upper levels are wide on purpose: moving a slot's timers down touches each of
 //! them (each in its own task's memory), and a timer due just after a slot starts waits
-//! until it is reached in that slot's list. With 4096 slots a slot holds few enough
+//! until it is reached in that slot. With 4096 slots a slot holds few enough
 //! timers (4 ms of deadlines) that this costs microseconds, not the milliseconds a
 //! 64-slot level holding a quarter second of deadlines would; the work is also done in
 //! slices (see [`Wheel::expire`]).
@@ -63,6 +74,13 @@ const _: () = {
 /// Marks a node that is in no slot.
 const UNLINKED: u8 = u8::MAX;
 
+/// How many nodes ahead of the one being handled a slot walk asks for.
+const PREFETCH_AHEAD: usize = 8;
+
+/// Capacity a slot keeps when it empties (pointers); larger arrays are freed, so that a
+/// burst does not pin its peak memory in the slots it passed through.
+const RETAINED_CAPACITY: usize = 32;
+
 /// The tick (microsecond) at or after a deadline in nanoseconds.
 pub(crate) fn tick_at_or_after(nanos: u64) -> u64 {
     nanos.div_ceil(1000)
@@ -85,10 +103,10 @@ pub(crate) struct TimerNode {
 #[derive(Debug)]
 struct Links {
     tick: u64,
-    prev: *const TimerNode,
-    next: *const TimerNode,
-    level: u8,
+    /// Position in its slot's array.
+    index: u32,
     slot: u16,
+    level: u8,
 }
 
 impl Links {
@@ -111,10 +129,9 @@ impl TimerNode {
         TimerNode {
             links: UnsafeCell::new(Links {
                 tick: 0,
-                prev: ptr::null(),
-                next: ptr::null(),
-                level: UNLINKED,
+                index: 0,
                 slot: 0,
+                level: UNLINKED,
             }),
             entry: TimerEntry::new(),
             _pinned: PhantomPinned,
@@ -132,31 +149,60 @@ impl TimerNode {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct List {
-    head: *const TimerNode,
-    tail: *const TimerNode,
-    /// A lower bound of the ticks at which the list's timers were placed: the earliest
-    /// placement since the list was last empty (removals leave it as it is). See
+#[derive(Debug)]
+struct Slot {
+    /// The slot's nodes, in no particular order; each node's `index` is its position.
+    nodes: Vec<*const TimerNode>,
+    /// A lower bound of the ticks at which the slot's timers were placed: the earliest
+    /// placement since the slot was last empty (removals leave it as it is). See
     /// "Reaching a slot late" in [`Wheel`]'s docs.
     earliest: u64,
 }
 
-impl List {
-    const EMPTY: List = List {
-        head: ptr::null(),
-        tail: ptr::null(),
-        earliest: u64::MAX,
-    };
+impl Slot {
+    fn new() -> Slot {
+        Slot {
+            nodes: Vec::new(),
+            earliest: u64::MAX,
+        }
+    }
+
+    /// Called when the slot's last node has left it.
+    fn emptied(&mut self) {
+        if self.nodes.capacity() > RETAINED_CAPACITY {
+            self.nodes = Vec::new();
+        }
+    }
+
+    /// Asks for the node `ahead` places before the last (the walk takes the last first).
+    fn prefetch(&self, ahead: usize) {
+        if let Some(&node) = self
+            .nodes
+            .len()
+            .checked_sub(1 + ahead)
+            .and_then(|i| self.nodes.get(i))
+        {
+            prefetch_node(node);
+        }
+    }
+}
+
+/// Asks for both cache lines a node may span.
+fn prefetch_node(node: *const TimerNode) {
+    crate::prefetch::prefetch(node);
+    crate::prefetch::prefetch(
+        node.cast::<u8>()
+            .wrapping_add(std::mem::size_of::<TimerNode>() - 1),
+    );
 }
 
 #[derive(Debug)]
 struct Level {
-    /// One bit per slot: set when the slot's list is non-empty.
+    /// One bit per slot: set when the slot holds a node.
     occupied: Box<[u64]>,
     /// Number of set bits in `occupied`, so empty levels are skipped at once.
     occupied_slots: usize,
-    slots: Box<[List]>,
+    slots: Box<[Slot]>,
 }
 
 impl Level {
@@ -165,7 +211,7 @@ impl Level {
         Level {
             occupied: vec![0; slots.div_ceil(64)].into_boxed_slice(),
             occupied_slots: 0,
-            slots: vec![List::EMPTY; slots].into_boxed_slice(),
+            slots: (0..slots).map(|_| Slot::new()).collect(),
         }
     }
 
@@ -231,7 +277,7 @@ impl Level {
 ///
 /// # Reaching a slot late
 ///
-/// A slot's list remembers the earliest tick placed in it, and a slot is reached at that
+/// A slot remembers the earliest tick placed in it, and a slot is reached at that
 /// tick rather than at its start (both are at or before every deadline in it, so nothing
 /// fires early). Timers due when the slot is reached fire straight from it; only the
 /// others move down. Many timers with one deadline (a burst) thus fire from wherever
@@ -342,6 +388,8 @@ impl Wheel {
         mut fired: impl FnMut(&TimerNode),
     ) -> bool {
         let mut spent = 0;
+        // Whether the first nodes of the slot being worked off have been asked for.
+        let mut primed = false;
         loop {
             let (level, array, slot) = match self.processing {
                 Some(current) => current,
@@ -358,8 +406,8 @@ impl Wheel {
                         self.advance_to(next.start);
                         continue;
                     }
-                    // The slot leaves the search (its bit is cleared) but its list stays
-                    // in place, so `remove` still finds nodes that are yet to be moved.
+                    // The slot leaves the search (its bit is cleared) but its nodes stay
+                    // in place, so `remove` still finds those yet to be moved.
                     // Nothing new is linked into it: relative to its start, every later
                     // deadline belongs to a lower level or a later slot.
                     self.arrays[next.level][next.array].unmark(next.slot);
@@ -368,27 +416,24 @@ impl Wheel {
                     current
                 }
             };
-            let head = self.arrays[level][array].slots[slot].head;
-            if head.is_null() {
+            if !primed {
+                // Fill the pipeline: ask for the first nodes this call will take.
+                let nodes = &self.arrays[level][array].slots[slot];
+                (0..PREFETCH_AHEAD).for_each(|ahead| nodes.prefetch(ahead));
+                primed = true;
+            }
+            if self.arrays[level][array].slots[slot].nodes.is_empty() {
                 self.processing = None;
+                primed = false;
                 continue;
             }
             if spent == budget {
-                // The lock is about to be released: `pop_head` left the head's `prev`
-                // pointing at the last node taken.
-                // SAFETY: nodes in a slot list are valid (contract) and we hold the lock.
-                unsafe { (*head).links().prev = ptr::null() };
                 return true;
             }
             spent += 1;
-            // SAFETY: nodes in a slot list are valid (contract) and we hold the lock.
-            let node = unsafe { &*head };
-            // The next node is the next head: start loading it (it lives in another
-            // task's memory) while this one is handled.
-            // SAFETY: as above.
-            crate::prefetch::prefetch(unsafe { node.links().next });
-            // SAFETY: as above; the node is the head of this slot's list.
-            unsafe { self.pop_head(node) };
+            // SAFETY: the slot is not empty; its nodes are valid (contract) and we hold
+            // the lock.
+            let node = unsafe { &*self.pop_last(level, array, slot) };
             // SAFETY: as above.
             if unsafe { node.links().tick } <= now {
                 self.len -= 1;
@@ -427,26 +472,20 @@ impl Wheel {
             }
             let source_array = self.current[source];
             let next_array = 1 - self.current[target];
-            loop {
-                let head = self.arrays[source][source_array].slots[upcoming].head;
-                if head.is_null() {
-                    break;
-                }
+            let nodes = &self.arrays[source][source_array].slots[upcoming];
+            (0..PREFETCH_AHEAD).for_each(|ahead| nodes.prefetch(ahead));
+            while !self.arrays[source][source_array].slots[upcoming]
+                .nodes
+                .is_empty()
+            {
                 if spent == budget {
-                    // As in `expire`: `pop_head` left the head's `prev` stale.
-                    // SAFETY: nodes in a slot list are valid (contract); lock held.
-                    unsafe { (*head).links().prev = ptr::null() };
                     return true;
                 }
                 spent += 1;
-                // SAFETY: nodes in a slot list are valid (contract) and we hold the lock.
-                let node = unsafe { &*head };
-                // As in `expire`: load the next node while this one moves.
-                // SAFETY: as above.
-                crate::prefetch::prefetch(unsafe { node.links().next });
-                // SAFETY: as above; the node is the head of the upcoming slot's list.
+                // SAFETY: the slot is not empty; its nodes are valid (contract) and we
+                // hold the lock. The node is unlinked before it is placed again.
                 unsafe {
-                    self.pop_head(node);
+                    let node = &*self.pop_last(source, source_array, upcoming);
                     let tick = node.links().tick;
                     self.push(node, target, next_array, slot_index(target, tick), tick);
                 }
@@ -505,7 +544,7 @@ impl Wheel {
         };
     }
 
-    /// Appends `node` to a slot list; `when` is the tick it is placed at (its deadline, or
+    /// Appends `node` to a slot; `when` is the tick it is placed at (its deadline, or
     /// where a deadline beyond the span waits).
     ///
     /// # Safety
@@ -521,20 +560,18 @@ impl Wheel {
     ) {
         // SAFETY: the caller holds the lock.
         let links = unsafe { node.links() };
-        let list = &mut self.arrays[level][array].slots[slot];
+        let target = &mut self.arrays[level][array].slots[slot];
         links.level = level as u8 | if array == 1 { ARRAY_BIT } else { 0 };
         links.slot = slot as u16;
-        links.next = ptr::null();
-        links.prev = list.tail;
-        if list.tail.is_null() {
-            list.head = node;
-            list.earliest = when;
+        // A slot holding 2^32 timers would hold at least 2^32 pinned futures (hundreds
+        // of GiB), so the position always fits.
+        links.index = target.nodes.len() as u32;
+        if target.nodes.is_empty() {
+            target.earliest = when;
         } else {
-            list.earliest = list.earliest.min(when);
-            // SAFETY: the tail is a valid node of this wheel; we hold the lock.
-            unsafe { (*list.tail).links().next = node };
+            target.earliest = target.earliest.min(when);
         }
-        list.tail = node;
+        target.nodes.push(node);
         self.arrays[level][array].mark(slot);
     }
 
@@ -545,54 +582,42 @@ impl Wheel {
         // SAFETY: the caller holds the lock.
         let links = unsafe { node.links() };
         let (level, array, slot) = links.place();
-        let list = &mut self.arrays[level][array].slots[slot];
-        if links.prev.is_null() {
-            list.head = links.next;
-        } else {
-            // SAFETY: neighbours in the list are valid nodes of this wheel.
-            unsafe { (*links.prev).links().next = links.next };
-        }
-        if links.next.is_null() {
-            list.tail = links.prev;
-        } else {
-            // SAFETY: as above.
-            unsafe { (*links.next).links().prev = links.prev };
-        }
-        if list.head.is_null() {
+        let index = links.index as usize;
+        links.level = UNLINKED;
+        let target = &mut self.arrays[level][array].slots[slot];
+        debug_assert!(
+            ptr::eq(target.nodes[index], node),
+            "a node's index is stale"
+        );
+        target.nodes.swap_remove(index);
+        if let Some(&moved) = target.nodes.get(index) {
+            // SAFETY: nodes in a slot are valid nodes of this wheel; we hold the lock,
+            // and `moved` is not `node` (which has left the array).
+            unsafe { (*moved).links().index = index as u32 };
+        } else if target.nodes.is_empty() {
+            target.emptied();
             self.arrays[level][array].unmark(slot);
         }
-        links.prev = ptr::null();
-        links.next = ptr::null();
-        links.level = UNLINKED;
     }
 
-    /// Unlinks `node`, the head of its list, like [`Wheel::unlink`] but without clearing
-    /// the new head's `prev`: `expire` and `precascade` take a slot's nodes in order and
-    /// clear it once, before they release the lock, which saves a write into another
-    /// task's memory (still on its way into the cache) per timer.
+    /// Unlinks and returns the last node of a slot, asking for the node
+    /// [`PREFETCH_AHEAD`] places before it, so that the walk taking them in turn finds
+    /// each in the cache.
     ///
     /// # Safety
     ///
-    /// Lock held; `node` is the head of the list it is linked into, and the new head's
-    /// `prev` is cleared before the lock is released (or the new head is taken the same
-    /// way).
-    unsafe fn pop_head(&mut self, node: &TimerNode) {
-        // SAFETY: the caller holds the lock.
-        let links = unsafe { node.links() };
-        let (level, array, slot) = links.place();
-        let list = &mut self.arrays[level][array].slots[slot];
-        debug_assert!(
-            ptr::eq(list.head, node),
-            "pop_head of a node that is not the head"
-        );
-        list.head = links.next;
-        if links.next.is_null() {
-            list.tail = ptr::null();
+    /// Lock held; the slot is not empty.
+    unsafe fn pop_last(&mut self, level: usize, array: usize, slot: usize) -> *const TimerNode {
+        let target = &mut self.arrays[level][array].slots[slot];
+        target.prefetch(PREFETCH_AHEAD);
+        let node = target.nodes.pop().expect("pop_last of an empty slot");
+        if target.nodes.is_empty() {
+            target.emptied();
             self.arrays[level][array].unmark(slot);
         }
-        links.prev = ptr::null();
-        links.next = ptr::null();
-        links.level = UNLINKED;
+        // SAFETY: nodes in a slot are valid (contract); the caller holds the lock.
+        unsafe { (*node).links().level = UNLINKED };
+        node
     }
 
     /// The occupied slot with the earliest start, over both arrays of every level.
@@ -889,6 +914,60 @@ mod tests {
             .map(|f| f.0)
             .collect();
         assert_eq!(fired, vec![0, 2, 3, 5]);
+    }
+
+    #[test]
+    fn removal_from_anywhere_in_a_slot_keeps_the_others_findable() {
+        // 100 timers in one level-0 slot; removing one moves the slot's last node into
+        // its place, whose recorded position must follow for a later removal to find it.
+        let all = nodes(100);
+        let mut wheel = Wheel::new();
+        for node in &all {
+            // SAFETY: nodes outlive the test's use of the wheel.
+            assert!(unsafe { wheel.insert(node, 40) });
+        }
+        let removed = [0, 99, 50, 98, 1, 97, 49, 51, 2];
+        for &i in &removed {
+            // SAFETY: as above.
+            unsafe { wheel.remove(&all[i]) };
+            // SAFETY: every node is still valid; single-threaded test.
+            unsafe {
+                for (j, node) in all.iter().enumerate() {
+                    let links = node.links();
+                    if links.level == UNLINKED {
+                        continue;
+                    }
+                    let (level, array, slot) = links.place();
+                    let at = wheel.arrays[level][array].slots[slot].nodes[links.index as usize];
+                    assert!(ptr::eq(at, node), "node {j} is where it says it is");
+                }
+            }
+        }
+        assert_eq!(wheel.len(), 100 - removed.len());
+        let mut fired: Vec<usize> = run(&mut wheel, &all, 40, 1).iter().map(|f| f.0).collect();
+        fired.sort_unstable();
+        let expected: Vec<usize> = (0..100).filter(|i| !removed.contains(i)).collect();
+        assert_eq!(fired, expected);
+    }
+
+    #[test]
+    fn a_slot_frees_a_large_array_once_it_empties() {
+        let all = nodes(1000);
+        let mut wheel = Wheel::new();
+        for node in &all {
+            // SAFETY: nodes outlive the test's use of the wheel.
+            assert!(unsafe { wheel.insert(node, 5000) });
+        }
+        assert_eq!(run(&mut wheel, &all, 5000, 1000).len(), 1000);
+        let kept: usize = wheel
+            .arrays
+            .iter()
+            .flatten()
+            .flat_map(|level| level.slots.iter())
+            .map(|slot| slot.nodes.capacity())
+            .max()
+            .unwrap();
+        assert!(kept <= RETAINED_CAPACITY, "a slot kept {kept} pointers");
     }
 
     #[test]
