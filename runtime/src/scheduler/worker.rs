@@ -47,6 +47,10 @@ const MAINTENANCE_INTERVAL: u32 = 61;
 /// the tasks it wakes (or the timers due meanwhile).
 const TIMER_SLICE: usize = 512;
 
+/// Timers fired per maintenance pass however many tasks are queued, so that timers keep
+/// firing on a worker whose queue never empties.
+const MIN_TIMER_SLICE: usize = 32;
+
 /// Timers a worker with nothing to do fires per pass for another worker that has more due
 /// than it fires at once (it holds that worker's wheel lock meanwhile).
 const HELP_TIMER_SLICE: usize = 128;
@@ -401,13 +405,22 @@ impl WorkerCore {
     }
 
     /// Fires due timers, a slice at a time; returns whether more are due.
+    ///
+    /// The slice tops the local queue up to [`TIMER_SLICE`] tasks rather than adding
+    /// that many to it: a woken task waits behind those already queued, and firing far
+    /// more than the worker runs before its next pass (every [`MAINTENANCE_INTERVAL`]
+    /// tasks) would let a burst's tasks pile up in the queue, each touched when woken
+    /// and again, after its memory has left the cache, when run.
     fn fire_timers(&self) -> bool {
         let shard = &self.shared.workers[self.index].timers;
         if shard.is_empty() {
             return false;
         }
+        let budget = TIMER_SLICE
+            .saturating_sub(self.local.len())
+            .max(MIN_TIMER_SLICE);
         let now = tick_reached(self.now());
-        let more = shard.expire(now, TIMER_SLICE, &mut self.fired.borrow_mut());
+        let more = shard.expire(now, budget, &mut self.fired.borrow_mut());
         self.wake_batch();
         more
     }
