@@ -10,8 +10,9 @@
 //! The slab is sharded: each worker inserts into a shard of its own, and other threads
 //! spread their insertions over a few more shards round-robin. A task is registered by
 //! the worker that first polled it, whose timer wheel and ring hold what the task waits
-//! for, so the worker that wakes it, runs it and removes it is usually the same one: the
-//! removal takes a lock whose cache line is already on that core. Each shard counts its
+//! for, so the worker that wakes it, runs it and removes it is usually the same one.
+//! Workers remove finished tasks in batches, one lock per batch (see
+//! `WorkerCore::unregister`). Each shard counts its
 //! own entries under its lock (no counter shared by every thread is touched per task),
 //! and each sits on its own cache lines.
 //!
@@ -143,11 +144,6 @@ impl TaskRegistry {
     /// The shard a key belongs to.
     pub(crate) fn shard_of(&self, key: usize) -> usize {
         key & SHARD_MASK
-    }
-
-    /// The shard worker `index` inserts into.
-    pub(crate) fn worker_shard(&self, index: usize) -> usize {
-        index % self.worker_shards
     }
 
     /// Removes tasks of one shard under one lock acquisition: the waker of each key

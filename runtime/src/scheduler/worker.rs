@@ -105,8 +105,8 @@ pub(crate) struct WorkerCore {
     stealing: Cell<bool>,
     /// How long to look for work before parking (`Builder::spin_before_park`).
     spin_before_park: Duration,
-    /// `unregistered[s]`: keys of finished tasks registered in registry shard `s`, another
-    /// worker's, to be removed under one lock (see `unregister`).
+    /// `unregistered[s]`: keys of finished tasks registered in registry shard `s`, to be
+    /// removed under one lock (see `unregister`).
     unregistered: RefCell<Vec<Vec<usize>>>,
     /// The memory of the tasks this worker spawns (see `crate::task::pool`).
     pub(crate) pool: LocalPool,
@@ -154,22 +154,22 @@ impl WorkerCore {
         }
     }
 
-    /// Takes the registry key of a task that finished here, when another worker's shard
-    /// holds it. That shard's lock and slab are on the other worker's core, so removing
-    /// keys one at a time, while that worker inserts and removes its own, moves the
-    /// lock's cache line back and forth for every task (a burst of timers fired and run
-    /// by both workers); batched, once per [`UNREGISTER_BATCH`] tasks. Returns `false` if
-    /// the caller must remove the key itself (it is in this worker's own shard).
+    /// Takes the registry key of a task that finished here, to be removed with others of
+    /// its shard under one lock, once per [`UNREGISTER_BATCH`] tasks. One removal per
+    /// task took that lock per task, and when the other workers were removing too (a
+    /// burst of timers fired and run by every worker, whose tasks one worker had
+    /// registered), the lock's cache line went back and forth between them, with
+    /// waiting. Returns `false` if the caller must remove the key itself.
     ///
     /// A batched task stays registered a little longer: shutdown counts it as live until
     /// the batch is flushed, which every maintenance pass does (and nothing is batched
-    /// once shutdown has begun).
+    /// once shutdown has begun). The registry's waker keeps the task's memory until then.
     pub(crate) fn unregister(&self, key: usize) -> bool {
         let registry = &self.shared.registry;
         let shard = registry.shard_of(key);
         // While shutting down, tasks are also dropped as this worker exits, after its
         // last flush: remove them at once.
-        if shard == registry.worker_shard(self.index) || self.shared.is_shutdown() {
+        if self.shared.is_shutdown() {
             return false;
         }
         let Ok(mut pending) = self.unregistered.try_borrow_mut() else {

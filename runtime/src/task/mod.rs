@@ -143,8 +143,8 @@ fn unregister(meta: &TaskMeta) {
     if key == NO_KEY {
         return;
     }
-    // A task finished on another worker than the one it registered with: that worker's
-    // registry shard is removed from in batches (see `WorkerCore::unregister`).
+    // Workers remove keys in batches (see `WorkerCore::unregister`); other threads, and
+    // workers while shutting down, remove them at once.
     let batched = context::with_worker_of(Arc::as_ptr(&meta.shared), |core| {
         core.is_some_and(|core| core.unregister(key))
     });
