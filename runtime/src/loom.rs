@@ -15,6 +15,36 @@ pub(crate) mod sync {
     }
 }
 
+/// `spin_loop`, which under loom lets the other threads run.
+pub(crate) mod hint {
+    #[cfg(loom)]
+    pub(crate) use loom::hint::spin_loop;
+    #[cfg(not(loom))]
+    pub(crate) use std::hint::spin_loop;
+}
+
+/// `UnsafeCell` with loom's closure-based interface, so that loom can check who touches
+/// the contents when; outside loom a plain `std::cell::UnsafeCell`.
+pub(crate) mod cell {
+    #[cfg(loom)]
+    pub(crate) use loom::cell::UnsafeCell;
+
+    #[cfg(not(loom))]
+    #[derive(Debug)]
+    pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+    #[cfg(not(loom))]
+    impl<T> UnsafeCell<T> {
+        pub(crate) const fn new(value: T) -> Self {
+            UnsafeCell(std::cell::UnsafeCell::new(value))
+        }
+
+        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+    }
+}
+
 /// A waker slot that a future registers into and another thread takes from:
 /// `atomic_waker::AtomicWaker`, or under loom a lock-based stand-in loom can see through.
 pub(crate) mod waker {

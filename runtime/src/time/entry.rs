@@ -1,100 +1,151 @@
 //! The state one timer shares between the future that waits on it and the worker that
-//! fires it: a fired flag and a waker.
+//! fires it: a state byte, a released flag and a waker slot.
 //!
 //! A [`Sleep`](crate::time::Sleep) may be polled on one worker, stolen, polled on another
 //! and dropped on a third, while it stays linked in the timer wheel of the worker it was
-//! registered on. Linking and unlinking happen under that wheel's lock; the two fields
-//! here are read without it.
+//! registered on. Linking and unlinking happen under that wheel's lock; the fields here
+//! are shared without it.
 //!
-//! # States
+//! # Protocol
 //!
-//! * `PENDING`: set at creation and by [`TimerEntry::reset`] (only while the timer is in
-//!   no wheel, so nobody else touches it).
-//! * `FIRING`: a worker saw the deadline pass and unlinked the timer, and is taking its
-//!   waker. Set only under the wheel's lock, by the wheel's owner or by another worker
-//!   helping it through a backlog.
-//! * `FIRED`: the worker is done with the timer and will never touch it again. Set only
-//!   under the wheel's lock, right after `FIRING`.
+//! * The future (one poll at a time: it is borrowed mutably) writes its waker into the
+//!   slot while holding `REGISTERING`, which it sets only while `FIRED` is clear.
+//! * The worker firing the timer (under the wheel's lock) sets `FIRED` with one atomic
+//!   read-modify-write. If `REGISTERING` was clear, the slot is the worker's: it takes
+//!   the waker (to wake after the lock is released). If it was set, the worker leaves
+//!   the slot alone: the future, still inside its poll, sees `FIRED` when it clears
+//!   `REGISTERING` and completes.
+//! * The worker then sets `released`: it will never touch the node again, and a future
+//!   that sees it may drop its node without the wheel's lock. One that sees `FIRED`
+//!   without `released` waits the few instructions until it is set.
 //!
-//! A future that sees `FIRED` may drop its node without taking the wheel's lock; one that
-//! sees `FIRING` waits the few instructions until `FIRED`.
+//! One read-modify-write per fired timer: a general-purpose atomic waker takes two (one
+//! to lock the slot, one to unlock it), and a burst fires tens of thousands at once.
 //!
 //! # Why no wake-up is lost
 //!
-//! The future registers its waker *before* it checks for `FIRING`; the worker stores
-//! `FIRING` *before* it takes the registered waker (which it wakes after releasing the
-//! lock). Either the check sees the timer fired, or the store comes after the registration and
-//! the taken waker is the one just registered ([`AtomicWaker`] orders registration
-//! against take).
+//! Either the future's registration finished (`REGISTERING` cleared with `FIRED` still
+//! clear) before the worker set `FIRED`, and the worker takes the waker just written
+//! (the release of `REGISTERING` and the worker's acquiring read-modify-write order the
+//! write before the take), or the future sees `FIRED`, on its first check or when it
+//! clears `REGISTERING`, and does not wait.
 
 use std::task::Waker;
 
+use crate::loom::cell::UnsafeCell;
 use crate::loom::sync::atomic::{AtomicU8, Ordering};
-use crate::loom::waker::AtomicWaker;
 
-const PENDING: u8 = 0;
-const FIRING: u8 = 1;
+/// The future is writing its waker into the slot.
+const REGISTERING: u8 = 1;
+/// The deadline passed (the worker has unlinked the timer).
 const FIRED: u8 = 2;
 
 #[derive(Debug)]
 pub(crate) struct TimerEntry {
     state: AtomicU8,
-    waker: AtomicWaker,
+    /// Set (to 1) by the worker once it is done with a fired timer.
+    released: AtomicU8,
+    waker: UnsafeCell<Option<Waker>>,
 }
+
+// SAFETY: the waker slot is written by the future only while it holds `REGISTERING`
+// (with `FIRED` clear), and taken by the worker only if it set `FIRED` while
+// `REGISTERING` was clear (see the module docs); `Waker` is `Send` and `Sync`.
+unsafe impl Send for TimerEntry {}
+// SAFETY: as above.
+unsafe impl Sync for TimerEntry {}
 
 impl TimerEntry {
     pub(crate) fn new() -> TimerEntry {
         TimerEntry {
-            state: AtomicU8::new(PENDING),
-            waker: AtomicWaker::new(),
+            state: AtomicU8::new(0),
+            released: AtomicU8::new(0),
+            waker: UnsafeCell::new(None),
         }
     }
 
-    /// Registers `waker` to be woken when the timer fires.
+    /// Registers `waker` before the timer is linked into a wheel (so it cannot have fired).
     pub(crate) fn register(&self, waker: &Waker) {
-        self.waker.register(waker);
+        let fired = self.poll_fired(waker);
+        debug_assert!(!fired, "a timer fired before it was linked");
     }
 
-    /// Registers `waker` and reports whether the timer has fired.
+    /// Registers `waker` to be woken when the timer fires, and reports whether it has
+    /// fired (in which case the waker may not be woken). Called by the future only, one
+    /// poll at a time.
     pub(crate) fn poll_fired(&self, waker: &Waker) -> bool {
         if self.is_fired() {
             return true;
         }
-        self.waker.register(waker);
-        self.is_fired()
+        // Only the future sets `REGISTERING`, so this fails only if `FIRED` is set.
+        if self
+            .state
+            .compare_exchange(0, REGISTERING, Ordering::Acquire, Ordering::Acquire)
+            .is_err()
+        {
+            return true;
+        }
+        // SAFETY: we hold `REGISTERING`, set while `FIRED` was clear: the worker does not
+        // touch the slot until we clear it (module docs).
+        self.waker.with_mut(|slot| unsafe {
+            match &*slot {
+                Some(current) if current.will_wake(waker) => {}
+                _ => *slot = Some(waker.clone()),
+            }
+        });
+        match self
+            .state
+            .compare_exchange(REGISTERING, 0, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => false,
+            Err(_) => {
+                // Fired while we registered; the worker left the slot to us.
+                self.state.fetch_and(!REGISTERING, Ordering::Release);
+                true
+            }
+        }
     }
 
     /// Whether the deadline has passed (the timer is firing or has fired).
     pub(crate) fn is_fired(&self) -> bool {
-        self.state.load(Ordering::Acquire) != PENDING
+        self.state.load(Ordering::Acquire) & FIRED != 0
     }
 
     /// Whether the worker is done with the timer: it is unlinked and will never be
     /// touched by the worker again. Waits out a fire in progress.
     pub(crate) fn is_released(&self) -> bool {
-        loop {
-            match self.state.load(Ordering::Acquire) {
-                PENDING => return false,
-                FIRED => return true,
-                _ => std::hint::spin_loop(),
-            }
+        if !self.is_fired() {
+            return false;
         }
+        while self.released.load(Ordering::Acquire) == 0 {
+            crate::loom::hint::spin_loop();
+        }
+        true
     }
 
     /// Called under the wheel's lock by the worker firing the timer, once the deadline
     /// has passed: marks the timer fired and hands back the waker to wake (outside the
     /// wheel's lock).
     pub(crate) fn fire(&self) -> Option<Waker> {
-        self.state.store(FIRING, Ordering::Release);
-        let waker = self.waker.take();
-        self.state.store(FIRED, Ordering::Release);
+        let before = self.state.fetch_or(FIRED, Ordering::AcqRel);
+        let waker = if before & REGISTERING == 0 {
+            // SAFETY: `FIRED` is set and `REGISTERING` was clear: the slot is ours, and
+            // the future will not write it again (module docs).
+            self.waker.with_mut(|slot| unsafe { (*slot).take() })
+        } else {
+            None
+        };
+        self.released.store(1, Ordering::Release);
         waker
     }
 
-    /// Makes the entry pending again. Only for an entry in no wheel.
+    /// Makes the entry pending again. Only for an entry in no wheel, whose future has
+    /// `&mut` access (nobody else touches it).
     pub(crate) fn reset(&self) {
-        self.state.store(PENDING, Ordering::Relaxed);
-        drop(self.waker.take());
+        self.state.store(0, Ordering::Relaxed);
+        self.released.store(0, Ordering::Relaxed);
+        // SAFETY: the entry is in no wheel, so no worker can reach it.
+        drop(self.waker.with_mut(|slot| unsafe { (*slot).take() }));
     }
 }
 
@@ -157,6 +208,27 @@ mod loom_tests {
                 seen || second.0.load(Ordering::SeqCst),
                 "the waker registered last must be woken unless the poll saw the fire"
             );
+        });
+    }
+
+    /// Once the future sees the timer released, the worker is done with the entry: the
+    /// future may reset it (touching the waker slot) while the worker's fire is still
+    /// returning; loom reports any access of the slot that is not ordered.
+    #[test]
+    fn a_released_entry_is_the_futures_alone() {
+        crate::loom::model(|| {
+            let entry = Arc::new(TimerEntry::new());
+            let flag = std::sync::Arc::new(Flag(AtomicBool::new(false)));
+            entry.register(&Waker::from(flag.clone()));
+            let worker = {
+                let entry = entry.clone();
+                thread::spawn(move || drop(entry.fire()))
+            };
+            let waker = Waker::from(std::sync::Arc::new(Flag(AtomicBool::new(false))));
+            if entry.poll_fired(&waker) && entry.is_released() {
+                entry.reset();
+            }
+            worker.join().unwrap();
         });
     }
 }
