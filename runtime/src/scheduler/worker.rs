@@ -357,7 +357,10 @@ impl WorkerCore {
     fn maintain(&self) -> bool {
         let worker = &self.shared.workers[self.index];
         self.flush_unregistered();
-        if worker.inbox_pending.swap(false, Ordering::AcqRel) {
+        // Read before swapping: a swap takes the line exclusive on every pass.
+        if worker.inbox_pending.load(Ordering::Relaxed)
+            && worker.inbox_pending.swap(false, Ordering::AcqRel)
+        {
             let (tasks, msgs) = {
                 let mut inbox = worker.inbox.lock().unwrap();
                 let tasks = std::mem::take(&mut inbox.local_tasks);

@@ -76,7 +76,9 @@ fn block_size(class: usize) -> usize {
 /// and the chunks it owns.
 #[derive(Debug)]
 pub(crate) struct RemotePool {
-    freed: [AtomicPtr<FreeBlock>; CLASSES],
+    /// On cache lines of their own: other workers push here for every task of this
+    /// worker's that they free, and nothing the owner writes often should share them.
+    freed: crate::scheduler::CacheAligned<[AtomicPtr<FreeBlock>; CLASSES]>,
     chunks: Mutex<Vec<NonNull<u8>>>,
 }
 
@@ -89,7 +91,9 @@ unsafe impl Sync for RemotePool {}
 impl RemotePool {
     pub(crate) fn new() -> RemotePool {
         RemotePool {
-            freed: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
+            freed: crate::scheduler::CacheAligned(std::array::from_fn(|_| {
+                AtomicPtr::new(ptr::null_mut())
+            })),
             chunks: Mutex::new(Vec::new()),
         }
     }
@@ -102,7 +106,7 @@ impl RemotePool {
     /// uses it any more.
     pub(crate) unsafe fn free(&self, block: NonNull<u8>, class: usize) {
         let block = block.as_ptr().cast::<FreeBlock>();
-        let list = &self.freed[class];
+        let list = &self.freed.0[class];
         let mut head = list.load(Ordering::Relaxed);
         loop {
             // SAFETY: the block is ours to write (caller's promise) and large enough.
@@ -188,7 +192,7 @@ impl LocalPool {
         let mut head = self.free[class].get();
         if head.is_null() {
             // Acquire: the links were written by the threads that freed the blocks.
-            head = remote.freed[class].swap(ptr::null_mut(), Ordering::Acquire);
+            head = remote.freed.0[class].swap(ptr::null_mut(), Ordering::Acquire);
         }
         if let Some(block) = NonNull::new(head) {
             // SAFETY: a listed block is free and starts with its link.
