@@ -141,6 +141,11 @@ impl TaskRegistry {
         slab.remove(key >> SHARD_BITS)
     }
 
+    /// Number of shards (every key's shard is below it).
+    pub(crate) fn shards(&self) -> usize {
+        self.shards.len()
+    }
+
     /// The shard a key belongs to.
     pub(crate) fn shard_of(&self, key: usize) -> usize {
         key & SHARD_MASK

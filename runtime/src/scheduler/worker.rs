@@ -22,7 +22,7 @@
 //! in its queues on its own thread, and drops its ring, which waits for every request in
 //! flight before freeing their buffers.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, RefCell, RefMut};
 use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::Ordering;
@@ -106,8 +106,11 @@ pub(crate) struct WorkerCore {
     /// How long to look for work before parking (`Builder::spin_before_park`).
     spin_before_park: Duration,
     /// `unregistered[s]`: keys of finished tasks registered in registry shard `s`, to be
-    /// removed under one lock (see `unregister`).
-    unregistered: RefCell<Vec<Vec<usize>>>,
+    /// removed under one lock (see `unregister`); `unregistered_len` counts them all.
+    unregistered: RefCell<Box<[Vec<usize>]>>,
+    unregistered_len: Cell<usize>,
+    /// Where a batch's wakers wait to be dropped, kept to save an allocation per batch.
+    removed: RefCell<Vec<Waker>>,
     /// The memory of the tasks this worker spawns (see `crate::task::pool`).
     pub(crate) pool: LocalPool,
     /// The wheel this worker's new timers go into, and timers linked since it was chosen.
@@ -123,6 +126,7 @@ impl WorkerCore {
         driver: Driver,
         spin_before_park: Duration,
     ) -> WorkerCore {
+        let registry_shards = shared.registry.shards();
         WorkerCore {
             index,
             shared,
@@ -136,7 +140,13 @@ impl WorkerCore {
             tick: Cell::new(0),
             stealing: Cell::new(false),
             spin_before_park,
-            unregistered: RefCell::new(Vec::new()),
+            unregistered: RefCell::new(
+                (0..registry_shards)
+                    .map(|_| Vec::with_capacity(UNREGISTER_BATCH))
+                    .collect(),
+            ),
+            unregistered_len: Cell::new(0),
+            removed: RefCell::new(Vec::with_capacity(UNREGISTER_BATCH)),
             pool: LocalPool::new(),
             timer_target: Cell::new(index),
             timers_linked: Cell::new(0),
@@ -165,8 +175,6 @@ impl WorkerCore {
     /// the batch is flushed, which every maintenance pass does (and nothing is batched
     /// once shutdown has begun). The registry's waker keeps the task's memory until then.
     pub(crate) fn unregister(&self, key: usize) -> bool {
-        let registry = &self.shared.registry;
-        let shard = registry.shard_of(key);
         // While shutting down, tasks are also dropped as this worker exits, after its
         // last flush: remove them at once.
         if self.shared.is_shutdown() {
@@ -175,38 +183,43 @@ impl WorkerCore {
         let Ok(mut pending) = self.unregistered.try_borrow_mut() else {
             return false;
         };
-        if pending.len() <= shard {
-            pending.resize_with(shard + 1, Vec::new);
-        }
+        let shard = self.shared.registry.shard_of(key);
         pending[shard].push(key);
-        if pending[shard].len() < UNREGISTER_BATCH {
-            return true;
+        self.unregistered_len.set(self.unregistered_len.get() + 1);
+        if pending[shard].len() >= UNREGISTER_BATCH {
+            self.remove_batch(pending, shard);
         }
-        let batch = std::mem::take(&mut pending[shard]);
-        drop(pending);
-        self.remove_batch(shard, batch);
         true
     }
 
     /// Removes every batched registry key (see `unregister`).
     fn flush_unregistered(&self) {
-        let shards = self.unregistered.borrow().len();
-        for shard in 0..shards {
-            let batch = match self.unregistered.borrow_mut().get_mut(shard) {
-                Some(batch) if !batch.is_empty() => std::mem::take(batch),
-                _ => continue,
+        if self.unregistered_len.get() == 0 {
+            return;
+        }
+        for shard in 0..self.shared.registry.shards() {
+            // Busy only if a destructor run by a batch being removed got here.
+            let Ok(pending) = self.unregistered.try_borrow_mut() else {
+                return;
             };
-            self.remove_batch(shard, batch);
+            if !pending[shard].is_empty() {
+                self.remove_batch(pending, shard);
+            }
         }
     }
 
-    fn remove_batch(&self, shard: usize, batch: Vec<usize>) {
-        let mut removed = Vec::with_capacity(batch.len());
-        self.shared
-            .registry
-            .remove_many(shard, &batch, &mut removed);
-        // The wakers are dropped outside the lock: often the tasks' last references.
-        drop(removed);
+    fn remove_batch(&self, mut pending: RefMut<'_, Box<[Vec<usize>]>>, shard: usize) {
+        let mut removed = std::mem::take(&mut *self.removed.borrow_mut());
+        let batch = &mut pending[shard];
+        self.shared.registry.remove_many(shard, batch, &mut removed);
+        self.unregistered_len
+            .set(self.unregistered_len.get() - batch.len());
+        batch.clear();
+        drop(pending);
+        // The wakers are dropped outside the lock and the borrow: often the tasks' last
+        // references, whose destructors may finish other tasks.
+        removed.clear();
+        *self.removed.borrow_mut() = removed;
     }
 
     pub(crate) fn push_local_task(&self, runnable: Runnable) {

@@ -156,6 +156,9 @@ fn unregister(meta: &TaskMeta) {
 /// Memory for a task: a block of the calling worker's pool if this is one of `shared`'s
 /// workers and the pool serves `layout`, with that worker's index; otherwise from the
 /// global allocator, with `NO_HOME`.
+/// Inlined so that the size class, a constant for each task type, is computed at compile
+/// time.
+#[inline]
 fn alloc_block(shared: &Arc<Shared>, layout: Layout) -> (NonNull<u8>, u32) {
     if let Some(class) = pool::class_of(layout).filter(|_| pool::enabled()) {
         let pooled = context::with_worker_of(Arc::as_ptr(shared), |core| {
@@ -181,7 +184,8 @@ fn alloc_block(shared: &Arc<Shared>, layout: Layout) -> (NonNull<u8>, u32) {
 /// # Safety
 ///
 /// `block` and `home` come from `alloc_block(shared, layout)`, and nothing uses the block
-/// any more.
+/// any more. Inlined for the same reason as `alloc_block`.
+#[inline]
 unsafe fn free_block(shared: &Arc<Shared>, home: u32, block: NonNull<u8>, layout: Layout) {
     if home == NO_HOME {
         // SAFETY: allocated by the global allocator with this layout (caller's promise).

@@ -422,7 +422,35 @@ impl Wheel {
                 (0..PREFETCH_AHEAD).for_each(|ahead| nodes.prefetch(ahead));
                 primed = true;
             }
-            if self.arrays[level][array].slots[slot].nodes.is_empty() {
+            // The common case, a run of due timers, without looking the slot up again
+            // for each one.
+            let (fired_now, emptied) = {
+                let target = &mut self.arrays[level][array].slots[slot];
+                let mut taken = 0;
+                while spent < budget {
+                    let Some(&last) = target.nodes.last() else {
+                        break;
+                    };
+                    // SAFETY: nodes in a slot are valid (contract) and we hold the lock.
+                    let node = unsafe { &*last };
+                    // SAFETY: as above.
+                    let links = unsafe { node.links() };
+                    if links.tick > now {
+                        break;
+                    }
+                    target.prefetch(PREFETCH_AHEAD);
+                    target.nodes.pop();
+                    links.level = UNLINKED;
+                    spent += 1;
+                    taken += 1;
+                    fired(node);
+                }
+                (taken, target.nodes.is_empty())
+            };
+            self.len -= fired_now;
+            if emptied {
+                self.arrays[level][array].slots[slot].emptied();
+                self.arrays[level][array].unmark(slot);
                 self.processing = None;
                 primed = false;
                 continue;
@@ -430,19 +458,14 @@ impl Wheel {
             if spent == budget {
                 return true;
             }
+            // Cascade: the last node's deadline is within this slot's span but not
+            // reached; re-place it relative to the slot's start.
             spent += 1;
             // SAFETY: the slot is not empty; its nodes are valid (contract) and we hold
-            // the lock.
-            let node = unsafe { &*self.pop_last(level, array, slot) };
-            // SAFETY: as above.
-            if unsafe { node.links().tick } <= now {
-                self.len -= 1;
-                fired(node);
-            } else {
-                // Cascade: the deadline is within this slot's span but not reached;
-                // re-place it relative to the slot's start.
-                // SAFETY: the node was just unlinked; we hold the lock.
-                unsafe { self.link(node) };
+            // the lock. The node is unlinked before it is placed again.
+            unsafe {
+                let node = &*self.pop_last(level, array, slot);
+                self.link(node);
             }
         }
         if now > self.elapsed {
