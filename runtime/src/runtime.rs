@@ -556,6 +556,47 @@ mod tests {
         assert!(shared.upgrade().is_none(), "the task outlived its runtime");
     }
 
+    /// A detached task's output is dropped by the worker as soon as the task finishes
+    /// (once, even if its destructor panics); the worker survives the panic, and the task
+    /// and the runtime are freed.
+    #[test]
+    fn a_detached_tasks_output_is_dropped_once_when_it_finishes() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static DROPS: AtomicUsize = AtomicUsize::new(0);
+        struct Bomb;
+        impl Drop for Bomb {
+            fn drop(&mut self) {
+                DROPS.fetch_add(1, Ordering::SeqCst);
+                panic!("output dropped");
+            }
+        }
+        let rt = runtime(1);
+        let shared = Arc::downgrade(&rt.shared);
+        let (go, wait) = std::sync::mpsc::channel::<()>();
+        let handle = rt.spawn(async move {
+            let _ = wait.recv();
+            Bomb
+        });
+        drop(handle);
+        go.send(()).unwrap();
+        let start = std::time::Instant::now();
+        while DROPS.load(Ordering::SeqCst) == 0 {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the output was never dropped"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(
+            rt.block_on(rt.spawn(async { 5 })).unwrap(),
+            5,
+            "the worker lives"
+        );
+        drop(rt);
+        assert_eq!(DROPS.load(Ordering::SeqCst), 1);
+        assert!(shared.upgrade().is_none(), "the task outlived its runtime");
+    }
+
     /// Tasks spawned on one worker (from its memory pool) and finished on another: none
     /// may be left behind, holding the runtime, once it is dropped.
     #[test]

@@ -22,7 +22,9 @@
 //! * The future and the output belong to whoever holds `RUNNING` (set only by the
 //!   `Runnable`, which exists once per `SCHEDULED`), until `COMPLETE` is set. After that
 //!   the output belongs to the `JoinHandle`, or, if `HANDLE` was already clear when
-//!   `COMPLETE` was set, to the completer, which drops it at once.
+//!   `COMPLETE` was set, to the completer, which drops it at once. A runner that finds
+//!   `HANDLE` clear before it stores the output drops the output instead of storing it,
+//!   and gives its reference back in the write that sets `COMPLETE`.
 //! * The joiner's waker slot belongs to the `JoinHandle` while `AWAITER` is clear; the
 //!   handle writes it, then sets `AWAITER` (unless `COMPLETE` came first), and clears
 //!   `AWAITER` again before it touches the slot the next time. With `AWAITER` set when
@@ -59,16 +61,27 @@ pub(crate) struct Header {
 
 /// What the type-erased parts of the runtime need to do with a task's future and output.
 struct Vtable {
-    /// Polls the future (the caller holds `RUNNING`); `true` once the output is stored.
-    poll: unsafe fn(NonNull<Header>, &mut Context<'_>) -> bool,
-    /// Drops the future and stores a cancellation error (the caller holds `RUNNING`).
-    cancel: unsafe fn(NonNull<Header>),
+    /// Polls the future (the caller holds `RUNNING`).
+    poll: unsafe fn(NonNull<Header>, &mut Context<'_>) -> Polled,
+    /// Drops the future and stores a cancellation error (the caller holds `RUNNING`);
+    /// `true` if the handle was gone and the error was dropped instead.
+    cancel: unsafe fn(NonNull<Header>) -> bool,
     /// Moves the output to `*mut Result<T, JoinError>` (the caller owns the output).
     read_output: unsafe fn(NonNull<Header>, *mut ()),
     /// Drops the output in place (the caller owns the output).
     drop_output: unsafe fn(NonNull<Header>),
     /// Drops what is left and frees the allocation (the last reference is gone).
     dealloc: unsafe fn(NonNull<Header>),
+}
+
+/// What a poll of the future came to.
+enum Polled {
+    Pending,
+    /// The future finished; `output_dropped` if the handle was gone, so that the output
+    /// was dropped rather than stored.
+    Ready {
+        output_dropped: bool,
+    },
 }
 
 #[repr(C)]
@@ -119,9 +132,9 @@ impl Runnable {
         let waker = ManuallyDrop::new(unsafe { Waker::from_raw(raw_waker(ptr)) });
         let mut cx = Context::from_waker(&waker);
         // SAFETY: we hold `RUNNING`, so the future is ours to poll.
-        if unsafe { (header.vtable.poll)(ptr, &mut cx) } {
-            // SAFETY: as above; the output is stored.
-            unsafe { complete(ptr) };
+        if let Polled::Ready { output_dropped } = unsafe { (header.vtable.poll)(ptr, &mut cx) } {
+            // SAFETY: as above; the output is stored or dropped.
+            unsafe { complete(ptr, output_dropped) };
             return;
         }
         match header.state.end_run() {
@@ -141,10 +154,10 @@ impl Drop for Runnable {
         // SAFETY: the runnable's reference keeps the header alive.
         let header = unsafe { ptr.as_ref() };
         header.state.start_run();
-        // SAFETY: we hold `RUNNING`; then the output is stored.
+        // SAFETY: we hold `RUNNING`; then the output is stored or dropped.
         unsafe {
-            (header.vtable.cancel)(ptr);
-            complete(ptr);
+            let output_dropped = (header.vtable.cancel)(ptr);
+            complete(ptr, output_dropped);
         }
     }
 }
@@ -191,16 +204,28 @@ where
     )
 }
 
-/// Moves a task whose output is stored (the caller held `RUNNING`) to `COMPLETE`, hands
-/// the output to whoever owns it now, and drops the caller's reference.
+/// Moves a task whose output is stored, or dropped (`output_dropped`, see `Polled`), to
+/// `COMPLETE` (the caller held `RUNNING`), hands the output to whoever owns it now, and
+/// drops the caller's reference.
 ///
 /// # Safety
 ///
-/// The caller holds `RUNNING` and the runnable's reference, and the output is stored.
-unsafe fn complete(ptr: NonNull<Header>) {
+/// The caller holds `RUNNING` and the runnable's reference, and the output is stored or
+/// dropped as `output_dropped` says.
+unsafe fn complete(ptr: NonNull<Header>, output_dropped: bool) {
     // SAFETY: the caller's reference keeps the header alive.
     let header = unsafe { ptr.as_ref() };
-    let completed = header.state.complete();
+    let vtable = header.vtable;
+    let completed = header.state.complete(output_dropped);
+    if let Some(last) = completed.released {
+        // Our reference went with `COMPLETE`: the task must not be touched any more,
+        // unless that was the last one.
+        if last {
+            // SAFETY: no reference is left.
+            unsafe { (vtable.dealloc)(ptr) };
+        }
+        return;
+    }
     if completed.detached {
         // Nobody will read the output.
         // SAFETY: with `HANDLE` clear when `COMPLETE` was set, the output is ours.
@@ -259,13 +284,14 @@ impl<F: Future> Vtables<F> {
     /// # Safety
     ///
     /// As for `Vtable::poll`: `ptr` is a live `Cell<F>` whose `RUNNING` the caller holds.
-    unsafe fn poll(ptr: NonNull<Header>, cx: &mut Context<'_>) -> bool {
+    unsafe fn poll(ptr: NonNull<Header>, cx: &mut Context<'_>) -> Polled {
         // SAFETY: the caller holds `RUNNING`, which makes the future ours.
-        let (meta, stage) = unsafe { (&ptr.as_ref().meta, Self::stage(ptr)) };
+        let (header, stage) = unsafe { (ptr.as_ref(), Self::stage(ptr)) };
+        let meta = &header.meta;
         if meta.aborted.load(Ordering::Acquire) || meta.shared.is_shutdown() {
             // SAFETY: as above.
-            unsafe { Self::cancel(ptr) };
-            return true;
+            let output_dropped = unsafe { Self::cancel(ptr) };
+            return Polled::Ready { output_dropped };
         }
         let Stage::Running(future) = stage else {
             unreachable!("a finished task was polled");
@@ -276,33 +302,40 @@ impl<F: Future> Vtables<F> {
         let output = match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
             Ok(Poll::Pending) => {
                 super::register(meta, cx);
-                return false;
+                return Polled::Pending;
             }
             Ok(Poll::Ready(output)) => Ok(output),
             Err(payload) => Err(JoinError::panic(payload)),
         };
-        Self::finish(meta, stage, output);
-        true
+        let output_dropped = Self::finish(header, stage, output);
+        Polled::Ready { output_dropped }
     }
 
     /// # Safety
     ///
     /// As for `Vtable::cancel`: `ptr` is a live `Cell<F>` whose `RUNNING` the caller holds.
-    unsafe fn cancel(ptr: NonNull<Header>) {
+    unsafe fn cancel(ptr: NonNull<Header>) -> bool {
         // SAFETY: the caller holds `RUNNING`.
-        let (meta, stage) = unsafe { (&ptr.as_ref().meta, Self::stage(ptr)) };
-        Self::finish(meta, stage, Err(JoinError::cancelled()));
+        let (header, stage) = unsafe { (ptr.as_ref(), Self::stage(ptr)) };
+        Self::finish(header, stage, Err(JoinError::cancelled()))
     }
 
-    /// Drops the future in place (swallowing a panic from its destructor: there is no one
-    /// to hand it to, and unwinding must not reach the worker), stores the output, then
-    /// leaves the registry.
-    fn finish(meta: &TaskMeta, stage: &mut Stage<F>, output: Result<F::Output, JoinError>) {
+    /// Drops the future in place, then stores the output, or drops it if the handle is
+    /// gone (panics from either destructor are swallowed: there is no one to hand them
+    /// to, and unwinding must not reach the worker), then leaves the registry. Returns
+    /// whether the output was dropped.
+    fn finish(header: &Header, stage: &mut Stage<F>, output: Result<F::Output, JoinError>) -> bool {
         let _ = catch_unwind(AssertUnwindSafe(|| *stage = Stage::Consumed));
-        *stage = Stage::Finished(output);
-        // After the user's destructor, which may spawn: the registry must not look empty
+        let output_dropped = !header.state.has_handle();
+        if output_dropped {
+            let _ = catch_unwind(AssertUnwindSafe(|| drop(output)));
+        } else {
+            *stage = Stage::Finished(output);
+        }
+        // After the user's destructors, which may spawn: the registry must not look empty
         // to shutdown while a task is still being torn down.
-        super::unregister(meta);
+        super::unregister(&header.meta);
+        output_dropped
     }
 
     /// # Safety

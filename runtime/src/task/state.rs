@@ -43,6 +43,9 @@ pub(crate) struct Completed {
     pub(crate) detached: bool,
     /// The joiner's waker is stored: the completer wakes it.
     pub(crate) wake_awaiter: bool,
+    /// `Some` if the completer's reference was given back in the same write (see
+    /// [`State::complete`]), with whether it was the last one.
+    pub(crate) released: Option<bool>,
 }
 
 impl State {
@@ -76,16 +79,33 @@ impl State {
         })
     }
 
-    /// The runner stored the output: the task is complete (a wake during the last poll
-    /// no longer matters). The runner still holds its reference.
-    pub(crate) fn complete(&self) -> Completed {
+    /// The runner stored the output (or, with `output_dropped`, found the handle gone
+    /// and dropped it at once): the task is complete (a wake during the last poll no
+    /// longer matters). The runner still holds its reference, unless the handle is gone
+    /// and the output already dropped: then nothing is left for it to do, and its
+    /// reference is given back in the same write (`Completed::released`), which saves a
+    /// read-modify-write per detached task.
+    pub(crate) fn complete(&self, output_dropped: bool) -> Completed {
         self.update(|state| {
+            let detached = state & HANDLE == 0;
+            let mut next = (state & !(RUNNING | SCHEDULED)) | COMPLETE;
+            let release = detached && output_dropped;
+            if release {
+                next -= REF_ONE;
+            }
             let completed = Completed {
-                detached: state & HANDLE == 0,
+                detached,
                 wake_awaiter: state & (HANDLE | AWAITER) == HANDLE | AWAITER,
+                released: release.then_some(next & !FLAGS == 0),
             };
-            ((state & !(RUNNING | SCHEDULED)) | COMPLETE, completed)
+            (next, completed)
         })
+    }
+
+    /// For the runner about to store the output: whether the handle still exists (once
+    /// gone, it never comes back).
+    pub(crate) fn has_handle(&self) -> bool {
+        self.0.load(Ordering::Acquire) & HANDLE != 0
     }
 
     /// A wake through an owned waker, whose reference this consumes.
@@ -240,12 +260,13 @@ mod tests {
         assert!(state.wake_by_ref());
         assert!(!state.wake_by_ref(), "already scheduled");
         state.start_run();
-        let completed = state.complete();
+        let completed = state.complete(false);
         assert_eq!(
             completed,
             Completed {
                 detached: false,
-                wake_awaiter: false
+                wake_awaiter: false,
+                released: None,
             }
         );
         assert!(!state.ref_dec(), "the handle and the waker remain");
@@ -262,14 +283,45 @@ mod tests {
         state.ref_inc(); // a waker
         state.start_run();
         assert_eq!(
-            state.complete(),
+            state.complete(false),
             Completed {
                 detached: true,
-                wake_awaiter: false
+                wake_awaiter: false,
+                released: None,
             }
         );
         assert!(!state.ref_dec());
         assert_eq!(state.wake_by_val(), AfterWake::Dealloc);
+    }
+
+    #[test]
+    fn a_detached_completer_gives_its_reference_back_with_complete() {
+        let state = State::new();
+        assert!(!state.drop_handle());
+        assert!(!state.ref_dec());
+        state.ref_inc(); // a waker
+        state.start_run();
+        assert!(!state.has_handle());
+        assert_eq!(
+            state.complete(true),
+            Completed {
+                detached: true,
+                wake_awaiter: false,
+                released: Some(false),
+            },
+            "the waker's reference remains"
+        );
+        assert_eq!(state.wake_by_val(), AfterWake::Dealloc);
+
+        let state = State::new();
+        assert!(!state.drop_handle());
+        assert!(!state.ref_dec());
+        state.start_run();
+        assert_eq!(
+            state.complete(true).released,
+            Some(true),
+            "the last reference"
+        );
     }
 
     #[test]
@@ -280,7 +332,7 @@ mod tests {
         assert_eq!(state.unset_awaiter(), Ok(()));
         assert_eq!(state.set_awaiter(), Ok(()));
         state.start_run();
-        assert!(state.complete().wake_awaiter);
+        assert!(state.complete(false).wake_awaiter);
         assert_eq!(state.unset_awaiter(), Err(Complete));
         assert_eq!(state.set_awaiter(), Err(Complete));
     }
@@ -351,9 +403,21 @@ mod loom_tests {
                     }
                 };
             }
-            self.output.with_mut(|o| unsafe { *o = Some(7) });
+            // As the runtime does: with the handle gone, the output is dropped at once.
+            let output_dropped = !self.state.has_handle();
+            if output_dropped {
+                self.dropped_outputs.fetch_add(1, Ordering::SeqCst);
+            } else {
+                self.output.with_mut(|o| unsafe { *o = Some(7) });
+            }
             self.running.fetch_sub(1, Ordering::SeqCst);
-            let completed = self.state.complete();
+            let completed = self.state.complete(output_dropped);
+            if let Some(last) = completed.released {
+                if last {
+                    self.freed.fetch_add(1, Ordering::SeqCst);
+                }
+                return false;
+            }
             if completed.detached {
                 self.drop_output();
             } else if completed.wake_awaiter {
