@@ -4,7 +4,7 @@
 //! thread). A timer is a [`TimerNode`] that lives inside its [`Sleep`](crate::time::Sleep)
 //! future, which is pinned. Each slot keeps an array of pointers to its nodes, and each
 //! node its position in that array: inserting appends (amortized O(1); the array grows
-//! now and then), removing moves the slot's last pointer into the hole (O(1)).
+//! now and then), removing leaves a hole (O(1)).
 //!
 //! # Why arrays and not linked lists
 //!
@@ -13,8 +13,16 @@
 //! the current one has arrived, so the misses happen one after the other: a burst of
 //! 50,000 timers due together cost milliseconds of waiting for memory alone. Walking an
 //! array, the walk asks for nodes several places ahead ([`PREFETCH_AHEAD`]) and the
-//! misses overlap. Removal touches one other node (the one moved into the hole) where
-//! a doubly-linked list touches two (both neighbours).
+//! misses overlap.
+//!
+//! # Removal
+//!
+//! Removing a node (a cancelled timer) nulls its pointer and touches no other node,
+//! where unlinking from a list writes both neighbours, and moving the slot's last
+//! pointer into the hole writes that node's position: either is a cache miss in another
+//! task's memory per cancelled timer. The walk skips holes; a slot that empties drops
+//! them all at once; a full array that is at least half holes is closed up before it
+//! grows, each move paid for by the removals that made the holes.
 //!
 //! # Geometry
 //!
@@ -151,8 +159,12 @@ impl TimerNode {
 
 #[derive(Debug)]
 struct Slot {
-    /// The slot's nodes, in no particular order; each node's `index` is its position.
+    /// Pointers to the slot's nodes, in no particular order, with a null pointer where a
+    /// node was removed (see "Removal" in [`Wheel`]'s docs); each node's `index` is its
+    /// position.
     nodes: Vec<*const TimerNode>,
+    /// Nodes in `nodes` (pointers that are not null).
+    live: usize,
     /// A lower bound of the ticks at which the slot's timers were placed: the earliest
     /// placement since the slot was last empty (removals leave it as it is). See
     /// "Reaching a slot late" in [`Wheel`]'s docs.
@@ -163,15 +175,89 @@ impl Slot {
     fn new() -> Slot {
         Slot {
             nodes: Vec::new(),
+            live: 0,
             earliest: u64::MAX,
         }
     }
 
-    /// Called when the slot's last node has left it.
-    fn emptied(&mut self) {
+    fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// Appends `node`, placed at tick `when`; returns its position.
+    ///
+    /// # Safety
+    ///
+    /// The wheel's lock is held, and every node in the slot is valid.
+    unsafe fn push(&mut self, node: &TimerNode, when: u64) -> u32 {
+        if self.live == 0 {
+            self.nodes.clear();
+            self.earliest = when;
+        } else {
+            self.earliest = self.earliest.min(when);
+        }
+        if self.nodes.len() == self.nodes.capacity() && self.live <= self.nodes.len() / 2 {
+            // Full, and at least half holes: close them up rather than grow. Each node
+            // moved costs a visit, but at least as many removals came before.
+            let mut kept = 0;
+            for read in 0..self.nodes.len() {
+                let moved = self.nodes[read];
+                if !moved.is_null() {
+                    self.nodes[kept] = moved;
+                    // SAFETY: the slot's nodes are valid, and the caller holds the lock.
+                    unsafe { (*moved).links().index = kept as u32 };
+                    kept += 1;
+                }
+            }
+            self.nodes.truncate(kept);
+        }
+        self.live += 1;
+        self.nodes.push(node);
+        // A slot holding 2^32 timers would hold at least 2^32 pinned futures (hundreds
+        // of GiB), so the position always fits.
+        (self.nodes.len() - 1) as u32
+    }
+
+    /// Takes the node at `index` out, leaving a hole (or shortening the array, if it was
+    /// the last). Returns whether the slot is empty now.
+    fn remove(&mut self, index: usize) -> bool {
+        self.nodes[index] = ptr::null();
+        if index + 1 == self.nodes.len() {
+            self.nodes.pop();
+        }
+        self.live -= 1;
+        self.emptied_if_empty()
+    }
+
+    /// Drops the holes at the end: the last entry is then a node, unless the slot is
+    /// empty.
+    fn trim(&mut self) {
+        while self.nodes.last().is_some_and(|node| node.is_null()) {
+            self.nodes.pop();
+        }
+    }
+
+    /// Takes out the last node (the caller checked that there is one, and trimmed).
+    fn pop(&mut self) -> *const TimerNode {
+        let node = self.nodes.pop().expect("pop of an empty slot");
+        debug_assert!(!node.is_null(), "pop of an untrimmed slot");
+        self.live -= 1;
+        node
+    }
+
+    /// Once the last node has left: drops the holes, and the array if it is large, so
+    /// that a burst does not pin its peak memory in the slots it passed through. Returns
+    /// whether the slot is empty.
+    fn emptied_if_empty(&mut self) -> bool {
+        if self.live != 0 {
+            return false;
+        }
         if self.nodes.capacity() > RETAINED_CAPACITY {
             self.nodes = Vec::new();
+        } else {
+            self.nodes.clear();
         }
+        true
     }
 
     /// Asks for the node `ahead` places before the last (the walk takes the last first).
@@ -182,7 +268,9 @@ impl Slot {
             .checked_sub(1 + ahead)
             .and_then(|i| self.nodes.get(i))
         {
-            prefetch_node(node);
+            if !node.is_null() {
+                prefetch_node(node);
+            }
         }
     }
 }
@@ -428,6 +516,7 @@ impl Wheel {
                 let target = &mut self.arrays[level][array].slots[slot];
                 let mut taken = 0;
                 while spent < budget {
+                    target.trim();
                     let Some(&last) = target.nodes.last() else {
                         break;
                     };
@@ -439,17 +528,16 @@ impl Wheel {
                         break;
                     }
                     target.prefetch(PREFETCH_AHEAD);
-                    target.nodes.pop();
+                    target.pop();
                     links.level = UNLINKED;
                     spent += 1;
                     taken += 1;
                     fired(node);
                 }
-                (taken, target.nodes.is_empty())
+                (taken, target.emptied_if_empty())
             };
             self.len -= fired_now;
             if emptied {
-                self.arrays[level][array].slots[slot].emptied();
                 self.arrays[level][array].unmark(slot);
                 self.processing = None;
                 primed = false;
@@ -497,10 +585,7 @@ impl Wheel {
             let next_array = 1 - self.current[target];
             let nodes = &self.arrays[source][source_array].slots[upcoming];
             (0..PREFETCH_AHEAD).for_each(|ahead| nodes.prefetch(ahead));
-            while !self.arrays[source][source_array].slots[upcoming]
-                .nodes
-                .is_empty()
-            {
+            while !self.arrays[source][source_array].slots[upcoming].is_empty() {
                 if spent == budget {
                     return true;
                 }
@@ -581,20 +666,14 @@ impl Wheel {
         slot: usize,
         when: u64,
     ) {
+        let target = &mut self.arrays[level][array].slots[slot];
+        // SAFETY: the caller holds the lock; the slot's nodes are valid (contract).
+        let index = unsafe { target.push(node, when) };
         // SAFETY: the caller holds the lock.
         let links = unsafe { node.links() };
-        let target = &mut self.arrays[level][array].slots[slot];
         links.level = level as u8 | if array == 1 { ARRAY_BIT } else { 0 };
         links.slot = slot as u16;
-        // A slot holding 2^32 timers would hold at least 2^32 pinned futures (hundreds
-        // of GiB), so the position always fits.
-        links.index = target.nodes.len() as u32;
-        if target.nodes.is_empty() {
-            target.earliest = when;
-        } else {
-            target.earliest = target.earliest.min(when);
-        }
-        target.nodes.push(node);
+        links.index = index;
         self.arrays[level][array].mark(slot);
     }
 
@@ -612,13 +691,7 @@ impl Wheel {
             ptr::eq(target.nodes[index], node),
             "a node's index is stale"
         );
-        target.nodes.swap_remove(index);
-        if let Some(&moved) = target.nodes.get(index) {
-            // SAFETY: nodes in a slot are valid nodes of this wheel; we hold the lock,
-            // and `moved` is not `node` (which has left the array).
-            unsafe { (*moved).links().index = index as u32 };
-        } else if target.nodes.is_empty() {
-            target.emptied();
+        if target.remove(index) {
             self.arrays[level][array].unmark(slot);
         }
     }
@@ -632,10 +705,10 @@ impl Wheel {
     /// Lock held; the slot is not empty.
     unsafe fn pop_last(&mut self, level: usize, array: usize, slot: usize) -> *const TimerNode {
         let target = &mut self.arrays[level][array].slots[slot];
+        target.trim();
         target.prefetch(PREFETCH_AHEAD);
-        let node = target.nodes.pop().expect("pop_last of an empty slot");
-        if target.nodes.is_empty() {
-            target.emptied();
+        let node = target.pop();
+        if target.emptied_if_empty() {
             self.arrays[level][array].unmark(slot);
         }
         // SAFETY: nodes in a slot are valid (contract); the caller holds the lock.
@@ -941,8 +1014,8 @@ mod tests {
 
     #[test]
     fn removal_from_anywhere_in_a_slot_keeps_the_others_findable() {
-        // 100 timers in one level-0 slot; removing one moves the slot's last node into
-        // its place, whose recorded position must follow for a later removal to find it.
+        // 100 timers in one level-0 slot, removed from the middle and both ends: the
+        // others must stay where they say they are, for a later removal to find them.
         let all = nodes(100);
         let mut wheel = Wheel::new();
         for node in &all {
@@ -953,24 +1026,62 @@ mod tests {
         for &i in &removed {
             // SAFETY: as above.
             unsafe { wheel.remove(&all[i]) };
-            // SAFETY: every node is still valid; single-threaded test.
-            unsafe {
-                for (j, node) in all.iter().enumerate() {
-                    let links = node.links();
-                    if links.level == UNLINKED {
-                        continue;
-                    }
-                    let (level, array, slot) = links.place();
-                    let at = wheel.arrays[level][array].slots[slot].nodes[links.index as usize];
-                    assert!(ptr::eq(at, node), "node {j} is where it says it is");
-                }
-            }
+            assert_positions(&wheel, &all);
         }
         assert_eq!(wheel.len(), 100 - removed.len());
         let mut fired: Vec<usize> = run(&mut wheel, &all, 40, 1).iter().map(|f| f.0).collect();
         fired.sort_unstable();
         let expected: Vec<usize> = (0..100).filter(|i| !removed.contains(i)).collect();
         assert_eq!(fired, expected);
+    }
+
+    /// Every linked node is at the position it records.
+    fn assert_positions(wheel: &Wheel, all: &[TimerNode]) {
+        // SAFETY: every node is still valid; single-threaded test.
+        unsafe {
+            for (j, node) in all.iter().enumerate() {
+                let links = node.links();
+                if links.level == UNLINKED {
+                    continue;
+                }
+                let (level, array, slot) = links.place();
+                let at = wheel.arrays[level][array].slots[slot].nodes[links.index as usize];
+                assert!(ptr::eq(at, node), "node {j} is where it says it is");
+            }
+        }
+    }
+
+    #[test]
+    fn a_slot_full_of_holes_is_closed_up_before_it_grows() {
+        // 64 timers in one level-0 slot fill its array; removing most of them leaves
+        // holes, and the next insertions close them up instead of growing the array.
+        let all = nodes(96);
+        let mut wheel = Wheel::new();
+        for node in &all[..64] {
+            // SAFETY: nodes outlive the test's use of the wheel.
+            assert!(unsafe { wheel.insert(node, 40) });
+        }
+        let slot = slot_index(0, 40);
+        let capacity = wheel.arrays[0][0].slots[slot].nodes.capacity();
+        let removed: Vec<usize> = (0..64).filter(|i| i % 4 != 1).collect();
+        for &i in &removed {
+            // SAFETY: as above.
+            unsafe { wheel.remove(&all[i]) };
+        }
+        assert_positions(&wheel, &all);
+        for node in &all[64..] {
+            // SAFETY: as above.
+            assert!(unsafe { wheel.insert(node, 40) });
+            assert_positions(&wheel, &all);
+        }
+        let target = &wheel.arrays[0][0].slots[slot];
+        assert_eq!(target.live, 96 - removed.len());
+        assert_eq!(target.nodes.capacity(), capacity, "closed up, not grown");
+        let mut fired: Vec<usize> = run(&mut wheel, &all, 40, 1).iter().map(|f| f.0).collect();
+        fired.sort_unstable();
+        let expected: Vec<usize> = (0..96).filter(|i| !removed.contains(i)).collect();
+        assert_eq!(fired, expected);
+        assert_eq!(wheel.len(), 0);
     }
 
     #[test]
