@@ -46,6 +46,28 @@ rt_test! {
         });
     }
 
+    fn an_earlier_timer_from_outside_wakes_a_worker_asleep_until_a_later_one(rt) {
+        // Timers registered in `block_on` go to the workers in turn: a minute-long
+        // timer for each, so that every worker sleeps until a minute from now. A short
+        // timer registered next lands in one of those wheels and must wake its worker.
+        rt.block_on(async {
+            let mut long: Vec<_> = (0..4).map(|_| Box::pin(sleep(Duration::from_secs(60)))).collect();
+            for sleep in &mut long {
+                assert!(futures_poll_once(sleep.as_mut()).is_pending());
+            }
+            // Let every worker go to sleep with its minute-long deadline.
+            std::thread::sleep(Duration::from_millis(20));
+            for _ in 0..4 {
+                let start = Instant::now();
+                sleep(Duration::from_millis(2)).await;
+                assert!(
+                    start.elapsed() < Duration::from_secs(30),
+                    "a 2 ms timer waited for a worker's next deadline"
+                );
+            }
+        });
+    }
+
     fn sleep_until_the_past_is_ready(rt) {
         rt.block_on(async {
             let past = Instant::now();
@@ -251,4 +273,11 @@ fn sleep_outside_a_runtime_panics_with_a_clear_message() {
 #[should_panic(expected = "interval period must be non-zero")]
 fn zero_period_interval_panics() {
     let _ = interval(Duration::ZERO);
+}
+
+/// Polls a future once with a waker that does nothing.
+fn futures_poll_once<F: std::future::Future>(
+    future: std::pin::Pin<&mut F>,
+) -> std::task::Poll<F::Output> {
+    future.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
 }

@@ -571,7 +571,9 @@ impl WorkerCore {
 
     /// Time until the nearest timer, or `None` when there is none.
     fn park_timeout(&self) -> Option<Duration> {
-        let next = self.shared.workers[self.index].timers.next_expiration();
+        let next = self.shared.workers[self.index]
+            .timers
+            .next_expiration_before_sleep();
         let timeout = next.map(|tick| {
             let deadline = tick.saturating_mul(1000);
             Duration::from_nanos(deadline.saturating_sub(self.now()))

@@ -45,7 +45,7 @@ use std::time::Duration;
 
 use crate::context::{self, Current};
 use crate::coop;
-use shard::TimerShard;
+use shard::{Inserted, TimerShard};
 use wheel::{tick_at_or_after, TimerNode};
 
 /// Waits until `duration` has elapsed.
@@ -179,12 +179,17 @@ impl Sleep {
             self.node.entry.register(cx.waker());
             // SAFETY: `self` is pinned (we are in `poll`), the node is linked nowhere,
             // and `Drop`/`reset` unlink it before it moves or is freed.
-            if !unsafe { shard.insert(&self.node, tick) } {
+            let inserted = unsafe { shard.insert(&self.node, tick) };
+            if inserted == Inserted::Due {
                 return true;
             }
             self.shard = Some(NonNull::from(&**shard));
-            if !matches!(current, Current::Worker(core) if core.index == owner) {
-                // The owner may be parked with a later deadline: let it look again.
+            if inserted == Inserted::LinkedWakeOwner
+                && !matches!(current, Current::Worker(core) if core.index == owner)
+            {
+                // The owner may be asleep until after this deadline: let it look again.
+                // (Waking it for every timer cost it a wake-up, and the caller a system
+                // call, per timer registered into another worker's wheel.)
                 shared.unpark(owner);
             }
             false

@@ -19,7 +19,7 @@
 //! again.
 
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::task::Waker;
 
@@ -41,6 +41,22 @@ pub(crate) struct TimerShard {
     /// Set while more timers are due than the last pass fired: other workers with
     /// nothing to do fire slices of them too (see [`TimerShard::help_expire`]).
     backlog: AtomicBool,
+    /// The tick by which the owner wakes up, as of its last look before sleeping
+    /// (`u64::MAX`: no timer). Written and read under the lock, so an insertion sees
+    /// either the value computed after it (which accounts for it) or the one the owner
+    /// sleeps by; only a timer due before that needs to wake the owner.
+    wake_by: AtomicU64,
+}
+
+/// What [`TimerShard::insert`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Inserted {
+    /// The tick has already passed: nothing was linked.
+    Due,
+    /// Linked; the owner will look at its wheel by then anyway.
+    Linked,
+    /// Linked, due before the owner (if it is asleep) wakes up: the caller wakes it.
+    LinkedWakeOwner,
 }
 
 impl TimerShard {
@@ -52,6 +68,7 @@ impl TimerShard {
             len: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             backlog: AtomicBool::new(false),
+            wake_by: AtomicU64::new(u64::MAX),
         })
     }
 
@@ -69,13 +86,14 @@ impl TimerShard {
         }
     }
 
-    /// Links `node` to fire at `tick`. Returns `false` if that tick has already passed.
+    /// Links `node` to fire at `tick`, and says whether the owner must be woken to see it
+    /// in time (for a caller on another thread).
     ///
     /// # Safety
     ///
     /// `node` is pinned, linked nowhere, and stays valid until [`TimerShard::remove`] is
     /// called for it (or it has fired).
-    pub(crate) unsafe fn insert(&self, node: &TimerNode, tick: u64) -> bool {
+    pub(crate) unsafe fn insert(&self, node: &TimerNode, tick: u64) -> Inserted {
         let mut wheel = self.lock();
         // SAFETY: the caller's guarantees, and we hold the lock.
         let linked = unsafe { wheel.insert(node, tick) };
@@ -85,7 +103,13 @@ impl TimerShard {
             unsafe { Arc::increment_strong_count(self) };
         }
         self.len.store(wheel.len(), Ordering::Relaxed);
-        linked
+        if !linked {
+            Inserted::Due
+        } else if tick < self.wake_by.load(Ordering::Relaxed) {
+            Inserted::LinkedWakeOwner
+        } else {
+            Inserted::Linked
+        }
     }
 
     /// Unlinks `node` if it is still linked. May free the shard (when it unlinks the last
@@ -137,11 +161,14 @@ impl TimerShard {
         self.len.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn next_expiration(&self) -> Option<u64> {
-        if self.is_empty() {
-            return None;
-        }
-        self.lock().next_expiration()
+    /// The tick the owner, about to sleep, must wake up by (`None`: no timer), as seen
+    /// by an insertion from then on (see `wake_by`).
+    pub(crate) fn next_expiration_before_sleep(&self) -> Option<u64> {
+        let wheel = self.lock();
+        let next = wheel.next_expiration();
+        self.wake_by
+            .store(next.unwrap_or(u64::MAX), Ordering::Relaxed);
+        next
     }
 
     /// Fires timers whose tick `now` has reached, at most `budget` of them (moving a
