@@ -43,8 +43,9 @@ use crate::time::wheel::tick_reached;
 /// Ticks between maintenance passes while a worker has local work.
 const MAINTENANCE_INTERVAL: u32 = 61;
 
-/// Timers fired or moved down per maintenance pass, so that a large batch does not stall
-/// the tasks it wakes (or the timers due meanwhile).
+/// The local queue length a maintenance pass tops up to with fired timers (timers moved
+/// down a level count too), so that a large batch does not stall the tasks it wakes, or
+/// the timers due meanwhile (see `WorkerCore::fire_timers`).
 const TIMER_SLICE: usize = 512;
 
 /// Timers fired per maintenance pass however many tasks are queued, so that timers keep
@@ -69,8 +70,8 @@ const TIMER_IMBALANCE: usize = 1024;
 /// Timers a worker links between two looks at where they should go.
 const TIMER_BALANCE_INTERVAL: u32 = 16;
 
-/// Registry keys of finished tasks a worker gathers for another worker's shard before
-/// removing them (one lock).
+/// Registry keys of finished tasks of one shard a worker gathers before removing them
+/// under one lock.
 const UNREGISTER_BATCH: usize = 64;
 
 /// Longest park while shutting down (the last task may finish on another worker).

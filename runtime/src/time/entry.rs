@@ -40,6 +40,15 @@ const REGISTERING: u8 = 1;
 /// The deadline passed (the worker has unlinked the timer).
 const FIRED: u8 = 2;
 
+/// Clears `REGISTERING` if the registration unwinds.
+struct ClearOnUnwind<'a>(&'a AtomicU8);
+
+impl Drop for ClearOnUnwind<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_and(!REGISTERING, Ordering::AcqRel);
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct TimerEntry {
     state: AtomicU8,
@@ -77,33 +86,32 @@ impl TimerEntry {
         if self.is_fired() {
             return true;
         }
-        // Only the future sets `REGISTERING`, so this fails only if `FIRED` is set.
-        if self
-            .state
-            .compare_exchange(0, REGISTERING, Ordering::Acquire, Ordering::Acquire)
-            .is_err()
+        // Only the future sets `REGISTERING` (and always clears it, see below), so this
+        // fails only if `FIRED` is set.
+        if let Err(state) =
+            self.state
+                .compare_exchange(0, REGISTERING, Ordering::Acquire, Ordering::Acquire)
         {
-            return true;
+            return state & FIRED != 0;
         }
+        // Cloning the waker runs the waker's code, which may panic: `REGISTERING` is
+        // cleared on the way out all the same, or the worker would never take a waker
+        // again and the next poll would take the timer for fired.
+        let registering = ClearOnUnwind(&self.state);
         // SAFETY: we hold `REGISTERING`, set while `FIRED` was clear: the worker does not
         // touch the slot until we clear it (module docs).
-        self.waker.with_mut(|slot| unsafe {
+        let replaced = self.waker.with_mut(|slot| unsafe {
             match &*slot {
-                Some(current) if current.will_wake(waker) => {}
-                _ => *slot = Some(waker.clone()),
+                Some(current) if current.will_wake(waker) => None,
+                _ => (*slot).replace(waker.clone()),
             }
         });
-        match self
-            .state
-            .compare_exchange(REGISTERING, 0, Ordering::AcqRel, Ordering::Acquire)
-        {
-            Ok(_) => false,
-            Err(_) => {
-                // Fired while we registered; the worker left the slot to us.
-                self.state.fetch_and(!REGISTERING, Ordering::Release);
-                true
-            }
-        }
+        std::mem::forget(registering);
+        let before = self.state.fetch_and(!REGISTERING, Ordering::AcqRel);
+        // Dropped once the slot is released, for the same reason as the clone.
+        drop(replaced);
+        // Set while we registered: the worker left the slot (and its waker) to us.
+        before & FIRED != 0
     }
 
     /// Whether the deadline has passed (the timer is firing or has fired).
@@ -146,6 +154,49 @@ impl TimerEntry {
         self.released.store(0, Ordering::Relaxed);
         // SAFETY: the entry is in no wheel, so no worker can reach it.
         drop(self.waker.with_mut(|slot| unsafe { (*slot).take() }));
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    use std::task::{RawWaker, RawWakerVTable, Wake};
+
+    /// A waker whose `clone` panics.
+    fn bad_waker() -> Waker {
+        fn clone(_: *const ()) -> RawWaker {
+            panic!("waker clone panicked");
+        }
+        fn noop(_: *const ()) {}
+        static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, noop, noop, noop);
+        // SAFETY: the vtable's functions ignore the data pointer.
+        unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &VTABLE)) }
+    }
+
+    struct Flag(AtomicBool);
+    impl Wake for Flag {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_panicking_waker_clone_leaves_the_timer_pending_and_usable() {
+        let entry = TimerEntry::new();
+        let panicked = catch_unwind(AssertUnwindSafe(|| entry.poll_fired(&bad_waker())));
+        assert!(panicked.is_err());
+        assert!(!entry.is_fired());
+        let flag = Arc::new(Flag(AtomicBool::new(false)));
+        assert!(
+            !entry.poll_fired(&Waker::from(flag.clone())),
+            "not fired: the deadline has not passed"
+        );
+        entry.fire().expect("the worker takes the waker").wake();
+        assert!(flag.0.load(Ordering::SeqCst));
+        assert!(entry.poll_fired(&Waker::from(flag)));
     }
 }
 

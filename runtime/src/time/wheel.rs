@@ -286,7 +286,8 @@ fn prefetch_node(node: *const TimerNode) {
 
 #[derive(Debug)]
 struct Level {
-    /// One bit per slot: set when the slot holds a node.
+    /// One bit per slot: set when the slot holds a node, except for the slot being worked
+    /// off (`Wheel::processing`), which has left the search.
     occupied: Box<[u64]>,
     /// Number of set bits in `occupied`, so empty levels are skipped at once.
     occupied_slots: usize,
@@ -451,8 +452,10 @@ impl Wheel {
         self.len -= 1;
     }
 
-    /// The tick at which the next timer may be due (the start of the earliest occupied
-    /// slot), or `None` when no timer is linked.
+    /// The tick at which the next timer may be due: the wheel's time while a slot is
+    /// being worked off, else the earliest occupied slot's start or its earliest
+    /// placement, whichever is later (see "Reaching a slot late"); `None` when no timer
+    /// is linked.
     pub(crate) fn next_expiration(&self) -> Option<u64> {
         if self.processing.is_some() {
             return Some(self.elapsed);
@@ -475,6 +478,12 @@ impl Wheel {
         budget: usize,
         mut fired: impl FnMut(&TimerNode),
     ) -> bool {
+        // A clock read before another thread moved the wheel on (a helper firing a slice
+        // after the owner read the clock but before it took the lock) is behind the
+        // wheel's time: that time was a clock reading too, so it is safe to use, and a
+        // node due at it must fire rather than be placed again into the slot being
+        // worked off.
+        let now = now.max(self.elapsed);
         let mut spent = 0;
         // Whether the first nodes of the slot being worked off have been asked for.
         let mut primed = false;
@@ -1154,6 +1163,28 @@ mod tests {
         // SAFETY: as above.
         unsafe { wheel.remove(&all[1]) };
         assert!(wheel.next_expiration().unwrap() <= 5000);
+    }
+
+    #[test]
+    fn a_clock_reading_behind_the_wheel_fires_what_is_due_at_the_wheels_time() {
+        // A slice at tick 5 leaves the slot half worked off; a caller whose clock
+        // reading (4) was taken before that must still fire the rest, not move them
+        // back into the same slot.
+        let all = nodes(10);
+        let mut wheel = Wheel::new();
+        for node in &all {
+            // SAFETY: nodes outlive the test's use of the wheel.
+            assert!(unsafe { wheel.insert(node, 5) });
+        }
+        let mut fired = 0;
+        // SAFETY: as above.
+        unsafe {
+            assert!(wheel.expire(5, 3, |_| fired += 1));
+            assert!(!wheel.expire(4, 100, |_| fired += 1));
+        }
+        assert_eq!(fired, 10);
+        assert_eq!(wheel.len(), 0);
+        assert!(wheel.next_expiration().is_none());
     }
 
     #[test]
