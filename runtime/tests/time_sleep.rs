@@ -53,7 +53,7 @@ rt_test! {
         rt.block_on(async {
             let mut long: Vec<_> = (0..4).map(|_| Box::pin(sleep(Duration::from_secs(60)))).collect();
             for sleep in &mut long {
-                assert!(futures_poll_once(sleep.as_mut()).is_pending());
+                assert!(futures::poll!(sleep.as_mut()).is_pending());
             }
             // Let every worker go to sleep with its minute-long deadline.
             std::thread::sleep(Duration::from_millis(20));
@@ -273,11 +273,4 @@ fn sleep_outside_a_runtime_panics_with_a_clear_message() {
 #[should_panic(expected = "interval period must be non-zero")]
 fn zero_period_interval_panics() {
     let _ = interval(Duration::ZERO);
-}
-
-/// Polls a future once with a waker that does nothing.
-fn futures_poll_once<F: std::future::Future>(
-    future: std::pin::Pin<&mut F>,
-) -> std::task::Poll<F::Output> {
-    future.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
 }

@@ -240,6 +240,16 @@ impl Shared {
     }
 
     /// The worker whose wheel takes the next timer registered outside the workers.
+    /// Whether `shard` is one of this runtime's timer wheels (compared by address).
+    pub(crate) fn owns_timer_shard(
+        &self,
+        shard: std::ptr::NonNull<crate::time::shard::TimerShard>,
+    ) -> bool {
+        self.workers
+            .iter()
+            .any(|worker| std::ptr::eq(Arc::as_ptr(&worker.timers), shard.as_ptr()))
+    }
+
     pub(crate) fn next_timer_worker(&self) -> usize {
         self.next_remote.fetch_add(1, Ordering::Relaxed) % self.workers.len()
     }

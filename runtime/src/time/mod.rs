@@ -121,27 +121,46 @@ impl Sleep {
     }
 
     fn unlink(&mut self) {
+        let emptied = self
+            .with_linked_shard(|shard| {
+                // SAFETY: the node was inserted into this shard and is still linked there
+                // (not released), or was unlinked by its worker since; it is pinned here.
+                unsafe { shard.remove(&self.node) }
+            })
+            .unwrap_or(false);
         if let Some(shard) = self.shard.take() {
-            // A fired timer was unlinked by its worker, which will not touch it again:
-            // no need for the lock (which another worker may be holding to fire a batch),
-            // nor for the shard, which may be gone.
-            if !self.node.entry.is_released() {
-                // SAFETY: the node was inserted into this shard, is still linked there
-                // (not released), and is pinned here.
-                unsafe { TimerShard::remove(shard, &self.node) };
+            if emptied {
+                // SAFETY: our removal emptied the wheel; the shard is not used again.
+                unsafe { TimerShard::release_self(shard) };
             }
         }
     }
 
-    /// The shard the timer is linked into, while it is.
-    fn linked_shard(&self) -> Option<&TimerShard> {
+    /// Runs `f` on the shard the timer is linked into, unless it has fired: a fired
+    /// timer was unlinked by its worker, which will not touch it again, so there is no
+    /// need for the lock (which another worker may be holding to fire a batch), nor for
+    /// the shard, which may be gone. See `shard::SHARD_USE` for why the check and `f`
+    /// run under that lock on threads outside the shard's runtime.
+    fn with_linked_shard<R>(&self, f: impl FnOnce(&TimerShard) -> R) -> Option<R> {
         let shard = self.shard?;
+        if self.node.entry.is_released() {
+            // The common case, checked first: no look at the thread's runtime.
+            return None;
+        }
+        let on_its_runtime = context::with_current(|current| match current {
+            Current::Worker(core) => core.shared.owns_timer_shard(shard),
+            Current::BlockOn(shared) => shared.owns_timer_shard(shard),
+            Current::None => false,
+        });
+        let _in_use =
+            (!on_its_runtime).then(|| shard::SHARD_USE.read().unwrap_or_else(|e| e.into_inner()));
         if self.node.entry.is_released() {
             return None;
         }
-        // SAFETY: a shard outlives the timers linked into it, and this one is linked
-        // (not released); the borrow of `self` ends before anything can unlink it.
-        Some(unsafe { shard.as_ref() })
+        // SAFETY: the timer is linked (not released), so the shard is alive, and stays
+        // so while `f` runs: its runtime holds it, or its destructor waits for
+        // `SHARD_USE`.
+        Some(f(unsafe { shard.as_ref() }))
     }
 
     /// First poll: completes at once if the deadline has passed, else links the timer
@@ -218,7 +237,7 @@ impl Future for Sleep {
         let fired = match this.shard {
             Some(_) => {
                 let fired = this.node.entry.poll_fired(cx.waker());
-                if !fired && this.linked_shard().is_some_and(TimerShard::is_closed) {
+                if !fired && this.with_linked_shard(TimerShard::is_closed) == Some(true) {
                     panic!(
                         "a ringtide timer was polled after its runtime shut down; nothing \
                          will ever fire it"

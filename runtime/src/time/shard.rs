@@ -16,7 +16,9 @@
 //! while any timer is linked into it (taken when its wheel goes from empty to non-empty,
 //! given back when it empties), so it outlives every linked node, including a `Sleep`
 //! kept beyond its runtime's shutdown. A fired timer's `Sleep` never touches the shard
-//! again.
+//! again. A `Sleep` that checks its timer is still linked and then uses the shard, on a
+//! thread outside the shard's runtime, does both under [`SHARD_USE`], because the timer
+//! may fire in between and the shard go with its runtime.
 
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -24,6 +26,17 @@ use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::task::Waker;
 
 use super::wheel::{TimerNode, Wheel};
+
+/// Held (shared) by a thread that reaches a shard from outside that shard's runtime,
+/// from its check that its timer is still linked to its last use of the shard; taken
+/// (exclusive) by a shard's destructor before the shard's memory goes.
+///
+/// A linked timer keeps its shard alive, but it may fire right after the check: its
+/// worker may then empty the wheel and give back the shard's reference to itself, and a
+/// runtime dropped meanwhile frees the shard under the checking thread. On a thread of
+/// the shard's own runtime (a worker, or `block_on`) the runtime is alive and holds the
+/// shard, so only other threads (a `Sleep` dropped or polled elsewhere) take this.
+pub(crate) static SHARD_USE: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
 /// Timers moved down ahead of time per pass at most. Each move is a cache miss in another
 /// task's memory, and a timer that falls due meanwhile waits for the pass to end: a small
@@ -57,6 +70,14 @@ pub(crate) enum Inserted {
     Linked,
     /// Linked, due before the owner (if it is asleep) wakes up: the caller wakes it.
     LinkedWakeOwner,
+}
+
+impl Drop for TimerShard {
+    fn drop(&mut self) {
+        // Wait for any thread between its check and its use of this shard (see
+        // `SHARD_USE`); none can start one now, since no timer is linked.
+        drop(SHARD_USE.write().unwrap_or_else(|e| e.into_inner()));
+    }
 }
 
 impl TimerShard {
@@ -112,31 +133,34 @@ impl TimerShard {
         }
     }
 
-    /// Unlinks `node` if it is still linked. May free the shard (when it unlinks the last
-    /// timer of a shard whose runtime is gone), hence the raw pointer.
+    /// Unlinks `node` if it is still linked. Returns `true` if that emptied the wheel:
+    /// the caller then gives back the shard's reference to itself with
+    /// [`TimerShard::release_self`] (which may free the shard, when its runtime is gone),
+    /// once it no longer holds [`SHARD_USE`].
     ///
     /// # Safety
     ///
-    /// `node` was passed to [`TimerShard::insert`] of the shard `this` points to and is
-    /// linked there, or is linked nowhere and `this` points to a live shard.
-    pub(crate) unsafe fn remove(this: NonNull<TimerShard>, node: &TimerNode) {
-        let emptied = {
-            // SAFETY: a linked node keeps its shard alive (module docs); otherwise the
-            // caller promises a live shard. The reference ends before the shard may be
-            // freed below.
-            let shard = unsafe { this.as_ref() };
-            let mut wheel = shard.lock();
-            let before = wheel.len();
-            // SAFETY: the node is linked into this wheel or into none; we hold the lock.
-            unsafe { wheel.remove(node) };
-            shard.len.store(wheel.len(), Ordering::Relaxed);
-            before == 1 && wheel.len() == 0
-        };
-        if emptied {
-            // SAFETY: gives back the reference `insert` took when the wheel stopped being
-            // empty; nothing here touches the shard afterwards.
-            unsafe { Arc::decrement_strong_count(this.as_ptr()) };
-        }
+    /// `node` was passed to [`TimerShard::insert`] of this shard and is linked there, or
+    /// is linked nowhere.
+    pub(crate) unsafe fn remove(&self, node: &TimerNode) -> bool {
+        let mut wheel = self.lock();
+        let before = wheel.len();
+        // SAFETY: the node is linked into this wheel or into none; we hold the lock.
+        unsafe { wheel.remove(node) };
+        self.len.store(wheel.len(), Ordering::Relaxed);
+        before == 1 && wheel.len() == 0
+    }
+
+    /// Gives back the reference `insert` took when the wheel stopped being empty, after
+    /// [`TimerShard::remove`] emptied it.
+    ///
+    /// # Safety
+    ///
+    /// `remove` returned `true` for this shard, and this is called once for it; nothing
+    /// touches the shard afterwards (it may be freed).
+    pub(crate) unsafe fn release_self(this: NonNull<TimerShard>) {
+        // SAFETY: the caller's promise; the reference is the shard's own.
+        unsafe { Arc::decrement_strong_count(this.as_ptr()) };
     }
 
     /// Releases the lock of an owner or helper that had `before` timers linked when it
