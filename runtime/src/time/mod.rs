@@ -121,18 +121,31 @@ impl Sleep {
     }
 
     fn unlink(&mut self) {
+        let Some(shard) = self.shard else {
+            return;
+        };
+        if self.node.entry.is_released() {
+            // Fired (the common case when a sleep ends): nothing left to undo.
+            self.shard = None;
+            return;
+        }
+        self.unlink_linked(shard);
+    }
+
+    /// `unlink` of a timer that had not fired when `unlink` looked.
+    #[inline(never)]
+    fn unlink_linked(&mut self, shard: NonNull<TimerShard>) {
         let emptied = self
-            .with_linked_shard(|shard| {
+            .with_linked_shard(|wheel| {
                 // SAFETY: the node was inserted into this shard and is still linked there
                 // (not released), or was unlinked by its worker since; it is pinned here.
-                unsafe { shard.remove(&self.node) }
+                unsafe { wheel.remove(&self.node) }
             })
             .unwrap_or(false);
-        if let Some(shard) = self.shard.take() {
-            if emptied {
-                // SAFETY: our removal emptied the wheel; the shard is not used again.
-                unsafe { TimerShard::release_self(shard) };
-            }
+        self.shard = None;
+        if emptied {
+            // SAFETY: our removal emptied the wheel; the shard is not used again.
+            unsafe { TimerShard::release_self(shard) };
         }
     }
 
