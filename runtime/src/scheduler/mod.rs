@@ -239,7 +239,6 @@ impl Shared {
         self.unpark(owner);
     }
 
-    /// The worker whose wheel takes the next timer registered outside the workers.
     /// Whether `shard` is one of this runtime's timer wheels (compared by address).
     pub(crate) fn owns_timer_shard(
         &self,
@@ -250,6 +249,7 @@ impl Shared {
             .any(|worker| std::ptr::eq(Arc::as_ptr(&worker.timers), shard.as_ptr()))
     }
 
+    /// The worker whose wheel takes the next timer registered outside the workers.
     pub(crate) fn next_timer_worker(&self) -> usize {
         self.next_remote.fetch_add(1, Ordering::Relaxed) % self.workers.len()
     }

@@ -229,20 +229,28 @@ impl Slot {
         self.emptied_if_empty()
     }
 
-    /// Drops the holes at the end: the last entry is then a node, unless the slot is
-    /// empty.
-    fn trim(&mut self) {
+    /// Takes out the last node if `take` accepts its tick, and marks it unlinked. First
+    /// asks for the node [`PREFETCH_AHEAD`] places before it: walks take a slot's nodes
+    /// from the end, so each is in the cache when its turn comes.
+    ///
+    /// # Safety
+    ///
+    /// The wheel's lock is held, and every node in the slot is valid.
+    unsafe fn pop_last_if(&mut self, take: impl FnOnce(u64) -> bool) -> Option<*const TimerNode> {
         while self.nodes.last().is_some_and(|node| node.is_null()) {
             self.nodes.pop();
         }
-    }
-
-    /// Takes out the last node (the caller checked that there is one, and trimmed).
-    fn pop(&mut self) -> *const TimerNode {
-        let node = self.nodes.pop().expect("pop of an empty slot");
-        debug_assert!(!node.is_null(), "pop of an untrimmed slot");
+        let &last = self.nodes.last()?;
+        // SAFETY: the slot's nodes are valid, and the caller holds the lock.
+        let links = unsafe { (*last).links() };
+        if !take(links.tick) {
+            return None;
+        }
+        self.prefetch(PREFETCH_AHEAD);
+        self.nodes.pop();
         self.live -= 1;
-        node
+        links.level = UNLINKED;
+        Some(last)
     }
 
     /// Once the last node has left: drops the holes, and the array if it is large, so
@@ -525,23 +533,14 @@ impl Wheel {
                 let target = &mut self.arrays[level][array].slots[slot];
                 let mut taken = 0;
                 while spent < budget {
-                    target.trim();
-                    let Some(&last) = target.nodes.last() else {
+                    // SAFETY: nodes in a slot are valid (contract) and we hold the lock.
+                    let Some(node) = (unsafe { target.pop_last_if(|tick| tick <= now) }) else {
                         break;
                     };
-                    // SAFETY: nodes in a slot are valid (contract) and we hold the lock.
-                    let node = unsafe { &*last };
-                    // SAFETY: as above.
-                    let links = unsafe { node.links() };
-                    if links.tick > now {
-                        break;
-                    }
-                    target.prefetch(PREFETCH_AHEAD);
-                    target.pop();
-                    links.level = UNLINKED;
                     spent += 1;
                     taken += 1;
-                    fired(node);
+                    // SAFETY: as above; the node was just unlinked.
+                    fired(unsafe { &*node });
                 }
                 (taken, target.emptied_if_empty())
             };
@@ -705,23 +704,18 @@ impl Wheel {
         }
     }
 
-    /// Unlinks and returns the last node of a slot, asking for the node
-    /// [`PREFETCH_AHEAD`] places before it, so that the walk taking them in turn finds
-    /// each in the cache.
+    /// Unlinks and returns the last node of a slot (see [`Slot::pop_last_if`]).
     ///
     /// # Safety
     ///
     /// Lock held; the slot is not empty.
     unsafe fn pop_last(&mut self, level: usize, array: usize, slot: usize) -> *const TimerNode {
         let target = &mut self.arrays[level][array].slots[slot];
-        target.trim();
-        target.prefetch(PREFETCH_AHEAD);
-        let node = target.pop();
+        // SAFETY: the slot's nodes are valid (contract); the caller holds the lock.
+        let node = unsafe { target.pop_last_if(|_| true) }.expect("pop_last of an empty slot");
         if target.emptied_if_empty() {
             self.arrays[level][array].unmark(slot);
         }
-        // SAFETY: nodes in a slot are valid (contract); the caller holds the lock.
-        unsafe { (*node).links().level = UNLINKED };
         node
     }
 
@@ -1038,10 +1032,20 @@ mod tests {
             assert_positions(&wheel, &all);
         }
         assert_eq!(wheel.len(), 100 - removed.len());
-        let mut fired: Vec<usize> = run(&mut wheel, &all, 40, 1).iter().map(|f| f.0).collect();
+        assert_eq!(fired_once(&mut wheel, &all, 40), survivors(100, &removed));
+    }
+
+    /// Runs the wheel to `until` one tick at a time: the indices of the nodes that fired,
+    /// sorted.
+    fn fired_once(wheel: &mut Wheel, all: &[TimerNode], until: u64) -> Vec<usize> {
+        let mut fired: Vec<usize> = run(wheel, all, until, 1).iter().map(|f| f.0).collect();
         fired.sort_unstable();
-        let expected: Vec<usize> = (0..100).filter(|i| !removed.contains(i)).collect();
-        assert_eq!(fired, expected);
+        fired
+    }
+
+    /// The indices below `n` that are not in `removed`.
+    fn survivors(n: usize, removed: &[usize]) -> Vec<usize> {
+        (0..n).filter(|i| !removed.contains(i)).collect()
     }
 
     /// Every linked node is at the position it records.
@@ -1086,10 +1090,7 @@ mod tests {
         let target = &wheel.arrays[0][0].slots[slot];
         assert_eq!(target.live, 96 - removed.len());
         assert_eq!(target.nodes.capacity(), capacity, "closed up, not grown");
-        let mut fired: Vec<usize> = run(&mut wheel, &all, 40, 1).iter().map(|f| f.0).collect();
-        fired.sort_unstable();
-        let expected: Vec<usize> = (0..96).filter(|i| !removed.contains(i)).collect();
-        assert_eq!(fired, expected);
+        assert_eq!(fired_once(&mut wheel, &all, 40), survivors(96, &removed));
         assert_eq!(wheel.len(), 0);
     }
 
