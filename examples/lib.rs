@@ -37,11 +37,27 @@
 mod echo;
 mod shutdown;
 
-// The README's code blocks compile and run as doc tests of this crate, which depends on
-// every crate they use.
+// The Rust in the README and in docs/ compiles and runs as doc tests of this crate,
+// which depends on every crate it uses.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+#[cfg(doctest)]
+#[doc = include_str!("../combinators/README.md")]
+struct CombinatorsReadmeDoctests;
+
+#[cfg(doctest)]
+#[doc = include_str!("../docs/ARCHITECTURE.md")]
+struct ArchitectureDoctests;
+
+#[cfg(doctest)]
+#[doc = include_str!("../docs/ASYNCIO.md")]
+struct AsyncioDoctests;
+
+#[cfg(doctest)]
+#[doc = include_str!("../docs/BENCHMARKS.md")]
+struct BenchmarksDoctests;
 
 pub use echo::{echo, serve, Echoed, ServeOptions, ServerStats, Summary, ECHO_BUFFER};
 pub use shutdown::{Shutdown, Wait};

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-/// The error of [`wait`](crate::wait) and [`race`](crate::race) given no futures.
+/// The error of [`wait`](crate::wait()) and [`race`](crate::race()) given no futures.
 ///
 /// With nothing to wait for, neither has an answer: asyncio raises `ValueError` here, and
 /// these return this error rather than panic or never complete.
@@ -24,7 +24,7 @@ impl fmt::Display for EmptyInput {
 
 impl std::error::Error for EmptyInput {}
 
-/// The error of [`wait_for`](crate::wait_for) and of
+/// The error of [`wait_for`](crate::wait_for()) and of
 /// [`AsCompletedUntil`](crate::AsCompletedUntil) once their deadline has passed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimedOut;

@@ -1,5 +1,5 @@
-//! Task management for ringtide, after Python's asyncio: [`gather`](gather()), [`wait`],
-//! [`as_completed`], [`race`], [`wait_for`] and [`TaskGroup`], typed and panic-aware.
+//! Task management for ringtide, after Python's asyncio: [`gather`](gather()), [`wait`](wait()),
+//! [`as_completed`](as_completed()), [`race`](race()), [`wait_for`](wait_for()) and [`TaskGroup`], typed and panic-aware.
 //!
 //! ```
 //! use std::time::Duration;
@@ -36,7 +36,7 @@
 //!
 //! # How it works
 //!
-//! [`gather`](gather()), [`try_gather`], [`gather!`], [`wait`], [`as_completed`] and [`race`] poll
+//! [`gather`](gather()), [`try_gather`], [`gather!`], [`wait`](wait()), [`as_completed`](as_completed()) and [`race`](race()) poll
 //! their children inside the task that awaits them, on any executor (they need no
 //! ringtide runtime; only the [`Wait::timeout`]-style deadlines use ringtide's timer, and
 //! each has a variant that takes any deadline future). Each child has its own waker,
@@ -55,10 +55,10 @@
 //!
 //! Dropping a combinator drops the children it still holds. A future child is cancelled
 //! by that; a `JoinHandle` child's task is detached and keeps running (as with asyncio's
-//! `wait`, `as_completed` and a `wait_for` around a shielded task). [`wait`] and the
-//! deadline variants of [`as_completed`] cancel nothing at their deadline and hand the
-//! unfinished children back. [`race`] and [`try_gather`] drop the losers before they
-//! return. [`wait_for`] drops its future before it reports a timeout. Dropping a
+//! `wait`, `as_completed` and a `wait_for` around a shielded task). [`wait`](wait()) and the
+//! deadline variants of [`as_completed`](as_completed()) cancel nothing at their deadline and hand the
+//! unfinished children back. [`race`](race()) and [`try_gather`] drop the losers before they
+//! return. [`wait_for`](wait_for()) drops its future before it reports a timeout. Dropping a
 //! [`TaskGroup`] or its `join` future aborts its tasks.
 //!
 //! # Panics
@@ -96,7 +96,7 @@ pub use task_group::{ChildError, GroupError, Join, SpawnError, Spawner, TaskGrou
 pub use wait::{wait, when, Condition, Fallible, NoDeadline, ReturnWhen, Wait, WaitResult};
 pub use wait_for::{wait_for, wait_for_at, wait_for_deadline, WaitFor};
 
-/// Another name for [`wait_for`], after asyncio's `timeout`.
+/// Another name for [`wait_for`](wait_for()), after asyncio's `timeout`.
 pub use wait_for::wait_for as timeout;
 
 #[doc(hidden)]

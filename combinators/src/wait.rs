@@ -15,7 +15,7 @@ use crate::EmptyInput;
 /// When [`wait`] returns: `ReturnWhen::AllCompleted`, `ReturnWhen::FirstCompleted` or
 /// `ReturnWhen::FirstError`, asyncio's `return_when` values.
 ///
-/// Each is a constant of its own type (in [`when`](crate::when)), so that the compiler
+/// Each is a constant of its own type (in [`when`]), so that the compiler
 /// checks the choice: `ReturnWhen::FirstError` is accepted only where the children's
 /// outputs can fail (they implement [`Fallible`]: `Result`s, and so `JoinHandle`
 /// outputs), and waiting for the first error of futures that cannot fail is a type error

@@ -1,6 +1,6 @@
 //! A small `sync` facade so the concurrent state machines can be model-checked.
 //!
-//! Under `--cfg loom` the atomics and locks come from [loom], which explores every
+//! Under `--cfg loom` the atomics and locks come from `loom`, which explores every
 //! interleaving the memory model allows; otherwise they are the `std` types.
 
 #[cfg(loom)]

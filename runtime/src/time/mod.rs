@@ -1,5 +1,5 @@
-//! Timers with microsecond precision: [`sleep`], [`sleep_until`], [`timeout`],
-//! [`interval`].
+//! Timers with microsecond precision: [`sleep`], [`sleep_until`], [`timeout`](timeout()),
+//! [`interval`](interval()).
 //!
 //! Each worker keeps its pending timers in a hierarchical timing wheel with one-microsecond
 //! ticks and parks in its io_uring ring with the nearest deadline as the wait's timeout, so
