@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use super::{sleep_until, Instant, Sleep};
+use super::{deadline_after, sleep_until, Instant, Sleep};
 
 /// What an [`Interval`] does when ticks were missed (the task was busy past a deadline).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -20,10 +20,36 @@ pub enum MissedTickBehavior {
     Skip,
 }
 
+impl MissedTickBehavior {
+    /// The deadline of the tick after the one scheduled at `scheduled`, which was taken
+    /// at `now`. Past what `Instant` can hold, it saturates (see [`deadline_after`]).
+    fn next_tick(self, scheduled: Instant, period: Duration, now: Instant) -> Instant {
+        let on_schedule = deadline_after(scheduled, period, now);
+        match self {
+            MissedTickBehavior::Burst => on_schedule,
+            MissedTickBehavior::Delay if now > on_schedule => deadline_after(now, period, now),
+            MissedTickBehavior::Delay => on_schedule,
+            MissedTickBehavior::Skip => {
+                let behind = now.saturating_duration_since(scheduled).as_nanos();
+                let periods = behind / period.as_nanos() + 1;
+                let skip = u32::try_from(periods).unwrap_or(u32::MAX);
+                deadline_after(scheduled, period.saturating_mul(skip), now)
+            }
+        }
+    }
+}
+
 /// Ticks every `period`, starting now: the first tick completes immediately.
 ///
 /// Deadlines are computed from the schedule (`start + k * period`), never from when a
 /// tick was observed, so lateness does not accumulate.
+///
+/// # Long periods
+///
+/// A tick that would fall past what [`Instant`] can hold (with `interval(Duration::MAX)`,
+/// say) is scheduled about 30 years after the tick before it was taken, as
+/// [`sleep`](super::sleep) does with a duration that overflows: in practice it never
+/// comes, and nothing panics.
 ///
 /// # Panics
 ///
@@ -46,7 +72,8 @@ pub fn interval(period: Duration) -> Interval {
     interval_at(Instant::now(), period)
 }
 
-/// Ticks every `period`, the first tick at `start`.
+/// Ticks every `period`, the first tick at `start`. A tick past what [`Instant`] can hold
+/// waits for ever, as with [`interval`].
 ///
 /// # Panics
 ///
@@ -81,26 +108,19 @@ impl Interval {
             return Poll::Pending;
         }
         let scheduled = self.sleep.deadline();
-        let now = Instant::now();
-        let next = match self.missed {
-            MissedTickBehavior::Burst => scheduled + self.period,
-            MissedTickBehavior::Delay if now > scheduled + self.period => now + self.period,
-            MissedTickBehavior::Delay => scheduled + self.period,
-            MissedTickBehavior::Skip => {
-                let behind = now.saturating_duration_since(scheduled).as_nanos();
-                let periods = behind / self.period.as_nanos() + 1;
-                let skip = u32::try_from(periods).unwrap_or(u32::MAX);
-                scheduled + self.period * skip
-            }
-        };
+        let next = self
+            .missed
+            .next_tick(scheduled, self.period, Instant::now());
         self.sleep.as_mut().reset(next);
         Poll::Ready(scheduled)
     }
 
     /// Restarts the schedule: the next tick is one period from now.
     pub fn reset(&mut self) {
-        let next = Instant::now() + self.period;
-        self.sleep.as_mut().reset(next);
+        let now = Instant::now();
+        self.sleep
+            .as_mut()
+            .reset(deadline_after(now, self.period, now));
     }
 
     /// The period between ticks.
@@ -116,5 +136,26 @@ impl Interval {
     /// Sets what happens to missed ticks.
     pub fn set_missed_tick_behavior(&mut self, behavior: MissedTickBehavior) {
         self.missed = behavior;
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::time::FAR_FUTURE;
+
+    const BEHAVIOURS: [MissedTickBehavior; 3] = [
+        MissedTickBehavior::Burst,
+        MissedTickBehavior::Delay,
+        MissedTickBehavior::Skip,
+    ];
+
+    #[test]
+    fn a_period_of_duration_max_saturates_for_every_behaviour() {
+        let now = Instant::now();
+        for behaviour in BEHAVIOURS {
+            let next = behaviour.next_tick(now, Duration::MAX, now);
+            assert_eq!(next, now + FAR_FUTURE, "{behaviour:?}");
+        }
     }
 }

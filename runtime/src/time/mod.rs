@@ -57,7 +57,7 @@ use wheel::{tick_at_or_after, TimerNode};
 /// Polling the future outside a ringtide runtime (a worker or `block_on`) panics.
 pub fn sleep(duration: Duration) -> Sleep {
     let now = Instant::now();
-    sleep_until(now.checked_add(duration).unwrap_or_else(far_future))
+    sleep_until(deadline_after(now, duration, now))
 }
 
 /// Waits until `deadline`.
@@ -69,9 +69,18 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep::new(deadline)
 }
 
-/// About 30 years from now: the deadline of a sleep whose duration overflows `Instant`.
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(86_400 * 365 * 30)
+/// How far ahead of now a deadline goes when `Instant` cannot hold it: about 30 years.
+/// No timer waits that long in practice, so it is "never"; and unlike the latest
+/// `Instant`, a deadline this far out leaves room for arithmetic on it.
+const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
+
+/// `base + duration`, saturating: where `Instant` cannot hold the sum, [`FAR_FUTURE`]
+/// after `now`, or `base` if that is later still (a deadline never moves back).
+fn deadline_after(base: Instant, duration: Duration, now: Instant) -> Instant {
+    base.checked_add(duration).unwrap_or_else(|| {
+        now.checked_add(FAR_FUTURE)
+            .map_or(base, |far_future| far_future.max(base))
+    })
 }
 
 /// A future that completes at a deadline. Created by [`sleep`] and [`sleep_until`].
@@ -271,5 +280,18 @@ impl Future for Sleep {
 impl Drop for Sleep {
     fn drop(&mut self) {
         self.unlink();
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deadline_past_what_instant_holds_is_the_far_future() {
+        let now = Instant::now();
+        assert_eq!(deadline_after(now, Duration::MAX, now), now + FAR_FUTURE);
+        let second = Duration::from_secs(1);
+        assert_eq!(deadline_after(now, second, now), now + second);
     }
 }
