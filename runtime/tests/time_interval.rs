@@ -1,4 +1,5 @@
-//! Intervals at the edges of time: periods longer than `Instant` can hold.
+//! Intervals at the edges of time: periods longer than `Instant` can hold, and
+//! lateness of many more periods than fit in a `u32`.
 
 mod support;
 
@@ -7,7 +8,7 @@ use std::pin::pin;
 use std::task::Poll;
 use std::time::Duration;
 
-use ringtide::time::{interval, Instant, MissedTickBehavior};
+use ringtide::time::{interval, interval_at, Instant, MissedTickBehavior};
 use support::rt_test;
 
 const BEHAVIOURS: [MissedTickBehavior; 3] = [
@@ -41,6 +42,27 @@ rt_test! {
             let mut ticks = interval(Duration::MAX);
             ticks.reset();
             assert!(is_pending(ticks.tick()).await);
+        });
+    }
+
+    fn an_interval_late_by_many_periods_skips_to_the_first_tick_after_now(rt) {
+        // 5 s behind a 1 ns schedule is 5e9 periods, more than a u32 counts: the next
+        // tick must still be after the moment the late one was taken, not a missed one.
+        rt.block_on(async {
+            let late = Duration::from_secs(5);
+            let start = Instant::now().checked_sub(late).expect("the clock is 5 s past boot");
+            let period = Duration::from_nanos(1);
+            let mut ticks = interval_at(start, period);
+            ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
+            assert_eq!(ticks.tick().await, start, "the start is due at once");
+            let after_the_first = Instant::now();
+            let second = ticks.tick().await;
+            assert!(
+                second > start + late,
+                "the tick after a late one skips past the lateness: {:?} after the start",
+                second - start
+            );
+            assert!(second <= after_the_first + period, "and no further than one period");
         });
     }
 }

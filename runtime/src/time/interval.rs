@@ -30,12 +30,26 @@ impl MissedTickBehavior {
             MissedTickBehavior::Delay if now > on_schedule => deadline_after(now, period, now),
             MissedTickBehavior::Delay => on_schedule,
             MissedTickBehavior::Skip => {
+                // The first `scheduled + k * period`, k >= 1, after `now`, in u128
+                // nanoseconds: a u32 count of periods runs out 4.3 s behind a 1 ns
+                // schedule, while here the product is at most the lateness plus a
+                // period, each below 2^94 ns.
                 let behind = now.saturating_duration_since(scheduled).as_nanos();
-                let periods = behind / period.as_nanos() + 1;
-                let skip = u32::try_from(periods).unwrap_or(u32::MAX);
-                deadline_after(scheduled, period.saturating_mul(skip), now)
+                let period = period.as_nanos();
+                let ahead = (behind / period + 1) * period;
+                deadline_after(scheduled, saturating_duration_from_nanos(ahead), now)
             }
         }
+    }
+}
+
+/// `nanos` as a `Duration`, or `Duration::MAX` where it does not fit.
+fn saturating_duration_from_nanos(nanos: u128) -> Duration {
+    const NANOS_PER_SEC: u128 = 1_000_000_000;
+    match u64::try_from(nanos / NANOS_PER_SEC) {
+        // The remainder is below 10^9, so it fits a u32.
+        Ok(secs) => Duration::new(secs, (nanos % NANOS_PER_SEC) as u32),
+        Err(_) => Duration::MAX,
     }
 }
 
@@ -157,5 +171,14 @@ mod tests {
             let next = behaviour.next_tick(now, Duration::MAX, now);
             assert_eq!(next, now + FAR_FUTURE, "{behaviour:?}");
         }
+    }
+
+    #[test]
+    fn skip_far_behind_a_nanosecond_schedule_lands_just_after_now() {
+        // 5e9 periods behind: more than a u32 counts.
+        let scheduled = Instant::now();
+        let now = scheduled + Duration::from_secs(5);
+        let next = MissedTickBehavior::Skip.next_tick(scheduled, Duration::from_nanos(1), now);
+        assert_eq!(next, now + Duration::from_nanos(1));
     }
 }
