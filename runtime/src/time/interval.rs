@@ -155,7 +155,10 @@ impl Interval {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+    use crate::time::strategies::{any_duration, any_period, config, offset};
     use crate::time::FAR_FUTURE;
 
     const BEHAVIOURS: [MissedTickBehavior; 3] = [
@@ -163,6 +166,46 @@ mod tests {
         MissedTickBehavior::Delay,
         MissedTickBehavior::Skip,
     ];
+
+    fn any_behaviour() -> impl Strategy<Value = MissedTickBehavior> {
+        proptest::sample::select(&BEHAVIOURS[..])
+    }
+
+    /// A tick scheduled at `scheduled` on a schedule of `period`, taken `late` after it
+    /// (at `now`).
+    #[derive(Debug)]
+    struct LateTick {
+        scheduled: Instant,
+        late: Duration,
+        now: Instant,
+        period: Duration,
+    }
+
+    impl LateTick {
+        fn next(&self, behaviour: MissedTickBehavior) -> Instant {
+            behaviour.next_tick(self.scheduled, self.period, self.now)
+        }
+    }
+
+    fn a_late_tick() -> impl Strategy<Value = LateTick> {
+        (offset(), offset(), any_period()).prop_map(|(scheduled, late, period)| {
+            let scheduled = Instant::now() + scheduled;
+            LateTick {
+                scheduled,
+                late,
+                now: scheduled + late,
+                period,
+            }
+        })
+    }
+
+    /// `scheduled + nanos`, exactly, where `Instant` can hold it.
+    fn exactly_after(scheduled: Instant, nanos: u128) -> Option<Instant> {
+        let duration = saturating_duration_from_nanos(nanos);
+        (duration.as_nanos() == nanos)
+            .then_some(duration)
+            .and_then(|duration| scheduled.checked_add(duration))
+    }
 
     #[test]
     fn a_period_of_duration_max_saturates_for_every_behaviour() {
@@ -180,5 +223,82 @@ mod tests {
         let now = scheduled + Duration::from_secs(5);
         let next = MissedTickBehavior::Skip.next_tick(scheduled, Duration::from_nanos(1), now);
         assert_eq!(next, now + Duration::from_nanos(1));
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn nanoseconds_become_a_duration_exactly_or_the_largest(
+            nanos in prop_oneof![
+                any::<u64>().prop_map(u128::from),
+                (0..=Duration::MAX.as_nanos() + 1),
+                any::<u128>(),
+            ],
+        ) {
+            let duration = saturating_duration_from_nanos(nanos);
+            prop_assert_eq!(duration.as_nanos(), nanos.min(Duration::MAX.as_nanos()));
+        }
+
+        #[test]
+        fn burst_keeps_the_schedule(tick in a_late_tick()) {
+            let next = tick.next(MissedTickBehavior::Burst);
+            match tick.scheduled.checked_add(tick.period) {
+                Some(on_schedule) => prop_assert_eq!(next, on_schedule),
+                None => prop_assert!(next >= tick.now + FAR_FUTURE),
+            }
+        }
+
+        #[test]
+        fn delay_restarts_a_period_after_a_late_tick(tick in a_late_tick()) {
+            let next = tick.next(MissedTickBehavior::Delay);
+            let expected = match tick.scheduled.checked_add(tick.period) {
+                Some(on_schedule) if tick.now <= on_schedule => Some(on_schedule),
+                Some(_) => tick.now.checked_add(tick.period),
+                None => None,
+            };
+            match expected {
+                Some(expected) => prop_assert_eq!(next, expected),
+                None => prop_assert!(next >= tick.now + FAR_FUTURE),
+            }
+        }
+
+        #[test]
+        fn skip_takes_the_first_tick_of_the_schedule_after_now(tick in a_late_tick()) {
+            let next = tick.next(MissedTickBehavior::Skip);
+            prop_assert!(next > tick.now);
+            let (behind, period) = (tick.late.as_nanos(), tick.period.as_nanos());
+            match exactly_after(tick.scheduled, (behind / period + 1) * period) {
+                Some(expected) => {
+                    prop_assert_eq!(next, expected);
+                    let ahead = (next - tick.scheduled).as_nanos();
+                    prop_assert_eq!(ahead % period, 0, "on the schedule");
+                    prop_assert!(ahead - period <= behind, "the tick before is not after now");
+                }
+                None => prop_assert!(next >= tick.now + FAR_FUTURE),
+            }
+        }
+
+        #[test]
+        fn no_behaviour_panics_or_goes_back_whatever_the_clock_says(
+            behaviour in any_behaviour(),
+            scheduled in offset(),
+            now in offset(),
+            late in any_duration(),
+            period in any_period(),
+        ) {
+            // `now` anywhere, even before the tick (a stale reading), or as late as
+            // `Instant` allows.
+            let anchor = Instant::now();
+            let scheduled = anchor + scheduled;
+            for now in [Some(anchor + now), scheduled.checked_add(late)].into_iter().flatten() {
+                let next = behaviour.next_tick(scheduled, period, now);
+                if now >= scheduled {
+                    prop_assert!(next > scheduled);
+                } else {
+                    prop_assert!(next >= scheduled);
+                }
+            }
+        }
     }
 }
