@@ -30,6 +30,8 @@
 pub(crate) mod entry;
 mod interval;
 pub(crate) mod shard;
+#[cfg(all(test, not(loom)))]
+mod strategies;
 mod timeout;
 pub(crate) mod wheel;
 
@@ -57,7 +59,7 @@ use wheel::{tick_at_or_after, TimerNode};
 /// Polling the future outside a ringtide runtime (a worker or `block_on`) panics.
 pub fn sleep(duration: Duration) -> Sleep {
     let now = Instant::now();
-    sleep_until(now.checked_add(duration).unwrap_or_else(far_future))
+    sleep_until(deadline_after(now, duration, now))
 }
 
 /// Waits until `deadline`.
@@ -69,9 +71,18 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep::new(deadline)
 }
 
-/// About 30 years from now: the deadline of a sleep whose duration overflows `Instant`.
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(86_400 * 365 * 30)
+/// How far ahead of now a deadline goes when `Instant` cannot hold it: about 30 years.
+/// No timer waits that long in practice, so it is "never"; and unlike the latest
+/// `Instant`, a deadline this far out leaves room for arithmetic on it.
+const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
+
+/// `base + duration`, saturating: where `Instant` cannot hold the sum, [`FAR_FUTURE`]
+/// after `now`, or `base` if that is later still (a deadline never moves back).
+fn deadline_after(base: Instant, duration: Duration, now: Instant) -> Instant {
+    base.checked_add(duration).unwrap_or_else(|| {
+        now.checked_add(FAR_FUTURE)
+            .map_or(base, |far_future| far_future.max(base))
+    })
 }
 
 /// A future that completes at a deadline. Created by [`sleep`] and [`sleep_until`].
@@ -271,5 +282,84 @@ impl Future for Sleep {
 impl Drop for Sleep {
     fn drop(&mut self) {
         self.unlink();
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::strategies::{any_duration, config, offset};
+    use super::wheel::tick_reached;
+    use super::*;
+
+    #[test]
+    fn a_deadline_past_what_instant_holds_is_the_far_future() {
+        let now = Instant::now();
+        assert_eq!(deadline_after(now, Duration::MAX, now), now + FAR_FUTURE);
+        let second = Duration::from_secs(1);
+        assert_eq!(deadline_after(now, second, now), now + second);
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn a_deadline_after_any_duration_is_exact_or_saturates_forward(
+            base in offset(),
+            duration in any_duration(),
+            now in offset(),
+        ) {
+            let anchor = Instant::now();
+            let (base, now) = (anchor + base, anchor + now);
+            let deadline = deadline_after(base, duration, now);
+            match base.checked_add(duration) {
+                Some(exact) => prop_assert_eq!(deadline, exact),
+                None => {
+                    prop_assert!(deadline >= base, "a deadline never moves back");
+                    prop_assert!(deadline >= now + FAR_FUTURE, "it waits for ever");
+                }
+            }
+        }
+
+        #[test]
+        fn a_deadline_becomes_the_first_tick_at_or_after_it(
+            later in offset(),
+            earlier in offset(),
+            jitter in -2000i64..2000,
+        ) {
+            // Deadlines on either side of the epoch, up to 2^62 s after it.
+            let epoch = Instant::now();
+            let deadline = (epoch + later).checked_sub(earlier);
+            prop_assume!(deadline.is_some());
+            let deadline = deadline.unwrap();
+            let nanos = deadline_nanos(&epoch, deadline);
+            let tick = tick_at_or_after(nanos);
+            let exact = deadline.saturating_duration_since(epoch).as_nanos();
+            // A clock reading (u64 nanoseconds since the epoch) fires the timer once it
+            // reaches the tick: the first such reading is the tick's start, if a u64
+            // holds it.
+            match u64::try_from(u128::from(tick) * 1000) {
+                Ok(first_reading) => {
+                    prop_assert!(u128::from(first_reading) >= exact, "never early");
+                    prop_assert!(
+                        u128::from(first_reading) < exact + 1000,
+                        "at most a microsecond late"
+                    );
+                    prop_assert!(tick_reached(first_reading) >= tick);
+                    if first_reading > 0 {
+                        prop_assert!(tick_reached(first_reading - 1) < tick);
+                    }
+                }
+                // 584 years after the epoch: no reading reaches it, so it never fires.
+                Err(_) => prop_assert!(tick_reached(u64::MAX) < tick),
+            }
+            // And directly: a reading near the deadline reaches the tick only once it
+            // has reached the deadline.
+            let reading = nanos.saturating_add_signed(jitter);
+            if tick_reached(reading) >= tick {
+                prop_assert!(u128::from(reading) >= exact, "never early");
+            }
+        }
     }
 }
