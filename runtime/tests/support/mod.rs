@@ -178,3 +178,10 @@ pub fn pattern(conn: u64, len: usize) -> Vec<u8> {
     let mut rng = Rng::new(conn + 1);
     (0..len).map(|_| rng.next() as u8).collect()
 }
+
+/// A `Vec` of length 6 and capacity 16 holding "ABCDEF", for reads into a used buffer.
+pub fn used_buffer() -> Vec<u8> {
+    let mut buf = Vec::with_capacity(16);
+    buf.extend_from_slice(b"ABCDEF");
+    buf
+}
