@@ -15,6 +15,7 @@ use crossbeam_deque::Worker;
 use crate::context::{self, Current};
 use crate::coop;
 use crate::driver::{self, Driver, Features};
+use crate::error::{SetupError, WorkerResource};
 use crate::scheduler::worker::WorkerCore;
 use crate::scheduler::Shared;
 use crate::task::{self, JoinHandle, ANY_WORKER};
@@ -124,7 +125,11 @@ impl Builder {
     /// * When io_uring cannot be set up, an error wrapping a [`SetupError`](crate::SetupError)
     ///   that names the cause (seccomp filter, `kernel.io_uring_disabled`, old kernel,
     ///   `RLIMIT_MEMLOCK`) and what to do.
-    /// * The OS error if a thread or eventfd cannot be created.
+    /// * When a worker's wake-up eventfd or thread cannot be created, an error wrapping a
+    ///   [`SetupError`](crate::SetupError) that names what was being created, for which
+    ///   worker, and what to do (such as raising `ulimit -n`). The error keeps the OS
+    ///   error's [`kind`](io::Error::kind); [`SetupError::raw_os_error`](crate::SetupError::raw_os_error)
+    ///   gives its number.
     pub fn build(&self) -> io::Result<Runtime> {
         let workers = match self.worker_threads {
             Some(0) => {
@@ -188,7 +193,10 @@ fn start(
     let queues: Vec<Worker<_>> = (0..workers).map(|_| Worker::new_fifo()).collect();
     let stealers = queues.iter().map(Worker::stealer).collect();
     let eventfds = (0..workers)
-        .map(|_| driver::new_eventfd())
+        .map(|index| {
+            driver::new_eventfd()
+                .map_err(|e| SetupError::creating(WorkerResource::Eventfd, index, e))
+        })
         .collect::<io::Result<Vec<_>>>()?;
     let shared = Arc::new(Shared::new(stealers, eventfds));
     let cores = if pin {
@@ -237,7 +245,7 @@ fn start(
         match spawned {
             Ok(handle) => threads.push(handle),
             Err(e) => {
-                first_error = Some(e);
+                first_error = Some(SetupError::creating(WorkerResource::Thread, index, e));
                 break;
             }
         }
