@@ -176,4 +176,11 @@ fn dropping_the_last_reference_on_a_worker_shuts_down_without_hanging() {
         CHILD_LIMIT,
     );
     assert!(run.passed_with(MARKER, ROUNDS), "{}", run.report());
+    // Such as a ring dropped with its eventfd read still in flight, because the eventfd
+    // was closed before it.
+    assert!(
+        !run.stderr.contains("ringtide:"),
+        "the runtime reported a problem: {}",
+        run.report()
+    );
 }
