@@ -404,9 +404,11 @@ impl Drop for Runtime {
     /// what they shared. The task that dropped the runtime goes on until it next returns
     /// `Pending`, then it is cancelled like every other task.
     ///
-    /// Its future, its output, a destructor it runs: wherever on a worker the last
-    /// reference goes, this is what happens. To know when the shutdown is complete, drop
-    /// the runtime from a thread of your own (for example `main`) instead.
+    /// The same holds wherever on a worker the last reference goes: in a task's code,
+    /// with its future when it completes or is aborted, with an output nobody awaits, in
+    /// any destructor those run. Only then does the drop not wait; to know when the
+    /// shutdown is complete, drop the runtime from a thread of your own (for example
+    /// `main`).
     ///
     /// ```
     /// use std::sync::{mpsc, Arc};
