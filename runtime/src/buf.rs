@@ -6,16 +6,36 @@
 //! the memory while the kernel may still use it, and a dropped operation keeps its buffer
 //! alive inside the runtime until the kernel reports that it is done with it.
 //!
+//! # What a read does to the buffer
+//!
+//! Every read ([`TcpStream::read`](crate::net::TcpStream::read),
+//! [`UdpSocket::recv`](crate::net::UdpSocket::recv),
+//! [`UdpSocket::recv_from`](crate::net::UdpSocket::recv_from)) fills the buffer from
+//! index 0, up to its capacity ([`IoBuf::bytes_total`]), whatever it held before, and a
+//! `Vec` comes back with its length set to exactly the number of bytes read: a read of
+//! `n` bytes leaves `buf.len() == n`, so the data is `buf[..n]`, which is all of
+//! `&buf[..]`. A `Box<[u8]>` keeps its fixed length; the data is `buf[..n]`.
+//!
+//! Why not append to the spare capacity, or keep the old length when it is longer:
+//!
+//! * a buffer reused in a loop needs no `clear()` between reads;
+//! * `vec![0; N]` and `Vec::with_capacity(N)` behave the same: both read up to `N` bytes;
+//! * a return of 0 always means end of stream (or a buffer of capacity 0): with appending,
+//!   a full `Vec` would read 0 bytes and look like the end of the stream;
+//! * the data read is always `buf[..n]`, and for a `Vec` that is `&buf[..]`, never old
+//!   bytes left behind a shorter read.
+//!
 //! ```
 //! use ringtide::buf::{IoBuf, IoBufMut};
 //!
-//! let mut buf = Vec::with_capacity(4096);
-//! assert_eq!(buf.bytes_init(), 0);
-//! assert_eq!(buf.bytes_total(), 4096);
-//! // A read of 5 bytes ends with `set_init(5)`; the data is then `buf[..5]`.
-//! # unsafe { std::ptr::copy_nonoverlapping(b"hello".as_ptr(), buf.stable_mut_ptr(), 5) };
-//! unsafe { buf.set_init(5) };
-//! assert_eq!(&buf[..], b"hello");
+//! let mut buf = b"ABCDEF".to_vec();
+//! buf.reserve(10);
+//! assert_eq!(buf.bytes_init(), 6);
+//! assert!(buf.bytes_total() >= 16);
+//! // A read of 2 bytes writes them at the start and ends with `set_init(2)`.
+//! # unsafe { std::ptr::copy_nonoverlapping(b"hi".as_ptr(), buf.stable_mut_ptr(), 2) };
+//! unsafe { buf.set_init(2) };
+//! assert_eq!(&buf[..], b"hi");
 //! ```
 
 /// A buffer an operation can read from (a write or send) while the kernel holds it.
@@ -39,7 +59,10 @@ pub unsafe trait IoBuf: Unpin + Send + 'static {
 
 /// A buffer an operation can write into (a read or receive) while the kernel holds it.
 ///
-/// A read of `n` bytes writes `stable_mut_ptr()[..n]`, then calls `set_init(n)`.
+/// A read of `n` bytes writes `stable_mut_ptr()[..n]`, from index 0 whatever the buffer
+/// held, then calls `set_init(n)`, which makes those `n` bytes the buffer's contents: a
+/// `Vec`'s length becomes exactly `n`, shorter or longer than before; a `Box<[u8]>` keeps
+/// its length. See [the module docs](self#what-a-read-does-to-the-buffer) for why.
 ///
 /// # Safety
 ///
@@ -49,7 +72,8 @@ pub unsafe trait IoBufMut: IoBuf {
     /// Where the buffer's bytes start, writable; unaffected by moving `self`.
     fn stable_mut_ptr(&mut self) -> *mut u8;
 
-    /// Records that the first `pos` bytes are initialized.
+    /// Records that a read wrote the first `pos` bytes: they are now the buffer's
+    /// contents (a growable buffer's length becomes `pos`, even if it was longer).
     ///
     /// # Safety
     ///
@@ -81,10 +105,10 @@ unsafe impl IoBufMut for Vec<u8> {
     }
 
     unsafe fn set_init(&mut self, pos: usize) {
-        if pos > self.len() {
-            // SAFETY: the caller guarantees `pos` bytes were written, within capacity.
-            unsafe { self.set_len(pos) };
-        }
+        // Shrinking too: the bytes past `pos` are what an earlier use left behind, not
+        // data of this read.
+        // SAFETY: the caller guarantees `pos` bytes were written, within capacity.
+        unsafe { self.set_len(pos) };
     }
 }
 
@@ -119,6 +143,7 @@ unsafe impl IoBufMut for Box<[u8]> {
         self.as_mut_ptr()
     }
 
+    /// A fixed length: the data read is `self[..pos]`, and the bytes after it are kept.
     unsafe fn set_init(&mut self, _pos: usize) {}
 }
 
@@ -126,20 +151,44 @@ unsafe impl IoBufMut for Box<[u8]> {
 mod tests {
     use super::*;
 
+    /// Writes `data` at the start of `buf` as a read would, and records it.
+    fn read_into<B: IoBufMut>(buf: &mut B, data: &[u8]) {
+        assert!(data.len() <= buf.bytes_total());
+        // SAFETY: within the buffer's `bytes_total` writable bytes (checked above).
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), buf.stable_mut_ptr(), data.len()) };
+        // SAFETY: `data.len()` bytes were just written from the start.
+        unsafe { buf.set_init(data.len()) };
+    }
+
     #[test]
-    fn vec_reads_fill_spare_capacity() {
-        let mut v = Vec::with_capacity(8);
-        v.push(1u8);
-        assert_eq!((v.bytes_init(), v.bytes_total()), (1, 8));
-        let p = v.stable_mut_ptr();
-        // SAFETY: within capacity.
-        unsafe { p.add(1).write(2) };
-        // SAFETY: two bytes are written.
-        unsafe { v.set_init(2) };
-        assert_eq!(v, [1, 2]);
-        // SAFETY: never shrinks.
-        unsafe { v.set_init(1) };
-        assert_eq!(v, [1, 2]);
+    fn a_vec_holds_exactly_what_the_last_read_wrote() {
+        let mut v = Vec::with_capacity(16);
+        v.extend_from_slice(b"ABCDEF");
+        assert_eq!((v.bytes_init(), v.bytes_total()), (6, 16));
+        read_into(&mut v, b"hi");
+        assert_eq!(v, b"hi", "a shorter read shrinks the Vec");
+        read_into(&mut v, b"0123456789abcdef");
+        assert_eq!(v, b"0123456789abcdef", "a read fills up to the capacity");
+        read_into(&mut v, b"");
+        assert!(v.is_empty(), "a read of 0 bytes leaves nothing behind");
+        assert_eq!(v.bytes_total(), 16, "the capacity is kept");
+    }
+
+    #[test]
+    fn a_full_vec_reads_as_much_as_an_empty_one() {
+        let mut full = vec![0u8; 8];
+        let mut empty = Vec::with_capacity(8);
+        assert_eq!(full.bytes_total(), empty.bytes_total());
+        read_into(&mut full, b"12345678");
+        read_into(&mut empty, b"12345678");
+        assert_eq!(full, empty);
+    }
+
+    #[test]
+    fn a_boxed_slice_keeps_its_length() {
+        let mut b: Box<[u8]> = vec![b'x'; 4].into_boxed_slice();
+        read_into(&mut b, b"ab");
+        assert_eq!(&b[..], b"abxx");
     }
 
     #[test]

@@ -2,13 +2,15 @@
 //!
 //! Building a [`Runtime`](crate::Runtime) returns an [`io::Error`] so that callers can use
 //! `?` in any `io::Result` context; when the cause is the environment (io_uring missing,
-//! blocked or starved of locked memory) the error wraps a [`SetupError`] that names the
-//! cause and what to do, and can be inspected with [`io::Error::get_ref`].
+//! blocked or starved of locked memory, no descriptor or thread left for a worker) the
+//! error wraps a [`SetupError`] that names the cause and what to do, and can be inspected
+//! with [`io::Error::get_ref`].
 
 use std::fmt;
 use std::io;
 
-/// What stopped the runtime from setting up its io_uring rings.
+/// What stopped the runtime from setting up its workers: their io_uring rings, wake-up
+/// eventfds or threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SetupErrorKind {
@@ -23,6 +25,10 @@ pub enum SetupErrorKind {
     MemlockLimit,
     /// The process or the system ran out of file descriptors.
     TooManyOpenFiles,
+    /// A worker thread could not be created (`EAGAIN`): the process or user reached a
+    /// limit on threads (`RLIMIT_NPROC`, a cgroup's `pids.max`, `kernel.threads-max`) or
+    /// on the memory for their stacks (`RLIMIT_AS`).
+    ThreadLimit,
     /// The kernel has io_uring but lacks an operation the runtime needs.
     MissingOpcode,
     /// Any other failure; the message carries the OS error.
@@ -56,6 +62,12 @@ impl SetupError {
     /// The category of the problem.
     pub fn kind(&self) -> SetupErrorKind {
         self.kind
+    }
+
+    /// The OS error behind the problem (as [`io::Error::raw_os_error`] gives it), if
+    /// it came from a system call.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        self.source.as_ref().and_then(io::Error::raw_os_error)
     }
 
     pub(crate) fn missing_opcode(name: &str) -> io::Error {
@@ -110,6 +122,60 @@ impl SetupError {
             SetupError {
                 kind,
                 message,
+                source: Some(err),
+            },
+        )
+    }
+}
+
+/// A resource every worker needs, created by `Builder::build`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum WorkerResource {
+    /// The eventfd that wakes the worker when it sleeps in its ring.
+    Eventfd,
+    /// The worker's thread.
+    Thread,
+}
+
+impl SetupError {
+    /// Turns the error of creating `resource` for worker `worker` into one that says
+    /// what was being created, for which worker, and what to do. The returned error has
+    /// `err`'s kind, and `err` as its source.
+    pub(crate) fn creating(resource: WorkerResource, worker: usize, err: io::Error) -> io::Error {
+        let what = match resource {
+            WorkerResource::Eventfd => "the wake-up eventfd",
+            WorkerResource::Thread => "the thread",
+        };
+        let (kind, advice) = match (resource, err.raw_os_error()) {
+            (_, Some(libc::EMFILE)) => (
+                SetupErrorKind::TooManyOpenFiles,
+                "raise the open-file limit (ulimit -n) or build fewer workers",
+            ),
+            (_, Some(libc::ENFILE)) => (
+                SetupErrorKind::TooManyOpenFiles,
+                "the whole system is out of file descriptors: raise fs.file-max, close \
+                 files elsewhere, or build fewer workers",
+            ),
+            (WorkerResource::Thread, Some(libc::EAGAIN)) => (
+                SetupErrorKind::ThreadLimit,
+                "the process reached a limit on threads or on memory for their stacks: \
+                 raise it (ulimit -u, ulimit -v, the cgroup's pids.max, \
+                 kernel.threads-max) or build fewer workers",
+            ),
+            (_, Some(libc::ENOMEM)) => (
+                SetupErrorKind::Other,
+                "the system is short of memory: free some or build fewer workers",
+            ),
+            _ => (
+                SetupErrorKind::Other,
+                "check the process's resource limits (ulimit -a), or build fewer workers",
+            ),
+        };
+        io::Error::new(
+            err.kind(),
+            SetupError {
+                kind,
+                message: format!("creating {what} of worker {worker}: {err}; {advice}"),
                 source: Some(err),
             },
         )
@@ -176,5 +242,51 @@ impl std::error::Error for SetupError {
         self.source
             .as_ref()
             .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup_error(err: &io::Error) -> &SetupError {
+        err.get_ref()
+            .and_then(|e| e.downcast_ref::<SetupError>())
+            .expect("wraps a SetupError")
+    }
+
+    #[test]
+    fn a_thread_limit_names_the_worker_and_the_limits() {
+        let os = io::Error::from_raw_os_error(libc::EAGAIN);
+        let err = SetupError::creating(WorkerResource::Thread, 3, os);
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock, "the OS error's kind");
+        let setup = setup_error(&err);
+        assert_eq!(setup.kind(), SetupErrorKind::ThreadLimit);
+        assert_eq!(setup.raw_os_error(), Some(libc::EAGAIN));
+        let msg = err.to_string();
+        for words in [
+            "creating the thread of worker 3",
+            "os error 11",
+            "ulimit -u",
+            "fewer workers",
+        ] {
+            assert!(msg.contains(words), "{words:?} missing from {msg:?}");
+        }
+    }
+
+    #[test]
+    fn running_out_of_descriptors_says_to_raise_the_limit() {
+        let os = io::Error::from_raw_os_error(libc::EMFILE);
+        let os_kind = os.kind();
+        let err = SetupError::creating(WorkerResource::Eventfd, 1, os);
+        assert_eq!(err.kind(), os_kind);
+        let setup = setup_error(&err);
+        assert_eq!(setup.kind(), SetupErrorKind::TooManyOpenFiles);
+        assert_eq!(setup.raw_os_error(), Some(libc::EMFILE));
+        assert_eq!(
+            err.to_string(),
+            "creating the wake-up eventfd of worker 1: Too many open files (os error 24); \
+             raise the open-file limit (ulimit -n) or build fewer workers"
+        );
     }
 }

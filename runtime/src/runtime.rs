@@ -15,6 +15,7 @@ use crossbeam_deque::Worker;
 use crate::context::{self, Current};
 use crate::coop;
 use crate::driver::{self, Driver, Features};
+use crate::error::{SetupError, WorkerResource};
 use crate::scheduler::worker::WorkerCore;
 use crate::scheduler::Shared;
 use crate::task::{self, JoinHandle, ANY_WORKER};
@@ -124,7 +125,11 @@ impl Builder {
     /// * When io_uring cannot be set up, an error wrapping a [`SetupError`](crate::SetupError)
     ///   that names the cause (seccomp filter, `kernel.io_uring_disabled`, old kernel,
     ///   `RLIMIT_MEMLOCK`) and what to do.
-    /// * The OS error if a thread or eventfd cannot be created.
+    /// * When a worker's wake-up eventfd or thread cannot be created, an error wrapping a
+    ///   [`SetupError`](crate::SetupError) that names what was being created, for which
+    ///   worker, and what to do (such as raising `ulimit -n`). The error keeps the OS
+    ///   error's [`kind`](io::Error::kind); [`SetupError::raw_os_error`](crate::SetupError::raw_os_error)
+    ///   gives its number.
     pub fn build(&self) -> io::Result<Runtime> {
         let workers = match self.worker_threads {
             Some(0) => {
@@ -188,7 +193,10 @@ fn start(
     let queues: Vec<Worker<_>> = (0..workers).map(|_| Worker::new_fifo()).collect();
     let stealers = queues.iter().map(Worker::stealer).collect();
     let eventfds = (0..workers)
-        .map(|_| driver::new_eventfd())
+        .map(|index| {
+            driver::new_eventfd()
+                .map_err(|e| SetupError::creating(WorkerResource::Eventfd, index, e))
+        })
         .collect::<io::Result<Vec<_>>>()?;
     let shared = Arc::new(Shared::new(stealers, eventfds));
     let cores = if pin {
@@ -237,7 +245,7 @@ fn start(
         match spawned {
             Ok(handle) => threads.push(handle),
             Err(e) => {
-                first_error = Some(e);
+                first_error = Some(SetupError::creating(WorkerResource::Thread, index, e));
                 break;
             }
         }
@@ -283,7 +291,8 @@ fn set_timer_slack() {
 /// run queue and timers, stealing work from each other when idle.
 ///
 /// Dropping the runtime cancels every task (their futures are dropped on the workers),
-/// waits for every operation in flight in the rings, then stops the workers.
+/// waits for every operation in flight in the rings, then stops the workers. Dropped
+/// from one of its own tasks, it does not wait: see [`drop`](#method.drop).
 ///
 /// Tasks spawned on a worker take their memory from that worker's pool, which grows in
 /// 2 MiB chunks and keeps them until the runtime (and every task, handle and waker
@@ -378,8 +387,55 @@ impl fmt::Debug for Runtime {
 }
 
 impl Drop for Runtime {
+    /// Shuts the runtime down: every task is cancelled (its future dropped on a worker),
+    /// every operation in flight in the rings is cancelled and waited for before the
+    /// memory it uses is freed, and the workers exit, closing their rings.
+    ///
+    /// On any thread but the runtime's own workers this waits for all of it to be done.
+    ///
+    /// # Dropped from one of its own tasks
+    ///
+    /// When the last reference to the runtime goes on one of its workers (typically an
+    /// `Arc<Runtime>` captured by a task, after `main` dropped its copy), waiting would
+    /// never end: the workers cannot finish while the task that is dropping the runtime
+    /// is still running, and a worker cannot join its own thread. So the drop starts the
+    /// shutdown and returns at once, and the worker threads are detached: the workers
+    /// finish the shutdown on their own, exactly as above, and the last one out releases
+    /// what they shared. The task that dropped the runtime goes on until it next returns
+    /// `Pending`, then it is cancelled like every other task.
+    ///
+    /// The same holds wherever on a worker the last reference goes: in a task's code,
+    /// with its future when it completes or is aborted, with an output nobody awaits, in
+    /// any destructor those run. Only then does the drop not wait; to know when the
+    /// shutdown is complete, drop the runtime from a thread of your own (for example
+    /// `main`).
+    ///
+    /// ```
+    /// use std::sync::{mpsc, Arc};
+    ///
+    /// let rt = Arc::new(ringtide::Runtime::new()?);
+    /// let (done, dropped) = mpsc::channel();
+    /// let task_rt = rt.clone();
+    /// drop(rt.spawn(async move {
+    ///     ringtide::time::sleep(std::time::Duration::from_millis(1)).await;
+    ///     // The last reference, if `main` has dropped its copy by now: shutdown begins
+    ///     // and this returns at once.
+    ///     drop(task_rt);
+    ///     done.send(()).unwrap();
+    /// }));
+    /// drop(rt);
+    /// dropped.recv().unwrap();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     fn drop(&mut self) {
         self.shared.begin_shutdown();
+        let on_own_worker =
+            context::with_worker_of(Arc::as_ptr(&self.shared), |core| core.is_some());
+        if on_own_worker {
+            // Detached: see the docs above.
+            self.threads.clear();
+            return;
+        }
         for thread in self.threads.drain(..) {
             // A worker that panicked has already dropped its ring (unwinding drains it);
             // there is nothing more to do for it here.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ringtide::net::{TcpListener, TcpStream};
-use support::{echo, env_usize, pattern, rt_test, Rng};
+use support::{echo, env_usize, pattern, rt_test, used_buffer, Rng};
 
 /// Starts an echo server on the runtime; returns its address.
 fn serve_echo(rt: &ringtide::Runtime) -> SocketAddr {
@@ -362,4 +362,43 @@ fn reading_after_the_peer_resets_reports_the_reset() {
     // Writing to it gives an error (EPIPE or ECONNRESET), not SIGPIPE.
     let (res, _) = rt.block_on(stream.write_all(vec![0u8; 1 << 20]));
     assert!(res.is_err());
+}
+
+#[test]
+fn a_read_leaves_exactly_the_bytes_read_in_a_vec() {
+    let rt = support::one_worker();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (stream, _) = rt.block_on(listener.accept()).unwrap();
+
+    // Shorter than what the Vec held: the old bytes do not stay behind.
+    peer.write_all(b"hi").unwrap();
+    let (n, buf) = rt.block_on(stream.read(used_buffer()));
+    assert_eq!((n.unwrap(), &buf[..]), (2, &b"hi"[..]));
+
+    // Longer than its length: filled up to the capacity, from the start.
+    peer.write_all(b"0123456789").unwrap();
+    let (n, buf) = rt.block_on(stream.read(used_buffer()));
+    assert_eq!((n.unwrap(), &buf[..]), (10, &b"0123456789"[..]));
+
+    // Reused without clearing, it holds only the last read.
+    peer.write_all(b"xyz").unwrap();
+    let (n, buf) = rt.block_on(stream.read(buf));
+    assert_eq!((n.unwrap(), &buf[..]), (3, &b"xyz"[..]));
+
+    // A full `vec![0; N]` still reads N bytes, not 0 (which would mean end of stream).
+    peer.write_all(b"12345678").unwrap();
+    let (n, buf) = rt.block_on(stream.read(vec![0u8; 8]));
+    assert_eq!((n.unwrap(), &buf[..]), (8, &b"12345678"[..]));
+
+    // A boxed slice keeps its length; the data is at its start.
+    peer.write_all(b"ok").unwrap();
+    let boxed: Box<[u8]> = vec![b'.'; 4].into_boxed_slice();
+    let (n, buf) = rt.block_on(stream.read(boxed));
+    assert_eq!((n.unwrap(), &buf[..]), (2, &b"ok.."[..]));
+
+    // End of stream reads 0 and leaves the Vec empty.
+    drop(peer);
+    let (n, buf) = rt.block_on(stream.read(used_buffer()));
+    assert_eq!((n.unwrap(), buf.len()), (0, 0));
 }

@@ -3,7 +3,7 @@
 mod support;
 
 use ringtide::net::UdpSocket;
-use support::rt_test;
+use support::{rt_test, used_buffer};
 
 rt_test! {
     fn datagrams_round_trip_with_their_senders(rt) {
@@ -56,4 +56,45 @@ rt_test! {
             assert_eq!((n.unwrap(), buf), (10, vec![7u8; 10]));
         });
     }
+}
+
+#[test]
+fn a_datagram_leaves_exactly_its_bytes_in_a_vec() {
+    let rt = support::one_worker();
+    rt.block_on(async {
+        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        b.connect(a.local_addr().unwrap()).unwrap();
+        let b_addr = b.local_addr().unwrap();
+
+        let (sent, _) = a.send_to(&b"hi"[..], b_addr).await;
+        assert_eq!(sent.unwrap(), 2);
+        let (n, buf) = b.recv(used_buffer()).await;
+        assert_eq!((n.unwrap(), &buf[..]), (2, &b"hi"[..]));
+
+        // Reused without clearing, a longer datagram fills it past its old length.
+        let (sent, _) = a.send_to(&b"0123456789"[..], b_addr).await;
+        assert_eq!(sent.unwrap(), 10);
+        let (n, buf) = b.recv(buf).await;
+        assert_eq!((n.unwrap(), &buf[..]), (10, &b"0123456789"[..]));
+
+        // recv_from follows the same rule.
+        let (sent, _) = b.send(&b"yo"[..]).await;
+        assert_eq!(sent.unwrap(), 2);
+        let (got, buf) = a.recv_from(used_buffer()).await;
+        let (n, from) = got.unwrap();
+        assert_eq!((n, from, &buf[..]), (2, b_addr, &b"yo"[..]));
+
+        // A full `vec![0; N]` still receives N bytes.
+        let (sent, _) = a.send_to(&b"12345678"[..], b_addr).await;
+        assert_eq!(sent.unwrap(), 8);
+        let (n, buf) = b.recv(vec![0u8; 8]).await;
+        assert_eq!((n.unwrap(), &buf[..]), (8, &b"12345678"[..]));
+
+        // An empty datagram leaves the Vec empty.
+        let (sent, _) = b.send(&b""[..]).await;
+        assert_eq!(sent.unwrap(), 0);
+        let (got, buf) = a.recv_from(used_buffer()).await;
+        assert_eq!((got.unwrap().0, buf.len()), (0, 0));
+    });
 }

@@ -388,6 +388,16 @@ impl Drop for Driver {
             };
             self.reap();
         }
+        if self.in_flight > 0 {
+            // A request the kernel would not finish or cancel (or a lost wake-up of the
+            // eventfd read): worth knowing, as its memory stays allocated for good.
+            eprintln!(
+                "ringtide: a worker's ring was dropped with {} requests still in flight \
+                 after waiting 5 s for them; their memory is leaked rather than freed \
+                 while the kernel may use it",
+                self.in_flight
+            );
+        }
         // Wakers of operations completed here go to futures that outlived the runtime.
         for waker in self.woken.drain(..) {
             waker.wake();

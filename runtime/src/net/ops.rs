@@ -98,7 +98,8 @@ impl Operation for Connect {
     }
 }
 
-/// `recv(2)` into the start of an owned buffer.
+/// `recv(2)` into the start of an owned buffer, up to its capacity; the buffer then holds
+/// exactly what was received (see `crate::buf`).
 pub(crate) struct Recv<B> {
     fd: SharedFd,
     buf: B,
@@ -247,7 +248,8 @@ impl<B: IoBuf> Operation for SendTo<B> {
     }
 }
 
-/// `recvmsg(2)` of a datagram and its sender's address.
+/// `recvmsg(2)` of a datagram, into the start of an owned buffer as for [`Recv`], and its
+/// sender's address.
 pub(crate) struct RecvFrom<B> {
     fd: SharedFd,
     buf: B,

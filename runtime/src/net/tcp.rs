@@ -153,8 +153,14 @@ impl TcpStream {
         })
     }
 
-    /// Receives into `buf` (from its start, up to its capacity); gives back the count
-    /// and the buffer. `Ok(0)` means the peer closed its side (or `buf` has no room).
+    /// Receives into `buf`; gives back the count `n` and the buffer, whose data is then
+    /// `buf[..n]`.
+    ///
+    /// The read fills `buf` from its start, up to its capacity, whatever it held: a `Vec`
+    /// comes back with its length set to exactly `n` (shorter or longer than before), so
+    /// a buffer reused in a loop needs no `clear()`, and `vec![0; N]` reads as much as
+    /// `Vec::with_capacity(N)`. A `Box<[u8]>` keeps its length. `Ok(0)` always means the
+    /// peer closed its side (or `buf` has a capacity of 0). See [`crate::buf`] for why.
     pub fn read<B: IoBufMut>(
         &self,
         buf: B,

@@ -68,9 +68,13 @@ impl UdpSocket {
         Op::new(SendTo::new(self.fd.clone(), buf, addr))
     }
 
-    /// Receives one datagram into `buf` (from its start, up to its capacity; the rest
-    /// of a larger datagram is discarded); gives back the count, the sender and the
-    /// buffer.
+    /// Receives one datagram into `buf`; gives back the count `n`, the sender and the
+    /// buffer, whose data is then `buf[..n]`.
+    ///
+    /// The datagram fills `buf` from its start, up to its capacity, whatever it held (the
+    /// rest of a larger datagram is discarded): a `Vec` comes back with its length set to
+    /// exactly `n`, shorter or longer than before; a `Box<[u8]>` keeps its length. See
+    /// [`crate::buf`] for why.
     pub fn recv_from<B: IoBufMut>(
         &self,
         buf: B,
@@ -87,7 +91,11 @@ impl UdpSocket {
         Op::new(Send::new(self.fd.clone(), buf, 0))
     }
 
-    /// Receives one datagram from the connected peer into `buf`.
+    /// Receives one datagram from the connected peer into `buf`; gives back the count `n`
+    /// and the buffer, whose data is then `buf[..n]`.
+    ///
+    /// As for [`recv_from`](Self::recv_from): filled from its start, up to its capacity,
+    /// and a `Vec`'s length becomes exactly `n`.
     pub fn recv<B: IoBufMut>(
         &self,
         buf: B,

@@ -56,6 +56,8 @@ pub(crate) struct Shared {
     /// Round-robin cursor: which worker takes a timer registered outside the workers,
     /// and where the search for a parked worker to wake starts.
     next_remote: AtomicUsize,
+    /// Workers whose loop has not ended yet.
+    running_workers: AtomicUsize,
 }
 
 /// Aligns a value to its own pair of cache lines (the unit adjacent-line prefetchers
@@ -168,6 +170,7 @@ impl Shared {
             injector: Injector::new(),
             stealers: stealers.into_boxed_slice(),
             registry: TaskRegistry::new(workers.len()),
+            running_workers: AtomicUsize::new(workers.len()),
             workers,
             idle: Idle::new(),
             shutdown: CacheAligned(AtomicBool::new(false)),
@@ -190,6 +193,12 @@ impl Shared {
         for index in 0..self.workers.len() {
             self.unpark(index);
         }
+    }
+
+    /// Counts out a worker whose loop has ended; returns whether it was the last one.
+    pub(crate) fn worker_exited(&self) -> bool {
+        // AcqRel: the last one out sees what every other worker did before it left.
+        self.running_workers.fetch_sub(1, Ordering::AcqRel) == 1
     }
 
     /// The scheduling function of every task: called whenever a task is woken (or

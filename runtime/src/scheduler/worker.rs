@@ -20,7 +20,14 @@
 //! poll; workers keep running the loop (parking at most 1 ms at a time) until the
 //! registry says no task is left. Then each worker closes its inbox, drops what remains
 //! in its queues on its own thread, and drops its ring, which waits for every request in
-//! flight before freeing their buffers.
+//! flight before freeing their buffers. The last worker out also empties the injector,
+//! whose tasks would otherwise keep the shared state (which they point to) alive.
+//!
+//! Nothing here needs the thread that dropped the `Runtime`: when that is one of the
+//! workers (a task dropped the last reference to it), the drop only starts the shutdown
+//! and the workers finish it on their own. Whatever they share is freed with the last
+//! reference to it, which every worker holds until its ring is gone: the wake-up
+//! eventfds, which a parked ring needs to be woken, outlive every ring.
 
 use std::cell::{Cell, RefCell, RefMut};
 use std::collections::VecDeque;
@@ -82,6 +89,10 @@ const SHUTDOWN_PARK: Duration = Duration::from_millis(1);
 /// run on this thread), hence the cells.
 #[derive(Debug)]
 pub(crate) struct WorkerCore {
+    /// Declared (so dropped) before `shared`: dropping the ring wakes its own armed
+    /// eventfd read and waits for it, and the eventfd lives in `shared`, which this may
+    /// be the last reference to (see "Shutdown" in the module docs).
+    driver: RefCell<Driver>,
     pub(crate) index: usize,
     pub(crate) shared: Arc<Shared>,
     local: crossbeam_deque::Worker<Runnable>,
@@ -99,7 +110,6 @@ pub(crate) struct WorkerCore {
     /// The clock (nanoseconds since the epoch) as last read by this worker; never ahead
     /// of the real clock, so comparing a deadline with it never fires a timer early.
     clock: Cell<u64>,
-    driver: RefCell<Driver>,
     tick: Cell<u32>,
     rng: Cell<u32>,
     /// The last task this worker ran came from another worker's queue (or the injector).
@@ -631,10 +641,31 @@ impl WorkerCore {
         self.handle_ring_msgs(msgs);
         worker.timers.close();
         drop(leftovers);
-        while let Some(task) = self.local.pop() {
-            drop(task);
+        self.drop_queued(false);
+        if self.shared.worker_exited() {
+            self.drop_queued(true);
         }
-        self.local_tasks.borrow_mut().clear();
+    }
+
+    /// Drops (so cancels) what is left in this worker's queues, and in the injector if
+    /// `injector`, until all are empty: a dropped task's destructor may queue another.
+    fn drop_queued(&self, injector: bool) {
+        loop {
+            let task = self
+                .local
+                .pop()
+                .or_else(|| self.local_tasks.borrow_mut().pop_front())
+                .or_else(|| {
+                    injector
+                        .then(|| steal_one(|| self.shared.injector.steal()))
+                        .flatten()
+                });
+            match task {
+                // No borrow is held while its destructor runs.
+                Some(task) => drop(task),
+                None => return,
+            }
+        }
     }
 }
 

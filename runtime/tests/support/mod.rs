@@ -178,3 +178,102 @@ pub fn pattern(conn: u64, len: usize) -> Vec<u8> {
     let mut rng = Rng::new(conn + 1);
     (0..len).map(|_| rng.next() as u8).collect()
 }
+
+/// A `Vec` of length 6 and capacity 16 holding "ABCDEF", for reads into a used buffer.
+pub fn used_buffer() -> Vec<u8> {
+    let mut buf = Vec::with_capacity(16);
+    buf.extend_from_slice(b"ABCDEF");
+    buf
+}
+
+/// What a test run in a child process came to.
+pub struct ChildRun {
+    /// `None` when the child ran past its time and was killed.
+    pub status: Option<std::process::ExitStatus>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl ChildRun {
+    /// The child's exit and output, for assertion messages.
+    pub fn report(&self) -> String {
+        let status = match self.status {
+            Some(status) => status.to_string(),
+            None => "killed after running past its time limit".to_string(),
+        };
+        format!(
+            "child {status}\n--- child stdout ---\n{}\n--- child stderr ---\n{}",
+            self.stdout, self.stderr
+        )
+    }
+
+    /// Whether the child exited successfully and printed `marker` on a line of its own,
+    /// `count` times (libtest also exits 0 when its filter matched no test, so success
+    /// alone proves nothing).
+    pub fn passed_with(&self, marker: &str, count: usize) -> bool {
+        self.status.is_some_and(|s| s.success())
+            && self
+                .stdout
+                .lines()
+                .filter(|l| l.starts_with(marker))
+                .count()
+                == count
+    }
+}
+
+/// Re-executes this test binary to run only the test `test` (its full path as libtest
+/// prints it), with `env` set to "1" so that the test knows it is the child, and kills
+/// the child (by its PID) if it runs longer than `limit`. For tests that change
+/// process-wide state (resource limits, seccomp filters) or whose failure is a hang.
+pub fn run_test_in_child(test: &str, env: &str, limit: std::time::Duration) -> ChildRun {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+
+    let exe = std::env::current_exe().expect("path of the running test binary");
+    let mut child = Command::new(exe)
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(env, "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("failed to re-execute the test binary");
+    // Drained on threads, so that a child writing much cannot block on a full pipe.
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        let mut pipe = pipe.expect("piped");
+        std::thread::spawn(move || {
+            let mut out = Vec::new();
+            let _ = pipe.read_to_end(&mut out);
+            String::from_utf8_lossy(&out).into_owned()
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for the child") {
+            break Some(status);
+        }
+        if std::time::Instant::now() >= deadline {
+            // Our own child, by its PID; then reaped.
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    ChildRun {
+        status,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    }
+}
