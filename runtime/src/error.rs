@@ -96,7 +96,8 @@ impl SetupError {
                 io::ErrorKind::Unsupported,
                 "io_uring_setup failed with ENOSYS: this kernel has no io_uring (it is older \
                  than 5.1, was built without CONFIG_IO_URING, or is a sandbox such as gVisor \
-                 that does not implement it); run on Linux 5.6 or later with io_uring enabled"
+                 that does not implement it); run on Linux 5.6 or later with io_uring enabled, or \
+                 use the epoll driver (Driver::Auto, the default, or Driver::Epoll)"
                     .to_string(),
             ),
             libc::ENOMEM => (
@@ -203,7 +204,9 @@ fn denied_message() -> String {
     format!(
         "io_uring_setup failed with EPERM (operation not permitted): {cause}. \
          Causes to check: a seccomp filter (Docker's default profile blocks io_uring), \
-         the sysctl kernel.io_uring_disabled, or an LSM policy"
+         the sysctl kernel.io_uring_disabled, or an LSM policy. To run without io_uring, \
+         build the runtime with Driver::Auto (the default) or Driver::Epoll, or set \
+         RINGTIDE_DRIVER=epoll"
     )
 }
 

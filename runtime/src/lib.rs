@@ -69,6 +69,8 @@ mod error;
 #[cfg(not(loom))]
 pub mod net;
 #[cfg(not(loom))]
+mod op;
+#[cfg(not(loom))]
 mod prefetch;
 #[cfg(not(loom))]
 mod runtime;
@@ -97,6 +99,8 @@ pub(crate) mod time {
     pub(crate) mod entry;
 }
 
+#[cfg(not(loom))]
+pub use driver::Driver;
 #[cfg(not(loom))]
 pub use error::{SetupError, SetupErrorKind};
 #[cfg(not(loom))]

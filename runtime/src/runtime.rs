@@ -14,7 +14,7 @@ use crossbeam_deque::Worker;
 
 use crate::context::{self, Current};
 use crate::coop;
-use crate::driver::{self, Driver, Features};
+use crate::driver::{self, Driver, IoDriver, Selection};
 use crate::error::{SetupError, WorkerResource};
 use crate::scheduler::worker::WorkerCore;
 use crate::scheduler::Shared;
@@ -43,6 +43,7 @@ pub struct Builder {
     ring_entries: u32,
     spin_before_park: Duration,
     without_ext_arg: bool,
+    driver: Driver,
 }
 
 impl Default for Builder {
@@ -60,6 +61,7 @@ impl Builder {
             ring_entries: 256,
             spin_before_park: Duration::ZERO,
             without_ext_arg: false,
+            driver: Driver::Auto,
         }
     }
 
@@ -109,6 +111,25 @@ impl Builder {
         self
     }
 
+    /// Which I/O driver the workers use (default: [`Driver::Auto`], io_uring where it is
+    /// available, epoll elsewhere). The environment variable `RINGTIDE_DRIVER`
+    /// (`io_uring`, `epoll` or `auto`) overrides this for every runtime of the process.
+    ///
+    /// ```
+    /// use ringtide::{Builder, Driver};
+    ///
+    /// let rt = Builder::new().worker_threads(1).driver(Driver::Epoll).build()?;
+    /// # if std::env::var_os("RINGTIDE_DRIVER").is_none() {
+    /// assert_eq!(rt.driver(), Driver::Epoll);
+    /// # }
+    /// assert_eq!(rt.block_on(async { 7 }), 7);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn driver(&mut self, driver: Driver) -> &mut Self {
+        self.driver = driver;
+        self
+    }
+
     /// Makes the rings wait as on a kernel before 5.11, with a `TIMEOUT` request instead
     /// of a wait timeout, so tests can cover that path on newer kernels.
     #[doc(hidden)]
@@ -121,10 +142,13 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// * `InvalidInput` for zero workers or an out-of-range ring size.
-    /// * When io_uring cannot be set up, an error wrapping a [`SetupError`](crate::SetupError)
-    ///   that names the cause (seccomp filter, `kernel.io_uring_disabled`, old kernel,
-    ///   `RLIMIT_MEMLOCK`) and what to do.
+    /// * `InvalidInput` for zero workers, an out-of-range ring size, or a
+    ///   `RINGTIDE_DRIVER` value other than `io_uring`, `epoll` or `auto`.
+    /// * With [`Driver::IoUring`], when io_uring cannot be set up, an error wrapping a
+    ///   [`SetupError`](crate::SetupError) that names the cause (seccomp filter,
+    ///   `kernel.io_uring_disabled`, old kernel, `RLIMIT_MEMLOCK`) and what to do. With
+    ///   [`Driver::Auto`] the runtime uses epoll there instead, and fails only if epoll
+    ///   fails too, with an error naming both causes.
     /// * When a worker's wake-up eventfd or thread cannot be created, an error wrapping a
     ///   [`SetupError`](crate::SetupError) that names what was being created, for which
     ///   worker, and what to do (such as raising `ulimit -n`). The error keeps the OS
@@ -146,12 +170,14 @@ impl Builder {
                 self.ring_entries
             )));
         }
+        let selection = driver::select(self.driver, self.ring_entries)?;
         start(
             workers,
             self.pin_workers,
             self.ring_entries,
             self.spin_before_park,
             self.without_ext_arg,
+            selection,
         )
     }
 }
@@ -189,6 +215,7 @@ fn start(
     ring_entries: u32,
     spin_before_park: Duration,
     without_ext_arg: bool,
+    selection: Selection,
 ) -> io::Result<Runtime> {
     let queues: Vec<Worker<_>> = (0..workers).map(|_| Worker::new_fifo()).collect();
     let stealers = queues.iter().map(Worker::stealer).collect();
@@ -212,11 +239,13 @@ fn start(
 
     let mut threads = Vec::with_capacity(workers);
     let mut first_error = None;
-    let mut features = None;
+    let mut description = None;
+    let selection = Arc::new(selection);
     for (index, queue) in queues.into_iter().enumerate() {
         let shared = shared.clone();
         let gate = gate.clone();
         let ready = ready_tx.clone();
+        let selection = selection.clone();
         let core_id = (!cores.is_empty()).then(|| cores[index % cores.len()]);
         let spawned = thread::Builder::new()
             .name(format!("ringtide-worker-{index}"))
@@ -226,14 +255,15 @@ fn start(
                 }
                 set_timer_slack();
                 let eventfd = std::os::fd::AsRawFd::as_raw_fd(&shared.workers[index].eventfd);
-                let driver = match Driver::new(ring_entries, eventfd, without_ext_arg) {
+                let driver = match IoDriver::new(&selection, ring_entries, eventfd, without_ext_arg)
+                {
                     Ok(driver) => driver,
                     Err(e) => {
                         let _ = ready.send(Err(e));
                         return;
                     }
                 };
-                let _ = ready.send(Ok(driver.features()));
+                let _ = ready.send(Ok(driver.description()));
                 drop(ready);
                 if !gate.wait() {
                     return;
@@ -253,7 +283,7 @@ fn start(
     drop(ready_tx);
     for _ in 0..threads.len() {
         match ready_rx.recv() {
-            Ok(Ok(f)) => features = Some(f),
+            Ok(Ok(d)) => description = Some(d),
             Ok(Err(e)) => {
                 first_error.get_or_insert(e);
             }
@@ -275,7 +305,9 @@ fn start(
     Ok(Runtime {
         shared,
         threads,
-        features: features.expect("every worker reported"),
+        driver: selection.driver,
+        io_uring_error: selection.io_uring_error.clone(),
+        description: description.expect("every worker reported"),
     })
 }
 
@@ -315,7 +347,12 @@ fn set_timer_slack() {
 pub struct Runtime {
     shared: Arc<Shared>,
     threads: Vec<thread::JoinHandle<()>>,
-    features: Features,
+    /// `IoUring` or `Epoll`.
+    driver: Driver,
+    /// Under `Driver::Auto`, why io_uring was not used.
+    io_uring_error: Option<String>,
+    /// How the workers' drivers were set up.
+    description: String,
 }
 
 impl Runtime {
@@ -366,6 +403,25 @@ impl Runtime {
         }
     }
 
+    /// The I/O driver the workers run: [`Driver::IoUring`] or [`Driver::Epoll`] (never
+    /// `Auto`, which resolves to one of them when the runtime is built).
+    ///
+    /// ```
+    /// let rt = ringtide::Runtime::new()?;
+    /// println!("running on {}", rt.driver());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn driver(&self) -> Driver {
+        self.driver
+    }
+
+    /// Under [`Driver::Auto`], why the runtime runs on epoll: the error io_uring's setup
+    /// gave (a seccomp filter, `kernel.io_uring_disabled`, an old kernel). `None` when it
+    /// runs on io_uring or epoll was asked for.
+    pub fn io_uring_error(&self) -> Option<&str> {
+        self.io_uring_error.as_deref()
+    }
+
     /// Spawns a task onto the runtime; a worker will run it.
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
@@ -381,7 +437,8 @@ impl fmt::Debug for Runtime {
         f.debug_struct("Runtime")
             .field("worker_threads", &self.threads.len())
             .field("tasks", &self.shared.registry.len())
-            .field("ring", &self.features)
+            .field("driver", &self.description)
+            .field("io_uring_error", &self.io_uring_error)
             .finish()
     }
 }

@@ -1,15 +1,17 @@
-//! Runtime construction when `io_uring_setup(2)` is denied by seccomp.
+//! Runtimes where `io_uring_setup(2)` is denied by seccomp.
 //!
 //! Docker's default seccomp profile (and many other sandboxes) makes
-//! `io_uring_setup` fail with `EPERM`. `Runtime::new()` must then return a
-//! `PermissionDenied` error whose message names the failing syscall, the
-//! likely cause and what to do about it, instead of panicking or returning
-//! an opaque `Operation not permitted`.
+//! `io_uring_setup` fail with `EPERM`; gVisor and some others answer `ENOSYS`.
+//! A default runtime must then start on the epoll driver and work: serve TCP
+//! byte-exact and fire timers on time. A runtime that asks for io_uring
+//! explicitly must fail with an error whose message names the failing
+//! syscall, the likely cause and what to do about it.
 //!
-//! A seccomp filter cannot be removed once installed, so the denial test
+//! A seccomp filter cannot be removed once installed, so the test
 //! re-executes this test binary, filtered down to that one test, with
-//! `CHILD_ENV` set. The child installs the filter and checks the errors; the
-//! parent checks that the child really ran the test and that it passed.
+//! `CHILD_ENV` set to the errno to fake. The child installs the filter and
+//! runs the checks; the parent checks that the child really ran them and
+//! that they passed.
 
 #![cfg(all(
     target_os = "linux",
@@ -23,21 +25,21 @@ use std::process::Command;
 /// Set in the environment of the re-executed child test process.
 const CHILD_ENV: &str = "RINGTIDE_TEST_SECCOMP_CHILD";
 
-/// Every line the child prints about a denied runtime starts with this.
-const MARKER: &str = "denied error: ";
+/// Every line the child prints about a check it passed starts with this.
+const MARKER: &str = "checked: ";
+
+/// The checks the child reports, one marker line each.
+const CHECKS: usize = 4;
 
 /// Name of the test that installs the filter, as libtest matches it with
 /// `--exact` (integration tests at the crate root have no module path).
-const DENIED_TEST: &str = "runtime_new_fails_cleanly_when_seccomp_denies_io_uring_setup";
+const DENIED_TEST: &str = "a_default_runtime_runs_on_epoll_when_seccomp_denies_io_uring_setup";
 
-/// Words the error message must contain: the syscall that failed, the errno,
-/// the usual cause, and the sysctl to check.
-const REQUIRED_WORDS: [&str; 4] = [
-    "io_uring_setup",
-    "EPERM",
-    "seccomp",
-    "kernel.io_uring_disabled",
-];
+/// Connections the echo check serves at once.
+const CONNECTIONS: usize = 100;
+
+/// Bytes each connection sends and must get back.
+const BYTES_PER_CONNECTION: usize = 64 * 1024;
 
 // `<linux/audit.h>`: `AUDIT_ARCH_*` = ELF machine | `__AUDIT_ARCH_64BIT`
 // (0x8000_0000) | `__AUDIT_ARCH_LE` (0x4000_0000). Not exported by libc.
@@ -78,10 +80,10 @@ const fn jump(code: u32, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
 }
 
 /// Installs, for every thread of this process and everything it later
-/// spawns, a seccomp filter under which `io_uring_setup` fails with `EPERM`
+/// spawns, a seccomp filter under which `io_uring_setup` fails with `errno`
 /// and every other syscall is allowed, which is what Docker's default
-/// profile does.
-fn deny_io_uring_setup() {
+/// profile does (with `EPERM`).
+fn deny_io_uring_setup(errno: i32) {
     let arch_offset = offset_of!(libc::seccomp_data, arch) as u32;
     let nr_offset = offset_of!(libc::seccomp_data, nr) as u32;
     let setup_nr = u32::try_from(libc::SYS_io_uring_setup).expect("syscall number fits in u32");
@@ -102,7 +104,7 @@ fn deny_io_uring_setup() {
         jump(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, setup_nr, 0, 1),
         stmt(
             libc::BPF_RET | libc::BPF_K,
-            libc::SECCOMP_RET_ERRNO | (libc::EPERM as u32 & libc::SECCOMP_RET_DATA),
+            libc::SECCOMP_RET_ERRNO | (errno as u32 & libc::SECCOMP_RET_DATA),
         ),
         stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
     ];
@@ -144,37 +146,16 @@ fn deny_io_uring_setup() {
     );
 }
 
-/// Asserts that `result` is the runtime's "io_uring denied" error, and prints
-/// its message after `MARKER` for the parent to find.
-fn assert_denied<T>(what: &str, result: io::Result<T>) {
-    let err = match result {
-        Ok(_) => panic!("{what} succeeded although io_uring_setup is blocked by seccomp"),
-        Err(err) => err,
-    };
-    let msg = err.to_string();
-    println!("{MARKER}{what}: {msg}");
-    assert_eq!(
-        err.kind(),
-        io::ErrorKind::PermissionDenied,
-        "{what}: wrong error kind for {err:?}"
-    );
-    for word in REQUIRED_WORDS {
-        assert!(
-            msg.contains(word),
-            "{what}: error message does not mention `{word}`: {msg:?}"
-        );
-    }
-}
-
-/// Body of `DENIED_TEST` in the re-executed child process.
-fn seccomp_child() {
+/// Body of `DENIED_TEST` in the re-executed child process, with
+/// `io_uring_setup` failing with `errno`.
+fn seccomp_child(errno: i32) {
     // libtest has already printed "test <name> ... " without a newline; end
     // that line so each marker starts a line of its own.
     println!();
-    deny_io_uring_setup();
+    deny_io_uring_setup(errno);
 
     // The filter itself must work before the runtime's reaction to it means
-    // anything: a raw io_uring_setup now fails with EPERM.
+    // anything: a raw io_uring_setup now fails with `errno`.
     let mut params = [0u64; IO_URING_PARAMS_SIZE / 8];
     // SAFETY: `params` is a zeroed, 8-byte aligned, writable buffer of
     // `size_of::<struct io_uring_params>()` bytes, which is what
@@ -182,7 +163,7 @@ fn seccomp_child() {
     // call. If the filter were not in effect and the call succeeded, the
     // returned ring fd is closed below.
     let rc = unsafe { libc::syscall(libc::SYS_io_uring_setup, 1u32, params.as_mut_ptr()) };
-    let errno = io::Error::last_os_error();
+    let raw_error = io::Error::last_os_error();
     if rc >= 0 {
         // SAFETY: `rc` is a file descriptor that io_uring_setup just created
         // and that nothing else owns.
@@ -190,50 +171,208 @@ fn seccomp_child() {
     }
     assert_eq!(rc, -1, "raw io_uring_setup was not blocked by the filter");
     assert_eq!(
-        errno.raw_os_error(),
-        Some(libc::EPERM),
-        "raw io_uring_setup failed with the wrong errno: {errno}"
+        raw_error.raw_os_error(),
+        Some(errno),
+        "raw io_uring_setup failed with the wrong errno: {raw_error}"
     );
 
-    assert_denied("Runtime::new()", ringtide::Runtime::new());
-    assert_denied(
-        "Builder::new().worker_threads(1).build()",
-        ringtide::Builder::new().worker_threads(1).build(),
+    // Asked for explicitly, io_uring fails with an error that explains itself.
+    let err = ringtide::Builder::new()
+        .worker_threads(1)
+        .driver(ringtide::Driver::IoUring)
+        .build()
+        .expect_err("an io_uring runtime built although io_uring_setup is blocked");
+    let msg = err.to_string();
+    let (kind, words): (io::ErrorKind, &[&str]) = if errno == libc::EPERM {
+        (
+            io::ErrorKind::PermissionDenied,
+            &[
+                "io_uring_setup",
+                "EPERM",
+                "seccomp",
+                "kernel.io_uring_disabled",
+                "epoll",
+            ],
+        )
+    } else {
+        (
+            io::ErrorKind::Unsupported,
+            &["io_uring_setup", "ENOSYS", "epoll"],
+        )
+    };
+    assert_eq!(err.kind(), kind, "wrong error kind for {err:?}");
+    for word in words {
+        assert!(
+            msg.contains(word),
+            "the error does not mention `{word}`: {msg:?}"
+        );
+    }
+    println!("{MARKER}Driver::IoUring fails: {msg}");
+
+    // By default the runtime starts anyway, on epoll, and says why.
+    let rt = ringtide::Builder::new()
+        .worker_threads(2)
+        .pin_workers(false)
+        .build()
+        .expect("a default runtime starts although io_uring_setup is blocked");
+    assert_eq!(rt.driver(), ringtide::Driver::Epoll);
+    let why = rt
+        .io_uring_error()
+        .expect("the runtime says why io_uring was not used");
+    assert!(why.contains("io_uring_setup"), "unexpected reason: {why}");
+    let debug = format!("{rt:?}");
+    // The park timeout reaches the kernel with nanosecond resolution, never
+    // rounded up to a millisecond.
+    assert!(
+        debug.contains("epoll_pwait2") || debug.contains("timerfd"),
+        "no precise timer source in {debug}"
+    );
+    println!("{MARKER}Runtime::new() runs on {debug}");
+
+    let echoed = rt.block_on(echo_many());
+    assert_eq!(echoed, CONNECTIONS * BYTES_PER_CONNECTION);
+    println!("{MARKER}{CONNECTIONS} connections echoed {echoed} bytes byte-exact");
+
+    let lateness = rt.block_on(timer_lateness());
+    println!(
+        "{MARKER}200 sleeps of 1 ms, none early; lateness p50 {:?}, p99 {:?}",
+        lateness[lateness.len() / 2],
+        lateness[lateness.len() * 99 / 100]
     );
 }
 
+/// The byte at `offset` of what connection `connection` sends.
+fn pattern(connection: usize, offset: usize) -> u8 {
+    (connection.wrapping_mul(31) + offset.wrapping_mul(7) + offset / 251) as u8
+}
+
+/// An echo server and `CONNECTIONS` clients at once; each client checks every
+/// byte that comes back. Returns the bytes echoed.
+async fn echo_many() -> usize {
+    use ringtide::net::{TcpListener, TcpStream};
+
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind on loopback");
+    let addr = listener.local_addr().expect("listener address");
+    let server = ringtide::spawn(async move {
+        for _ in 0..CONNECTIONS {
+            let (stream, _) = listener.accept().await.expect("accept");
+            drop(ringtide::spawn(async move {
+                let mut buf = Vec::with_capacity(16 * 1024);
+                loop {
+                    let (n, back) = stream.read(buf).await;
+                    if n.expect("server read") == 0 {
+                        return;
+                    }
+                    let (res, back) = stream.write_all(back).await;
+                    res.expect("server write");
+                    buf = back;
+                }
+            }));
+        }
+    });
+    let clients: Vec<_> = (0..CONNECTIONS)
+        .map(|c| {
+            ringtide::spawn(async move {
+                let stream = std::sync::Arc::new(TcpStream::connect(addr).await.expect("connect"));
+                let writer = stream.clone();
+                let send = ringtide::spawn(async move {
+                    let data: Vec<u8> = (0..BYTES_PER_CONNECTION).map(|i| pattern(c, i)).collect();
+                    let (res, _) = writer.write_all(data).await;
+                    res.expect("client write");
+                    writer
+                        .shutdown(std::net::Shutdown::Write)
+                        .expect("shutdown");
+                });
+                let mut received = 0;
+                let mut buf = Vec::with_capacity(8 * 1024);
+                loop {
+                    let (n, back) = stream.read(buf).await;
+                    let n = n.expect("client read");
+                    if n == 0 {
+                        break;
+                    }
+                    for (i, byte) in back[..n].iter().enumerate() {
+                        assert_eq!(
+                            *byte,
+                            pattern(c, received + i),
+                            "connection {c}, byte {}",
+                            received + i
+                        );
+                    }
+                    received += n;
+                    buf = back;
+                }
+                send.await.expect("the sender does not panic");
+                received
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for client in clients {
+        let received = client.await.expect("a client does not panic");
+        assert_eq!(received, BYTES_PER_CONNECTION, "a connection lost bytes");
+        total += received;
+    }
+    server.await.expect("the server does not panic");
+    total
+}
+
+/// 200 sleeps of 1 ms, one after the other: none fires early. Returns each
+/// one's lateness, sorted.
+async fn timer_lateness() -> Vec<std::time::Duration> {
+    use std::time::{Duration, Instant};
+    let mut lateness = Vec::new();
+    for _ in 0..200 {
+        let deadline = Instant::now() + Duration::from_millis(1);
+        ringtide::time::sleep_until(deadline).await;
+        let now = Instant::now();
+        assert!(now >= deadline, "a timer fired early");
+        lateness.push(now - deadline);
+    }
+    lateness.sort();
+    lateness
+}
+
 #[test]
-fn runtime_new_fails_cleanly_when_seccomp_denies_io_uring_setup() {
-    if std::env::var_os(CHILD_ENV).is_some() {
-        seccomp_child();
+fn a_default_runtime_runs_on_epoll_when_seccomp_denies_io_uring_setup() {
+    if let Some(errno) = std::env::var_os(CHILD_ENV) {
+        let errno = errno
+            .to_str()
+            .and_then(|e| e.parse().ok())
+            .expect("an errno number");
+        seccomp_child(errno);
         return;
     }
 
-    let exe = std::env::current_exe().expect("path of the running test binary");
-    let output = Command::new(exe)
-        .args(["--exact", DENIED_TEST, "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, "1")
-        .output()
-        .expect("failed to re-execute the test binary");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let report = format!(
-        "child {}\n--- child stdout ---\n{stdout}\n--- child stderr ---\n{stderr}",
-        output.status
-    );
+    for (name, errno) in [("EPERM", libc::EPERM), ("ENOSYS", libc::ENOSYS)] {
+        let exe = std::env::current_exe().expect("path of the running test binary");
+        let output = Command::new(exe)
+            .args(["--exact", DENIED_TEST, "--nocapture", "--test-threads=1"])
+            .env(CHILD_ENV, errno.to_string())
+            // The child checks what each driver choice does: no override.
+            .env_remove("RINGTIDE_DRIVER")
+            .output()
+            .expect("failed to re-execute the test binary");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let report = format!(
+            "{name} child {}\n--- child stdout ---\n{stdout}\n--- child stderr ---\n{stderr}",
+            output.status
+        );
 
-    assert!(output.status.success(), "seccomp child failed: {report}");
-    // libtest exits 0 after "running 0 tests" if the filter matched nothing,
-    // so success alone proves nothing: require both lines the child prints.
-    let denied = stdout
-        .lines()
-        .filter(|line| line.starts_with(MARKER))
-        .count();
-    assert_eq!(
-        denied, 2,
-        "seccomp child did not report both denied errors: {report}"
-    );
-    print!("--- seccomp child stdout ---\n{stdout}");
+        assert!(output.status.success(), "seccomp child failed: {report}");
+        // libtest exits 0 after "running 0 tests" if the filter matched nothing,
+        // so success alone proves nothing: require every line the child prints.
+        let checked = stdout
+            .lines()
+            .filter(|line| line.starts_with(MARKER))
+            .count();
+        assert_eq!(
+            checked, CHECKS,
+            "seccomp child did not report every check: {report}"
+        );
+        print!("--- seccomp child ({name}) stdout ---\n{stdout}");
+    }
 }
 
 #[test]

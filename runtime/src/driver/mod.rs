@@ -1,421 +1,250 @@
-//! The io_uring ring of one worker: setup, feature probing, parking, and draining.
+//! The I/O edge of a worker: an io_uring ring, or an epoll instance where io_uring is
+//! missing or blocked, behind one type the scheduler calls ([`IoDriver`]).
 //!
-//! The ring is the only place a worker blocks. A parked worker sits in `io_uring_enter`
-//! waiting for one completion, with its nearest timer deadline as the wait's timeout
-//! (`IORING_ENTER_EXT_ARG` where the kernel has it, else one `IORING_OP_TIMEOUT` in the
-//! ring). A read of the worker's eventfd is kept armed in the ring so that a write to the
-//! eventfd, from any thread, completes it and ends the wait (see
-//! [`ParkState`](crate::scheduler::park::ParkState) for when such a write is needed).
+//! Everything else is shared by both: the workers, their queues and stealing, the timer
+//! wheels, the task pools. A worker hands its driver requests ([`OpRef`]s) to run,
+//! requests to cancel and descriptors to close; it polls the driver for completions
+//! between tasks, and parks in it with its nearest timer deadline as the timeout. A write
+//! to the worker's eventfd, from any thread, ends the park. Both drivers keep every
+//! request's memory alive until the request is finished with (see [`op`]).
 //!
-//! # Ownership of memory the kernel writes
-//!
-//! The driver's own buffer is the 8-byte eventfd read target, allocated once per ring and
-//! freed only after the read's completion has been reaped (see [`Driver`]'s `Drop`). If
-//! the completion never comes the buffer is leaked, never freed under the kernel.
-//!
-//! Socket operations own their memory through [`op::Op`]: the ring holds a reference to
-//! each operation it submitted until it reaps the completion, and the operations in flight
-//! are listed in a table so that dropping the ring can cancel them and wait for them.
+//! This layer imports nothing from the scheduler or the task context: the scheduler owns
+//! the drivers and calls them, and the future that routes a request to a worker's driver
+//! lives above ([`crate::op`]).
 
+pub(crate) mod epoll;
 pub(crate) mod op;
 pub(crate) mod op_state;
+mod op_table;
+pub(crate) mod uring;
 
+use std::fmt;
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{OwnedFd, RawFd};
 use std::task::Waker;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use io_uring::{opcode, squeue, types, IoUring, Probe};
+use op::OpRef;
 
-use crate::error::SetupError;
-use op::{Completion, OpRef};
-
-/// `user_data` of the eventfd read.
-const EVENTFD_TOKEN: u64 = u64::MAX;
-/// `user_data` of the fallback wait timeouts (kernels without `EXT_ARG`): this prefix
-/// plus a generation in the low 32 bits, so that each one can be removed by name.
-const TIMEOUT_BASE: u64 = 0xFFFF_FFFE_0000_0000;
-const TIMEOUT_MASK: u64 = 0xFFFF_FFFF_0000_0000;
-/// `user_data` of requests whose completion only needs counting (timeout removal,
-/// cancellation, closing a descriptor). Every other `user_data` is an operation's address.
-const INTERNAL_TOKEN: u64 = u64::MAX - 2;
-
-/// What the kernel offers, probed once when the ring is built.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Features {
-    /// `io_uring_enter` takes a timeout (5.11+).
-    pub(crate) ext_arg: bool,
-    /// `IORING_OP_READ` (5.6+); otherwise the eventfd is watched with `POLL_ADD`.
-    pub(crate) read: bool,
-    /// `IORING_RECVSEND_POLL_FIRST` (5.19+; assumed where `DEFER_TASKRUN`, 6.1+, is).
-    pub(crate) poll_first: bool,
-    /// Setup flags that were accepted; shown by `Runtime`'s `Debug` output.
-    #[allow(dead_code)]
-    pub(crate) setup: &'static str,
+/// Which I/O driver a runtime uses; set with
+/// [`Builder::driver`](crate::Builder::driver), read with
+/// [`Runtime::driver`](crate::Runtime::driver).
+///
+/// The environment variable `RINGTIDE_DRIVER` (`io_uring`, `epoll` or `auto`) overrides
+/// the builder's choice for every runtime of the process.
+///
+/// ```
+/// use ringtide::{Builder, Driver};
+///
+/// // Auto (the default) picks io_uring where the kernel allows it, epoll elsewhere.
+/// let rt = Builder::new().worker_threads(1).build()?;
+/// assert_ne!(rt.driver(), Driver::Auto);
+///
+/// // epoll works everywhere: as in a container whose seccomp profile blocks io_uring.
+/// # if std::env::var_os("RINGTIDE_DRIVER").is_none() {
+/// let rt = Builder::new().worker_threads(1).driver(Driver::Epoll).build()?;
+/// assert_eq!(rt.driver(), Driver::Epoll);
+/// # }
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Driver {
+    /// io_uring where this process may set up a ring with the operations ringtide needs,
+    /// else epoll (Docker's and containerd's default seccomp profiles, gVisor,
+    /// `kernel.io_uring_disabled`, kernels before 5.6). Fails only if neither works, with
+    /// an error naming both causes.
+    #[default]
+    Auto,
+    /// io_uring only: building the runtime fails, naming the cause, where it is not
+    /// available.
+    IoUring,
+    /// epoll (readiness) only, with timers as precise as io_uring's (`epoll_pwait2` on
+    /// 5.11+, else a timerfd).
+    Epoll,
 }
 
-pub(crate) struct Driver {
-    ring: IoUring,
-    features: Features,
-    eventfd: RawFd,
-    /// Target of the eventfd read; owned by the kernel while `eventfd_armed`.
-    eventfd_buf: *mut u64,
-    eventfd_armed: bool,
-    /// The fallback timeout, read by the kernel when the SQE is submitted.
-    timeout_spec: Box<types::Timespec>,
-    /// The fallback timeout the next park replaces (it is removed first).
-    armed_timeout: Option<u64>,
-    /// Generation of the last fallback timeout.
-    timeout_generation: u32,
-    /// Requests submitted and not yet completed.
-    in_flight: usize,
-    /// Longest single wait in the kernel (see [`longest_wait`]).
-    max_wait: Option<Duration>,
-    /// The operations among them, by slot.
-    ops: OpTable,
-    /// Wakers of operations that completed, for the worker to wake once the driver is
-    /// no longer borrowed (a woken future may submit or cancel operations).
-    woken: Vec<Waker>,
-}
-
-impl Driver {
-    /// Builds a ring of `entries` submission entries that watches `eventfd`.
-    ///
-    /// Must run on the worker thread that will use the ring: with
-    /// `IORING_SETUP_SINGLE_ISSUER` the creating thread is the only one allowed to submit.
-    ///
-    /// `without_ext_arg` makes the driver behave as on a kernel before 5.11 (a `TIMEOUT`
-    /// request per park instead of a wait timeout), so that path is tested on new kernels.
-    pub(crate) fn new(entries: u32, eventfd: RawFd, without_ext_arg: bool) -> io::Result<Driver> {
-        let (ring, setup) = build_ring(entries)?;
-        let ext_arg = ring.params().is_feature_ext_arg() && !without_ext_arg;
-        let mut probe = Probe::new();
-        // IORING_REGISTER_PROBE arrived in 5.6, together with IORING_OP_READ; a kernel
-        // without it has neither, and the eventfd is watched with POLL_ADD (5.1).
-        let probed = ring.submitter().register_probe(&mut probe).is_ok();
-        let read = probed && probe.is_supported(opcode::Read::CODE);
-        if !ext_arg && probed && !probe.is_supported(opcode::Timeout::CODE) {
-            return Err(SetupError::missing_opcode("IORING_OP_TIMEOUT"));
-        }
-        Ok(Driver {
-            ring,
-            features: Features {
-                ext_arg,
-                read,
-                poll_first: setup == DEFER_TASKRUN_SETUP,
-                setup,
-            },
-            eventfd,
-            eventfd_buf: Box::into_raw(Box::new(0u64)),
-            eventfd_armed: false,
-            timeout_spec: Box::new(types::Timespec::new()),
-            armed_timeout: None,
-            timeout_generation: 0,
-            in_flight: 0,
-            max_wait: longest_wait(),
-            ops: OpTable::new(),
-            woken: Vec::new(),
+impl fmt::Display for Driver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Driver::Auto => "auto",
+            Driver::IoUring => "io_uring",
+            Driver::Epoll => "epoll",
         })
     }
+}
 
-    pub(crate) fn features(&self) -> Features {
-        self.features
+impl std::str::FromStr for Driver {
+    type Err = io::Error;
+
+    /// Reads `auto`, `io_uring` (or `io-uring`, `uring`) and `epoll`, in any case.
+    fn from_str(s: &str) -> io::Result<Driver> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Driver::Auto),
+            "io_uring" | "io-uring" | "iouring" | "uring" => Ok(Driver::IoUring),
+            "epoll" => Ok(Driver::Epoll),
+            other => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("unknown ringtide driver `{other}`: expected io_uring, epoll or auto"),
+            )),
+        }
+    }
+}
+
+/// The driver a runtime will use, and why io_uring was passed over if it was.
+#[derive(Debug, Clone)]
+pub(crate) struct Selection {
+    /// `IoUring` or `Epoll`, never `Auto`.
+    pub(crate) driver: Driver,
+    /// Under `Auto`, why io_uring was not used.
+    pub(crate) io_uring_error: Option<String>,
+}
+
+/// Resolves `requested` (or `RINGTIDE_DRIVER`, which overrides it) to the driver the
+/// workers will build, checking that it works here.
+pub(crate) fn select(requested: Driver, ring_entries: u32) -> io::Result<Selection> {
+    let requested = match std::env::var("RINGTIDE_DRIVER") {
+        Ok(value) if !value.trim().is_empty() => value.parse().map_err(|e: io::Error| {
+            io::Error::new(e.kind(), format!("RINGTIDE_DRIVER={value}: {e}"))
+        })?,
+        _ => requested,
+    };
+    match requested {
+        Driver::IoUring => {
+            uring::probe(ring_entries)?;
+            Ok(Selection {
+                driver: Driver::IoUring,
+                io_uring_error: None,
+            })
+        }
+        Driver::Epoll => {
+            epoll::probe()?;
+            Ok(Selection {
+                driver: Driver::Epoll,
+                io_uring_error: None,
+            })
+        }
+        Driver::Auto => match uring::probe(ring_entries) {
+            Ok(_) => Ok(Selection {
+                driver: Driver::IoUring,
+                io_uring_error: None,
+            }),
+            Err(ring_error) => match epoll::probe() {
+                Ok(()) => Ok(Selection {
+                    driver: Driver::Epoll,
+                    io_uring_error: Some(ring_error.to_string()),
+                }),
+                Err(epoll_error) => Err(io::Error::new(
+                    ring_error.kind(),
+                    format!(
+                        "no I/O driver works here: io_uring: {ring_error}; \
+                         epoll: {epoll_error}"
+                    ),
+                )),
+            },
+        },
+    }
+}
+
+/// One worker's I/O driver.
+// One per worker, built once and kept in place: boxing the larger variant would only add
+// an indirection to every call.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum IoDriver {
+    Uring(uring::Ring),
+    Epoll(epoll::Poller),
+}
+
+impl IoDriver {
+    /// Builds the driver `selection` chose, watching `eventfd`; on the worker's thread.
+    pub(crate) fn new(
+        selection: &Selection,
+        ring_entries: u32,
+        eventfd: RawFd,
+        without_ext_arg: bool,
+    ) -> io::Result<IoDriver> {
+        match selection.driver {
+            Driver::Epoll => epoll::Poller::new(eventfd).map(IoDriver::Epoll),
+            _ => uring::Ring::new(ring_entries, eventfd, without_ext_arg).map(IoDriver::Uring),
+        }
     }
 
-    /// Submits what is queued and reaps what has completed, without blocking. Makes no
-    /// syscall when nothing is queued and the kernel has no deferred completions to post
-    /// (with `DEFER_TASKRUN` they are posted only inside `io_uring_enter`; the kernel
-    /// raises the `TASKRUN` flag when it has some).
+    /// How the driver was set up, for `Runtime`'s `Debug` output.
+    pub(crate) fn description(&self) -> String {
+        match self {
+            IoDriver::Uring(ring) => format!("io_uring ({})", ring.features().setup),
+            IoDriver::Epoll(poller) => format!("epoll ({})", poller.timer_kind()),
+        }
+    }
+
+    /// Submits what is queued and takes what has completed, without blocking.
     pub(crate) fn poll(&mut self) -> io::Result<()> {
-        let mut sq = self.ring.submission();
-        sq.sync();
-        let needs_enter = !sq.is_empty() || (!self.ops.is_empty() && sq.taskrun());
-        drop(sq);
-        if needs_enter {
-            self.enter_getevents()?;
+        match self {
+            IoDriver::Uring(ring) => ring.poll(),
+            IoDriver::Epoll(poller) => poller.poll(),
         }
-        self.reap();
-        Ok(())
     }
 
-    /// Wakers of operations completed since the last call.
-    pub(crate) fn take_woken(&mut self, into: &mut Vec<Waker>) {
-        into.append(&mut self.woken);
-    }
-
-    /// Puts an operation in the submission queue (submitted at the next poll or park).
-    pub(crate) fn submit(&mut self, op: OpRef) -> io::Result<()> {
-        // SAFETY: each operation is submitted once, here, on the ring's thread.
-        let sqe = unsafe { op.sqe(&self.features) };
-        op.set_slot(self.ops.insert(op.user_data()));
-        let sqe = sqe.user_data(op.into_raw());
-        // SAFETY: the ring now holds a reference to the operation, which owns every
-        // buffer the entry points at, until the completion is reaped.
-        unsafe { self.push(&sqe) }
-    }
-
-    /// Asks the kernel to cancel an operation of this ring, if it is still in flight.
-    pub(crate) fn cancel(&mut self, op: &OpRef) -> io::Result<()> {
-        if op.is_completed() || !self.ops.contains(op.slot(), op.user_data()) {
-            return Ok(());
-        }
-        self.push_cancel(op.user_data())
-    }
-
-    fn push_cancel(&mut self, user_data: u64) -> io::Result<()> {
-        let sqe = opcode::AsyncCancel::new(user_data)
-            .build()
-            .user_data(INTERNAL_TOKEN);
-        // SAFETY: a cancellation refers to no memory.
-        unsafe { self.push(&sqe) }
-    }
-
-    /// Closes a descriptor through the ring.
-    pub(crate) fn close(&mut self, fd: RawFd) -> io::Result<()> {
-        let sqe = opcode::Close::new(types::Fd(fd))
-            .build()
-            .user_data(INTERNAL_TOKEN);
-        // SAFETY: a close refers to no memory; the caller gives up the descriptor.
-        unsafe { self.push(&sqe) }
-    }
-
-    /// Blocks until a completion arrives or `timeout` passes (`None`: no timeout).
+    /// Blocks until a completion, a wake-up on the eventfd, or `timeout` (`None`: none).
     pub(crate) fn park(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        self.arm_eventfd()?;
-        let timeout = match (timeout, self.max_wait) {
-            (Some(t), Some(max)) => Some(t.min(max)),
-            (t, max) => t.or(max),
-        };
-        match timeout {
-            Some(d) if d.is_zero() => self.enter(0)?,
-            Some(d) if self.features.ext_arg => {
-                let ts = types::Timespec::from(d);
-                let args = types::SubmitArgs::new().timespec(&ts);
-                match self.ring.submitter().submit_with_args(1, &args) {
-                    Ok(_) => {}
-                    Err(e) if is_transient(&e) => {}
-                    Err(e) => return Err(e),
-                }
+        match self {
+            IoDriver::Uring(ring) => ring.park(timeout),
+            IoDriver::Epoll(poller) => poller.park(timeout),
+        }
+    }
+
+    /// Moves the wakers of requests completed since the last call into `into`.
+    pub(crate) fn take_woken(&mut self, into: &mut Vec<Waker>) {
+        match self {
+            IoDriver::Uring(ring) => ring.take_woken(into),
+            IoDriver::Epoll(poller) => poller.take_woken(into),
+        }
+    }
+
+    /// Starts a request; the driver holds `op` until the request is finished.
+    pub(crate) fn submit(&mut self, op: OpRef) -> io::Result<()> {
+        match self {
+            IoDriver::Uring(ring) => ring.submit(op),
+            IoDriver::Epoll(poller) => poller.submit(op),
+        }
+    }
+
+    /// Cancels a request of this driver whose future was dropped, if it is still running.
+    pub(crate) fn cancel(&mut self, op: &OpRef) -> io::Result<()> {
+        match self {
+            IoDriver::Uring(ring) => ring.cancel(op),
+            IoDriver::Epoll(poller) => {
+                poller.cancel(op);
+                Ok(())
             }
-            Some(d) => {
-                self.arm_timeout(d)?;
-                self.enter(1)?;
+        }
+    }
+
+    /// Closes a descriptor that no request uses any more.
+    pub(crate) fn close(&mut self, fd: RawFd) -> io::Result<()> {
+        match self {
+            IoDriver::Uring(ring) => ring.close(fd),
+            IoDriver::Epoll(poller) => {
+                poller.close(fd);
+                Ok(())
             }
-            None => self.enter(1)?,
-        }
-        self.reap();
-        Ok(())
-    }
-
-    /// `io_uring_enter` with `GETEVENTS` but no wait: submits, and has the kernel post
-    /// deferred completions.
-    fn enter_getevents(&mut self) -> io::Result<()> {
-        let to_submit = self.ring.submission().len() as u32;
-        // SAFETY: no argument pointer is passed.
-        let result = unsafe {
-            self.ring.submitter().enter::<libc::sigset_t>(
-                to_submit,
-                0,
-                io_uring::EnterFlags::GETEVENTS.bits(),
-                None,
-            )
-        };
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_transient(&e) => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// `io_uring_enter` that tolerates interruption and a full completion queue.
-    fn enter(&mut self, want: usize) -> io::Result<()> {
-        match self.ring.submit_and_wait(want) {
-            Ok(_) => Ok(()),
-            Err(e) if is_transient(&e) => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Pushes an SQE, submitting to make room when the submission queue is full.
-    ///
-    /// # Safety
-    ///
-    /// Every buffer and pointer the entry refers to must stay valid, and not be accessed
-    /// in a way that conflicts with the kernel's use, until its completion is reaped.
-    unsafe fn push(&mut self, sqe: &squeue::Entry) -> io::Result<()> {
-        loop {
-            // SAFETY: the caller guarantees the entry's buffers outlive its completion.
-            if unsafe { self.ring.submission().push(sqe) }.is_ok() {
-                self.in_flight += 1;
-                return Ok(());
-            }
-            self.enter(0)?;
-            self.reap();
-        }
-    }
-
-    fn arm_eventfd(&mut self) -> io::Result<()> {
-        if self.eventfd_armed {
-            return Ok(());
-        }
-        let sqe = if self.features.read {
-            opcode::Read::new(types::Fd(self.eventfd), self.eventfd_buf.cast::<u8>(), 8)
-                .build()
-                .user_data(EVENTFD_TOKEN)
-        } else {
-            opcode::PollAdd::new(types::Fd(self.eventfd), libc::POLLIN as u32)
-                .build()
-                .user_data(EVENTFD_TOKEN)
-        };
-        // SAFETY: `eventfd_buf` is a heap allocation owned by the driver that is freed only
-        // after this read's completion has been reaped (see `Drop`), and nothing reads it
-        // while `eventfd_armed` is set. The eventfd outlives the driver.
-        unsafe { self.push(&sqe)? };
-        self.eventfd_armed = true;
-        Ok(())
-    }
-
-    fn arm_timeout(&mut self, timeout: Duration) -> io::Result<()> {
-        if let Some(previous) = self.armed_timeout.take() {
-            let remove = opcode::TimeoutRemove::new(previous)
-                .build()
-                .user_data(INTERNAL_TOKEN);
-            // SAFETY: a timeout removal refers to no memory.
-            unsafe { self.push(&remove)? };
-        }
-        self.timeout_generation = self.timeout_generation.wrapping_add(1);
-        let token = TIMEOUT_BASE | u64::from(self.timeout_generation);
-        *self.timeout_spec = types::Timespec::from(timeout);
-        let sqe = opcode::Timeout::new(&*self.timeout_spec)
-            .build()
-            .user_data(token);
-        // SAFETY: the kernel copies the timespec when it prepares the request, during the
-        // `io_uring_enter` that submits it (the one that follows, or an earlier one if the
-        // queue is full); the box lives as long as the driver and is only rewritten
-        // before the next timeout is pushed, after this one was submitted.
-        unsafe { self.push(&sqe)? };
-        self.armed_timeout = Some(token);
-        Ok(())
-    }
-
-    /// Processes every completion in the queue.
-    fn reap(&mut self) {
-        loop {
-            let mut drained_any = false;
-            let mut cq = self.ring.completion();
-            for cqe in &mut cq {
-                drained_any = true;
-                self.in_flight -= 1;
-                match cqe.user_data() {
-                    EVENTFD_TOKEN => {
-                        self.eventfd_armed = false;
-                        if !self.features.read {
-                            clear_eventfd(self.eventfd);
-                        }
-                    }
-                    INTERNAL_TOKEN => {}
-                    token if token & TIMEOUT_MASK == TIMEOUT_BASE => {
-                        if self.armed_timeout == Some(token) {
-                            self.armed_timeout = None;
-                        }
-                    }
-                    user_data => {
-                        // SAFETY: every other `user_data` is the reference `submit` gave
-                        // the ring, taken back once, here.
-                        let op = unsafe { OpRef::from_raw(user_data) };
-                        self.ops.remove(op.slot());
-                        let completion = Completion {
-                            result: cqe.result(),
-                            flags: cqe.flags(),
-                        };
-                        if let Some(waker) = op.complete(completion) {
-                            self.woken.push(waker);
-                        }
-                    }
-                }
-            }
-            drop(cq);
-            // With IORING_FEAT_NODROP the kernel keeps completions that did not fit in the
-            // queue and hands them over on the next enter with GETEVENTS: flush rather
-            // than leave them (and whoever waits on them) stranded.
-            if self.ring.submission().cq_overflow() && drained_any {
-                let _ = self.enter(0);
-                continue;
-            }
-            break;
         }
     }
 }
 
-impl std::fmt::Debug for Driver {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Driver")
-            .field("features", &self.features)
-            .field("in_flight", &self.in_flight)
-            .field("ops", &self.ops.len)
-            .finish_non_exhaustive()
+impl fmt::Debug for IoDriver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IoDriver::Uring(ring) => ring.fmt(f),
+            IoDriver::Epoll(poller) => poller.fmt(f),
+        }
     }
 }
 
-impl Drop for Driver {
-    /// Waits for every request in flight before the buffers they use are freed.
-    fn drop(&mut self) {
-        if self.eventfd_armed {
-            // Completing the read is simpler and more portable than cancelling it.
-            wake_eventfd(self.eventfd);
-        }
-        // Earlier timeouts already have a removal in flight; remove the last one too, so
-        // that every timeout completes now rather than at its deadline.
-        if let Some(timeout) = self.armed_timeout.take() {
-            let remove = opcode::TimeoutRemove::new(timeout)
-                .build()
-                .user_data(INTERNAL_TOKEN);
-            // SAFETY: a timeout removal refers to no memory.
-            let _ = unsafe { self.push(&remove) };
-        }
-        // Operations whose futures are still alive (leaked, or held outside the runtime).
-        for user_data in self.ops.live() {
-            let _ = self.push_cancel(user_data);
-        }
-        let give_up = Instant::now() + Duration::from_secs(5);
-        while self.in_flight > 0 && Instant::now() < give_up {
-            let _ = if self.features.ext_arg {
-                let ts = types::Timespec::from(Duration::from_millis(100));
-                let args = types::SubmitArgs::new().timespec(&ts);
-                self.ring.submitter().submit_with_args(1, &args).map(drop)
-            } else {
-                self.enter(1)
-            };
-            self.reap();
-        }
-        if self.in_flight > 0 {
-            // A request the kernel would not finish or cancel (or a lost wake-up of the
-            // eventfd read): worth knowing, as its memory stays allocated for good.
-            eprintln!(
-                "ringtide: a worker's ring was dropped with {} requests still in flight \
-                 after waiting 5 s for them; their memory is leaked rather than freed \
-                 while the kernel may use it",
-                self.in_flight
-            );
-        }
-        // Wakers of operations completed here go to futures that outlived the runtime.
-        for waker in self.woken.drain(..) {
-            waker.wake();
-        }
-        if self.eventfd_armed {
-            // The kernel may still write the buffer: leak it rather than free it (as the
-            // references of operations still in flight are).
-            return;
-        }
-        // SAFETY: the pointer came from `Box::into_raw` and no request refers to it.
-        drop(unsafe { Box::from_raw(self.eventfd_buf) });
-    }
-}
-
-/// A cap on each wait in `io_uring_enter`, needed under valgrind (found through the
+/// A cap on each wait in the kernel, needed under valgrind (found through the
 /// `LD_PRELOAD` of its preload libraries): valgrind runs one thread at a time and does
-/// not know that `io_uring_enter` blocks, so a thread waiting there would keep every
-/// other thread of the process from running. Short waits let them take turns.
+/// not know that `io_uring_enter` or `epoll_wait` blocks, so a thread waiting there would
+/// keep every other thread of the process from running. Short waits let them take turns.
 fn longest_wait() -> Option<Duration> {
     let preload = std::env::var_os("LD_PRELOAD")?;
     preload
@@ -424,61 +253,11 @@ fn longest_wait() -> Option<Duration> {
         .then_some(Duration::from_millis(1))
 }
 
-/// Errors of `io_uring_enter` that only mean "look again".
-fn is_transient(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::ETIME | libc::EINTR | libc::EAGAIN | libc::EBUSY)
-    )
-}
-
-const DEFER_TASKRUN_SETUP: &str = "SINGLE_ISSUER|DEFER_TASKRUN";
-
-/// Builds the ring with the most helpful setup flags this kernel accepts.
-fn build_ring(entries: u32) -> io::Result<(IoUring, &'static str)> {
-    let cq_entries = entries.saturating_mul(4).max(entries);
-    type Setup = fn(&mut io_uring::Builder, u32);
-    let attempts: [(&'static str, Setup); 4] = [
-        (DEFER_TASKRUN_SETUP, |b, cq| {
-            b.setup_single_issuer()
-                .setup_defer_taskrun()
-                .setup_taskrun_flag()
-                .setup_cqsize(cq)
-                .setup_clamp();
-        }),
-        ("COOP_TASKRUN", |b, cq| {
-            b.setup_coop_taskrun()
-                .setup_taskrun_flag()
-                .setup_cqsize(cq)
-                .setup_clamp();
-        }),
-        ("CQSIZE", |b, cq| {
-            b.setup_cqsize(cq).setup_clamp();
-        }),
-        ("none", |_, _| {}),
-    ];
-    let mut last = None;
-    for (name, setup) in attempts {
-        let mut builder = IoUring::builder();
-        setup(&mut builder, cq_entries);
-        match builder.build(entries) {
-            Ok(ring) => return Ok((ring, name)),
-            // An older kernel rejects flags it does not know with EINVAL: try fewer.
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = Some(e),
-            Err(e) => return Err(SetupError::from_ring_setup(e, entries)),
-        }
-    }
-    Err(SetupError::from_ring_setup(
-        last.unwrap_or_else(|| io::Error::from_raw_os_error(libc::EINVAL)),
-        entries,
-    ))
-}
-
 /// Creates the eventfd that wakes a parked worker.
 ///
 /// It is blocking on purpose: io_uring then arms a poll for the read instead of failing
-/// it with `EAGAIN`.
-pub(crate) fn new_eventfd() -> io::Result<std::os::fd::OwnedFd> {
+/// it with `EAGAIN`. (The epoll driver never reads it.)
+pub(crate) fn new_eventfd() -> io::Result<OwnedFd> {
     // SAFETY: eventfd takes no pointers.
     let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
     if fd < 0 {
@@ -488,104 +267,11 @@ pub(crate) fn new_eventfd() -> io::Result<std::os::fd::OwnedFd> {
     Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
 }
 
-/// Makes a parked worker's ring wait return.
+/// Makes a parked worker's driver wait return.
 pub(crate) fn wake_eventfd(fd: RawFd) {
     let one: u64 = 1;
     // SAFETY: writes 8 bytes from a valid local. The result is ignored on purpose: the
     // only failure for a valid eventfd is EAGAIN at a counter near u64::MAX, which still
     // leaves it readable, so the wake-up is delivered either way.
     let _ = unsafe { libc::write(fd, (&one as *const u64).cast(), 8) };
-}
-
-/// Resets the eventfd counter after a `POLL_ADD` completion (kernels before 5.6).
-fn clear_eventfd(fd: RawFd) {
-    let mut value: u64 = 0;
-    // SAFETY: reads 8 bytes into a valid local. POLLIN said the counter is non-zero, and
-    // only this worker reads it, so the read does not block.
-    let _ = unsafe { libc::read(fd, (&mut value as *mut u64).cast(), 8) };
-}
-
-/// The operations a ring has in flight: slots of their `user_data`, reused through a free
-/// list, so that insertion and removal are O(1) and dropping the ring can cancel them all.
-#[derive(Debug)]
-struct OpTable {
-    /// `user_data` of the operation in each slot; a free slot holds `FREE | next free`.
-    slots: Vec<u64>,
-    free_head: usize,
-    len: usize,
-}
-
-/// Marks a free slot. Operation addresses are user-space pointers, below 2^63.
-const FREE: u64 = 1 << 63;
-/// End of the free list.
-const NO_SLOT: usize = usize::MAX >> 1;
-
-impl OpTable {
-    fn new() -> OpTable {
-        OpTable {
-            slots: Vec::new(),
-            free_head: NO_SLOT,
-            len: 0,
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    fn insert(&mut self, user_data: u64) -> usize {
-        self.len += 1;
-        if self.free_head != NO_SLOT {
-            let slot = self.free_head;
-            self.free_head = (self.slots[slot] & !FREE) as usize;
-            self.slots[slot] = user_data;
-            slot
-        } else {
-            self.slots.push(user_data);
-            self.slots.len() - 1
-        }
-    }
-
-    fn remove(&mut self, slot: usize) {
-        debug_assert!(self.slots[slot] & FREE == 0, "slot {slot} is already free");
-        self.slots[slot] = FREE | self.free_head as u64;
-        self.free_head = slot;
-        self.len -= 1;
-    }
-
-    fn contains(&self, slot: usize, user_data: u64) -> bool {
-        self.slots.get(slot) == Some(&user_data)
-    }
-
-    fn live(&self) -> Vec<u64> {
-        self.slots
-            .iter()
-            .copied()
-            .filter(|s| s & FREE == 0)
-            .collect()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::OpTable;
-
-    #[test]
-    fn op_table_reuses_slots() {
-        let mut t = OpTable::new();
-        let a = t.insert(0x1000);
-        let b = t.insert(0x2000);
-        assert!(t.contains(a, 0x1000) && t.contains(b, 0x2000));
-        t.remove(a);
-        assert!(!t.contains(a, 0x1000));
-        assert_eq!(t.live(), vec![0x2000]);
-        let c = t.insert(0x3000);
-        assert_eq!(c, a, "a freed slot is reused first");
-        t.remove(b);
-        t.remove(c);
-        assert!(t.is_empty());
-        assert_eq!(t.insert(0x4000), c);
-        assert_eq!(t.insert(0x5000), b);
-        assert_eq!(t.insert(0x6000), 2);
-    }
 }

@@ -1,11 +1,17 @@
-//! One io_uring request and the memory it owns, from submission to completion.
+//! One I/O request and the memory it owns, from submission to completion.
 //!
-//! An [`Op`] is the future a task awaits; the request itself lives in a reference-counted
-//! heap allocation ([`OpInner`]) shared by the future and the ring it was submitted on.
-//! The ring holds one reference from submission until it reaps the completion, and the
-//! kernel's `user_data` is the allocation's address. So whatever happens to the future
-//! (dropped mid-flight, moved to another worker with its task), the operation's buffer,
-//! socket address and file descriptor stay alive until the kernel is done with them.
+//! A request lives in a reference-counted heap allocation ([`OpInner`]) shared by the
+//! future a task awaits (which holds it through an [`OpCell`]) and the driver it was
+//! submitted to. The driver holds one reference from submission until the request
+//! completes; for io_uring, the kernel's `user_data` is the allocation's address. So
+//! whatever happens to the future (dropped mid-flight, moved to another worker with its
+//! task), the operation's buffer, socket address and file descriptor stay alive until
+//! the kernel is done with them.
+//!
+//! Each kind of request ([`Operation`]) says how to run it both ways: as a submission
+//! entry for a ring, and as one non-blocking system call ([`Operation::attempt`]) that a
+//! readiness driver (or a ring without the request's opcode) repeats each time the
+//! descriptor becomes ready.
 //!
 //! # States
 //!
@@ -15,27 +21,24 @@
 //!                    future dropped --> DROPPED --completion--> orphaned (cleaned up)
 //! ```
 //!
-//! The ring writes the completion, then swaps the state to `COMPLETED`; the future swaps
-//! it to `DROPPED` when dropped first. Whichever side comes second owns the data (the
+//! The driver writes the completion, then swaps the state to `COMPLETED`; the future
+//! swaps it to `DROPPED` when dropped first. Whichever side comes second owns the data (the
 //! protocol, model-checked with loom, is in [`op_state`](super::op_state)): the future
-//! takes the output; the ring hands a dropped operation's data to
+//! takes the output; the driver hands a dropped operation's data to
 //! [`Operation::orphaned`], which releases what the kernel produced (an accepted socket).
-//! A dropped operation still in flight also asks its ring to cancel it.
+//! A dropped operation still in flight also asks its driver to cancel it.
 
 use std::cell::UnsafeCell;
-use std::future::Future;
 use std::io;
-use std::pin::Pin;
+use std::os::fd::RawFd;
 use std::ptr::NonNull;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Poll, Waker};
 
 use io_uring::squeue;
 
 use super::op_state::{Dropped, FutureGone, OpState};
-use super::Features;
-use crate::context::{self, Current};
-use crate::scheduler::WorkerShared;
+use super::uring::Features;
 
 /// What a completion queue entry said.
 #[derive(Debug, Clone, Copy, Default)]
@@ -57,14 +60,46 @@ impl Completion {
     }
 }
 
+/// Which way a request waits for its descriptor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Interest {
+    /// Data to receive, a connection to accept, or end of stream.
+    Read,
+    /// Room to send, or a connection established.
+    Write,
+}
+
+/// What a request waits for under a readiness driver.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Readiness {
+    pub(crate) fd: RawFd,
+    /// Tells this descriptor apart from an earlier one that had the same number: the
+    /// readiness driver registers the number again when the key changes.
+    pub(crate) key: u64,
+    pub(crate) interest: Interest,
+}
+
 /// One kind of request: the memory it needs and what its completion means.
 pub(crate) trait Operation: Send + Sized + 'static {
     type Output;
+
+    /// The io_uring opcode of [`sqe`](Operation::sqe)'s entry: a ring whose kernel lacks
+    /// it runs the request as [`attempt`](Operation::attempt)s instead.
+    const OPCODE: u8;
 
     /// The submission entry, without `user_data`. Called once, on the ring's thread,
     /// with `self` at the heap address it keeps until the completion: pointers into
     /// `self` may go into the entry.
     fn sqe(&mut self, features: &Features) -> squeue::Entry;
+
+    /// The descriptor and the direction this request waits for.
+    fn readiness(&self) -> Readiness;
+
+    /// Tries the request once without blocking, on the driver's thread, with `self` at
+    /// its heap address. Returns what a completion would carry: a count or a new
+    /// descriptor, or a negated errno, `-EAGAIN` when the descriptor is not ready (the
+    /// driver then calls again once it is).
+    fn attempt(&mut self) -> i32;
 
     /// The output for a completion, or for an error that kept the request from the
     /// kernel (no runtime, runtime shut down).
@@ -88,7 +123,10 @@ struct Header {
 }
 
 struct VTable {
+    opcode: u8,
     sqe: unsafe fn(NonNull<Header>, &Features) -> squeue::Entry,
+    readiness: unsafe fn(NonNull<Header>) -> Readiness,
+    attempt: unsafe fn(NonNull<Header>) -> i32,
     complete: unsafe fn(NonNull<Header>, Completion) -> Option<Waker>,
     clone: unsafe fn(NonNull<Header>),
     drop: unsafe fn(NonNull<Header>),
@@ -110,7 +148,10 @@ unsafe impl<T: Send> Sync for OpInner<T> {}
 
 impl<T: Operation> OpInner<T> {
     const VTABLE: VTable = VTable {
+        opcode: T::OPCODE,
         sqe: Self::sqe,
+        readiness: Self::readiness,
+        attempt: Self::attempt,
         complete: Self::complete,
         clone: Self::clone_ref,
         drop: Self::drop_ref,
@@ -129,6 +170,36 @@ impl<T: Operation> OpInner<T> {
         data.as_mut()
             .expect("operation data taken before submission")
             .sqe(features)
+    }
+
+    /// # Safety
+    ///
+    /// `ptr` must point at the header of a live `OpInner<T>` that is with a driver (not
+    /// yet completed).
+    unsafe fn readiness(ptr: NonNull<Header>) -> Readiness {
+        // SAFETY: the caller guarantees the type and liveness, and that the future does
+        // not touch `data` meanwhile.
+        let this = unsafe { ptr.cast::<OpInner<T>>().as_ref() };
+        // SAFETY: as above.
+        let data = unsafe { &*this.data.get() };
+        data.as_ref()
+            .expect("operation data taken before completion")
+            .readiness()
+    }
+
+    /// # Safety
+    ///
+    /// `ptr` must point at the header of a live `OpInner<T>` that is with a driver (not
+    /// yet completed), and the call must come from that driver's thread.
+    unsafe fn attempt(ptr: NonNull<Header>) -> i32 {
+        // SAFETY: the caller guarantees the type and liveness; before the completion the
+        // future does not touch `data`, so the driver may borrow it mutably.
+        let this = unsafe { ptr.cast::<OpInner<T>>().as_ref() };
+        // SAFETY: as above.
+        let data = unsafe { &mut *this.data.get() };
+        data.as_mut()
+            .expect("operation data taken before completion")
+            .attempt()
     }
 
     /// # Safety
@@ -213,6 +284,31 @@ impl OpRef {
         unsafe { (self.header().vtable.sqe)(self.0, features) }
     }
 
+    /// The io_uring opcode of the request's entry.
+    pub(crate) fn opcode(&self) -> u8 {
+        self.header().vtable.opcode
+    }
+
+    /// The descriptor and direction the request waits for.
+    ///
+    /// # Safety
+    ///
+    /// Called by the driver the request is with, before its completion.
+    pub(crate) unsafe fn readiness(&self) -> Readiness {
+        // SAFETY: the vtable matches the allocation; the caller holds the request.
+        unsafe { (self.header().vtable.readiness)(self.0) }
+    }
+
+    /// Tries the request once without blocking (see [`Operation::attempt`]).
+    ///
+    /// # Safety
+    ///
+    /// Called on the thread of the driver the request is with, before its completion.
+    pub(crate) unsafe fn attempt(&self) -> i32 {
+        // SAFETY: the vtable matches the allocation; the caller holds the request.
+        unsafe { (self.header().vtable.attempt)(self.0) }
+    }
+
     /// Records the completion; returns the waker of the future to wake, if it is alive.
     pub(crate) fn complete(self, completion: Completion) -> Option<Waker> {
         let ptr = self.0;
@@ -221,7 +317,8 @@ impl OpRef {
         unsafe { (ptr.as_ref().vtable.complete)(ptr, completion) }
     }
 
-    /// The future was dropped before the request reached a ring.
+    /// The future was dropped (before the request reached a driver, or while it waits
+    /// there).
     pub(crate) fn is_dropped(&self) -> bool {
         self.header().state.is_dropped()
     }
@@ -262,23 +359,16 @@ impl std::fmt::Debug for OpRef {
     }
 }
 
-/// The future of one operation. Submitted on its first poll, to the ring of the worker
-/// polling it (from `block_on` or a thread outside the runtime, to a worker's ring
-/// through its inbox).
-pub(crate) struct Op<T: Operation> {
+/// The future's side of one request: creates it, hands it to a driver, and takes its
+/// output or abandons it. Whatever the future does, the request's data is touched by one
+/// side at a time, as the state word decides.
+pub(crate) struct OpCell<T: Operation> {
     inner: Arc<OpInner<T>>,
-    /// The worker whose ring has the request; `None` before submission.
-    owner: Option<Arc<WorkerShared>>,
-    /// The output was taken.
-    done: bool,
 }
 
-// The operation's data lives in the shared allocation and is never pinned.
-impl<T: Operation> Unpin for Op<T> {}
-
-impl<T: Operation> Op<T> {
-    pub(crate) fn new(data: T) -> Op<T> {
-        Op {
+impl<T: Operation> OpCell<T> {
+    pub(crate) fn new(data: T) -> OpCell<T> {
+        OpCell {
             inner: Arc::new(OpInner {
                 header: Header {
                     vtable: &OpInner::<T>::VTABLE,
@@ -288,100 +378,80 @@ impl<T: Operation> Op<T> {
                 },
                 data: UnsafeCell::new(Some(data)),
             }),
-            owner: None,
-            done: false,
         }
     }
 
-    fn op_ref(&self) -> OpRef {
+    /// A counted reference to the request, for a driver or a message to one.
+    pub(crate) fn op_ref(&self) -> OpRef {
         let ptr = Arc::into_raw(self.inner.clone()) as *mut Header;
         // SAFETY: `Arc::into_raw` is never null; `Header` is the first field of the
         // `repr(C)` allocation.
         OpRef(unsafe { NonNull::new_unchecked(ptr) })
     }
 
-    /// Hands the request to a ring. Returns an error when there is no runtime to run it.
-    fn submit(&mut self) -> io::Result<()> {
+    /// Marks the request as handed to a driver and returns the reference to hand over.
+    /// From here until the completion the driver owns the data.
+    pub(crate) fn submit(&self) -> OpRef {
         self.inner.header.state.submit();
-        let op = self.op_ref();
-        let owner = context::with_current(|current| match current {
-            Current::Worker(core) => Ok(core.submit_op(op)),
-            Current::BlockOn(shared) => {
-                let worker = shared.workers[shared.next_timer_worker()].clone();
-                worker.send_submit(op);
-                Ok(worker)
-            }
-            Current::None => Err(io::Error::other(
-                "ringtide I/O used outside a ringtide runtime: \
-                 await it inside a task or inside Runtime::block_on",
-            )),
-        })?;
-        self.owner = Some(owner);
-        Ok(())
+        self.op_ref()
     }
 
+    /// No driver could take the request (the reference from [`submit`](Self::submit)
+    /// was dropped unused): the output for `error`.
+    pub(crate) fn fail_submit(&mut self, error: io::Error) -> T::Output {
+        self.inner.header.state.unsubmit();
+        self.take_output(Err(error))
+    }
+
+    /// The output once the driver has recorded the completion; registers `waker`
+    /// otherwise.
+    pub(crate) fn poll(&mut self, waker: &Waker) -> Poll<T::Output> {
+        let header = &self.inner.header;
+        if !header.state.poll_completed(waker) {
+            return Poll::Pending;
+        }
+        // SAFETY: `COMPLETED` was observed with acquire ordering after the driver wrote
+        // the completion.
+        let completion = unsafe { *header.completion.get() };
+        Poll::Ready(self.take_output(Ok(completion)))
+    }
+
+    /// The future is dropped before taking the output (`&mut self`: no other user of
+    /// this cell is running). Returns whether the request is
+    /// still in flight, in which case its driver should be asked to cancel it (the
+    /// driver owns the data from now on and releases it at the completion).
+    pub(crate) fn abandon(&mut self) -> bool {
+        match self.inner.header.state.drop_future() {
+            Dropped::Idle => false,
+            Dropped::Completed => {
+                // The completion arrived but was never taken: release what it produced.
+                // SAFETY: the state was `COMPLETED`, so the driver is done with `data`
+                // and the completion.
+                let completion = unsafe { *self.inner.header.completion.get() };
+                // SAFETY: as above.
+                if let Some(data) = unsafe { (*self.inner.data.get()).take() } {
+                    data.orphaned(completion);
+                }
+                false
+            }
+            Dropped::InFlight => true,
+        }
+    }
+
+    /// Only with the request idle or completed: no driver touches `data`.
     fn take_output(&mut self, result: io::Result<Completion>) -> T::Output {
-        self.done = true;
-        // SAFETY: the state is `COMPLETED` (or the request never left this future), so the
-        // ring no longer touches `data`.
+        // SAFETY: the callers run with the state `IDLE` or `COMPLETED`, when the driver
+        // no longer touches `data`; `&mut self` keeps other users of this cell out.
         let data = unsafe { (*self.inner.data.get()).take() };
         data.expect("operation polled after completion")
             .complete(result)
     }
 }
 
-impl<T: Operation> Future for Op<T> {
-    type Output = T::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
-        let this = self.get_mut();
-        assert!(!this.done, "operation polled after completion");
-        if this.owner.is_none() {
-            if let Err(e) = this.submit() {
-                this.inner.header.state.unsubmit();
-                return Poll::Ready(this.take_output(Err(e)));
-            }
-        }
-        let header = &this.inner.header;
-        if !header.state.poll_completed(cx.waker()) {
-            return Poll::Pending;
-        }
-        // SAFETY: `COMPLETED` was observed with acquire ordering after the ring wrote it.
-        let completion = unsafe { *header.completion.get() };
-        Poll::Ready(this.take_output(Ok(completion)))
-    }
-}
-
-impl<T: Operation> Drop for Op<T> {
-    fn drop(&mut self) {
-        let Some(owner) = self.owner.take() else {
-            return; // never submitted: the data is dropped with the allocation
-        };
-        if self.done {
-            return;
-        }
-        match self.inner.header.state.drop_future() {
-            Dropped::Idle => {}
-            Dropped::Completed => {
-                // The completion arrived but was never taken: release what it produced.
-                // SAFETY: the state was `COMPLETED`, so the ring is done with `data` and
-                // the completion.
-                let completion = unsafe { *self.inner.header.completion.get() };
-                // SAFETY: as above.
-                if let Some(data) = unsafe { (*self.inner.data.get()).take() } {
-                    data.orphaned(completion);
-                }
-            }
-            Dropped::InFlight => owner.cancel(self.op_ref()),
-        }
-    }
-}
-
-impl<T: Operation> std::fmt::Debug for Op<T> {
+impl<T: Operation> std::fmt::Debug for OpCell<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Op")
+        f.debug_struct("OpCell")
             .field("state", &self.inner.header.state)
-            .field("done", &self.done)
             .finish()
     }
 }

@@ -1,4 +1,5 @@
-//! The socket operations: what each submits and what its completion means.
+//! The socket operations: what each submits to a ring, the non-blocking system call a
+//! readiness driver repeats instead, and what the result means.
 
 use std::io;
 use std::net::SocketAddr;
@@ -7,10 +8,10 @@ use std::os::fd::RawFd;
 use io_uring::{opcode, squeue, types};
 use socket2::{SockAddr, SockAddrStorage};
 
-use super::fd::{close_fd, SharedFd};
+use super::fd::{close_fd, io_errno, SharedFd};
 use crate::buf::{IoBuf, IoBufMut};
-use crate::driver::op::{Completion, Operation};
-use crate::driver::Features;
+use crate::driver::op::{Completion, Interest, Operation, Readiness};
+use crate::driver::uring::Features;
 
 /// `IORING_RECVSEND_POLL_FIRST`: arm the readiness wait before the first attempt.
 const RECVSEND_POLL_FIRST: u16 = 1;
@@ -18,6 +19,29 @@ const RECVSEND_POLL_FIRST: u16 = 1;
 /// Largest length one request takes (the SQE's length field is 32 bits).
 fn clamp_len(len: usize) -> u32 {
     len.min(u32::MAX as usize) as u32
+}
+
+/// Largest length one attempt passes to the kernel, so that its count fits a completion's
+/// `i32` (the kernel caps one call below 2 GiB anyway).
+fn attempt_len(len: usize) -> usize {
+    len.min(i32::MAX as usize)
+}
+
+/// A system call's return as a completion carries it: the count, or the negated errno.
+fn syscall_result(rc: isize) -> i32 {
+    if rc < 0 {
+        -io_errno()
+    } else {
+        rc.min(i32::MAX as isize) as i32
+    }
+}
+
+fn readiness(fd: &SharedFd, interest: Interest) -> Readiness {
+    Readiness {
+        fd: fd.raw(),
+        key: fd.key(),
+        interest,
+    }
 }
 
 /// `accept4(2)`: a new connection's descriptor and the peer's address.
@@ -40,6 +64,8 @@ impl Accept {
 impl Operation for Accept {
     type Output = io::Result<(SharedFd, SocketAddr)>;
 
+    const OPCODE: u8 = opcode::Accept::CODE;
+
     fn sqe(&mut self, _: &Features) -> squeue::Entry {
         self.len = self.storage.size_of();
         // SAFETY: sockaddr is one of the platform's sockaddr types.
@@ -47,6 +73,24 @@ impl Operation for Accept {
         opcode::Accept::new(types::Fd(self.fd.raw()), addr, &mut self.len)
             .flags(libc::SOCK_CLOEXEC)
             .build()
+    }
+
+    fn readiness(&self) -> Readiness {
+        readiness(&self.fd, Interest::Read)
+    }
+
+    fn attempt(&mut self) -> i32 {
+        // Several workers may wait on one listener; those the connection went to another
+        // must get EAGAIN, not block.
+        if let Err(errno) = self.fd.set_nonblocking() {
+            return errno;
+        }
+        self.len = self.storage.size_of();
+        // SAFETY: sockaddr is one of the platform's sockaddr types.
+        let addr: *mut libc::sockaddr = unsafe { self.storage.view_as() };
+        // SAFETY: `addr` and `len` point into this operation, with `len` the room there.
+        let fd = unsafe { libc::accept4(self.fd.raw(), addr, &mut self.len, libc::SOCK_CLOEXEC) };
+        syscall_result(fd as isize)
     }
 
     fn complete(self, result: io::Result<Completion>) -> Self::Output {
@@ -70,6 +114,8 @@ impl Operation for Accept {
 pub(crate) struct Connect {
     fd: SharedFd,
     addr: SockAddr,
+    /// An attempt has called `connect`: the next ones ask how it went.
+    started: bool,
 }
 
 impl Connect {
@@ -77,12 +123,47 @@ impl Connect {
         Connect {
             fd,
             addr: SockAddr::from(addr),
+            started: false,
+        }
+    }
+
+    /// Where a non-blocking connect stands: 0 connected, `-EAGAIN` still in progress,
+    /// else the negated errno it failed with.
+    fn progress(&self) -> i32 {
+        let mut error: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: SO_ERROR writes one int into a valid local of `len` bytes.
+        let rc = unsafe {
+            libc::getsockopt(
+                self.fd.raw(),
+                libc::SOL_SOCKET,
+                libc::SO_ERROR,
+                (&mut error as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        if rc < 0 {
+            return -io_errno();
+        }
+        if error != 0 {
+            return -error;
+        }
+        let mut peer = SockAddrStorage::zeroed();
+        let mut peer_len = peer.size_of();
+        // SAFETY: sockaddr is one of the platform's sockaddr types; `peer_len` is its room.
+        let rc = unsafe { libc::getpeername(self.fd.raw(), peer.view_as(), &mut peer_len) };
+        match rc {
+            0 => 0,
+            _ if io_errno() == libc::ENOTCONN => -libc::EAGAIN,
+            _ => -io_errno(),
         }
     }
 }
 
 impl Operation for Connect {
     type Output = io::Result<()>;
+
+    const OPCODE: u8 = opcode::Connect::CODE;
 
     fn sqe(&mut self, _: &Features) -> squeue::Entry {
         opcode::Connect::new(
@@ -91,6 +172,35 @@ impl Operation for Connect {
             self.addr.len(),
         )
         .build()
+    }
+
+    fn readiness(&self) -> Readiness {
+        readiness(&self.fd, Interest::Write)
+    }
+
+    fn attempt(&mut self) -> i32 {
+        let result = if self.started {
+            self.progress()
+        } else {
+            // A blocking connect would hold the worker for a round trip or more.
+            if let Err(errno) = self.fd.set_nonblocking() {
+                return errno;
+            }
+            self.started = true;
+            // SAFETY: the address lives in this operation, `len` bytes of it.
+            let rc =
+                unsafe { libc::connect(self.fd.raw(), self.addr.as_ptr().cast(), self.addr.len()) };
+            match rc {
+                0 => 0,
+                _ if io_errno() == libc::EINPROGRESS => -libc::EAGAIN,
+                _ => -io_errno(),
+            }
+        };
+        if result != -libc::EAGAIN {
+            // The stream's later requests may go to a ring, which needs it blocking.
+            self.fd.restore_blocking();
+        }
+        result
     }
 
     fn complete(self, result: io::Result<Completion>) -> io::Result<()> {
@@ -113,6 +223,27 @@ impl<B: IoBufMut> Recv<B> {
 
 impl<B: IoBufMut> Operation for Recv<B> {
     type Output = (io::Result<usize>, B);
+
+    const OPCODE: u8 = opcode::Recv::CODE;
+
+    fn readiness(&self) -> Readiness {
+        readiness(&self.fd, Interest::Read)
+    }
+
+    fn attempt(&mut self) -> i32 {
+        let len = attempt_len(self.buf.bytes_total());
+        // SAFETY: the buffer is writable for `bytes_total` bytes from `stable_mut_ptr`,
+        // and nothing else uses it while the operation holds it.
+        let n = unsafe {
+            libc::recv(
+                self.fd.raw(),
+                self.buf.stable_mut_ptr().cast(),
+                len,
+                libc::MSG_DONTWAIT,
+            )
+        };
+        syscall_result(n)
+    }
 
     fn sqe(&mut self, features: &Features) -> squeue::Entry {
         let len = clamp_len(self.buf.bytes_total());
@@ -154,6 +285,28 @@ impl<B: IoBuf> Send<B> {
 
 impl<B: IoBuf> Operation for Send<B> {
     type Output = (io::Result<usize>, B);
+
+    const OPCODE: u8 = opcode::Send::CODE;
+
+    fn readiness(&self) -> Readiness {
+        readiness(&self.fd, Interest::Write)
+    }
+
+    fn attempt(&mut self) -> i32 {
+        let init = self.buf.bytes_init();
+        let offset = self.offset.min(init);
+        // SAFETY: `offset <= bytes_init`, within the buffer, whose `bytes_init` bytes are
+        // initialized.
+        let n = unsafe {
+            libc::send(
+                self.fd.raw(),
+                self.buf.stable_ptr().add(offset).cast(),
+                attempt_len(init - offset),
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            )
+        };
+        syscall_result(n)
+    }
 
     fn sqe(&mut self, _: &Features) -> squeue::Entry {
         let init = self.buf.bytes_init();
@@ -227,16 +380,37 @@ impl<B: IoBuf> SendTo<B> {
     }
 }
 
-impl<B: IoBuf> Operation for SendTo<B> {
-    type Output = (io::Result<usize>, B);
-
-    fn sqe(&mut self, _: &Features) -> squeue::Entry {
-        let msg = self.header.set(
+impl<B: IoBuf> SendTo<B> {
+    fn msg(&mut self) -> *const libc::msghdr {
+        self.header.set(
             self.buf.stable_ptr().cast_mut(),
             self.buf.bytes_init(),
             self.addr.as_ptr().cast_mut().cast(),
             self.addr.len(),
-        );
+        )
+    }
+}
+
+impl<B: IoBuf> Operation for SendTo<B> {
+    type Output = (io::Result<usize>, B);
+
+    const OPCODE: u8 = opcode::SendMsg::CODE;
+
+    fn readiness(&self) -> Readiness {
+        readiness(&self.fd, Interest::Write)
+    }
+
+    fn attempt(&mut self) -> i32 {
+        let msg = self.msg();
+        // SAFETY: the header points at the buffer's initialized bytes and the address,
+        // all inside this operation.
+        let n =
+            unsafe { libc::sendmsg(self.fd.raw(), msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
+        syscall_result(n)
+    }
+
+    fn sqe(&mut self, _: &Features) -> squeue::Entry {
+        let msg = self.msg();
         opcode::SendMsg::new(types::Fd(self.fd.raw()), msg)
             .flags(libc::MSG_NOSIGNAL as u32)
             .build()
@@ -268,20 +442,42 @@ impl<B: IoBufMut> RecvFrom<B> {
     }
 }
 
-impl<B: IoBufMut> Operation for RecvFrom<B> {
-    type Output = (io::Result<(usize, SocketAddr)>, B);
-
-    fn sqe(&mut self, _: &Features) -> squeue::Entry {
+impl<B: IoBufMut> RecvFrom<B> {
+    fn msg(&mut self) -> *mut libc::msghdr {
         let name_len = self.storage.size_of();
         // SAFETY: sockaddr_storage is one of the platform's sockaddr types.
         let name: *mut libc::sockaddr_storage = unsafe { self.storage.view_as() };
-        let msg = self.header.set(
-            self.buf.stable_mut_ptr(),
-            self.buf.bytes_total(),
-            name.cast(),
-            name_len,
-        );
-        opcode::RecvMsg::new(types::Fd(self.fd.raw()), msg.cast_mut()).build()
+        self.header
+            .set(
+                self.buf.stable_mut_ptr(),
+                attempt_len(self.buf.bytes_total()),
+                name.cast(),
+                name_len,
+            )
+            .cast_mut()
+    }
+}
+
+impl<B: IoBufMut> Operation for RecvFrom<B> {
+    type Output = (io::Result<(usize, SocketAddr)>, B);
+
+    const OPCODE: u8 = opcode::RecvMsg::CODE;
+
+    fn sqe(&mut self, _: &Features) -> squeue::Entry {
+        let msg = self.msg();
+        opcode::RecvMsg::new(types::Fd(self.fd.raw()), msg).build()
+    }
+
+    fn readiness(&self) -> Readiness {
+        readiness(&self.fd, Interest::Read)
+    }
+
+    fn attempt(&mut self) -> i32 {
+        let msg = self.msg();
+        // SAFETY: the header points at the writable buffer and the address storage, all
+        // inside this operation.
+        let n = unsafe { libc::recvmsg(self.fd.raw(), msg, libc::MSG_DONTWAIT) };
+        syscall_result(n)
     }
 
     fn complete(mut self, result: io::Result<Completion>) -> Self::Output {

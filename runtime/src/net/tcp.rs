@@ -13,7 +13,7 @@ use super::fd::SharedFd;
 use super::ops::{Accept, Connect, Recv, Send};
 use super::{each_addr, no_addresses};
 use crate::buf::{IoBuf, IoBufMut};
-use crate::driver::op::Op;
+use crate::op::Op;
 
 /// Connections the kernel queues for a listener before `accept` takes them (capped by
 /// `net.core.somaxconn`).

@@ -11,7 +11,7 @@ use super::fd::SharedFd;
 use super::ops::{Recv, RecvFrom, Send, SendTo};
 use super::{each_addr, no_addresses};
 use crate::buf::{IoBuf, IoBufMut};
-use crate::driver::op::Op;
+use crate::op::Op;
 
 /// A UDP socket.
 ///

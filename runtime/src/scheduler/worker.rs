@@ -42,7 +42,7 @@ use crossbeam_deque::Steal;
 use super::{RingMsg, Shared, WorkerShared};
 use crate::coop;
 use crate::driver::op::OpRef;
-use crate::driver::Driver;
+use crate::driver::IoDriver;
 use crate::task::pool::LocalPool;
 use crate::task::Runnable;
 use crate::time::wheel::tick_reached;
@@ -92,7 +92,7 @@ pub(crate) struct WorkerCore {
     /// Declared (so dropped) before `shared`: dropping the ring wakes its own armed
     /// eventfd read and waits for it, and the eventfd lives in `shared`, which this may
     /// be the last reference to (see "Shutdown" in the module docs).
-    driver: RefCell<Driver>,
+    driver: RefCell<IoDriver>,
     pub(crate) index: usize,
     pub(crate) shared: Arc<Shared>,
     local: crossbeam_deque::Worker<Runnable>,
@@ -134,7 +134,7 @@ impl WorkerCore {
         index: usize,
         shared: Arc<Shared>,
         local: crossbeam_deque::Worker<Runnable>,
-        driver: Driver,
+        driver: IoDriver,
         spin_before_park: Duration,
     ) -> WorkerCore {
         let registry_shards = shared.registry.shards();

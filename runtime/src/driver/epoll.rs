@@ -1,0 +1,456 @@
+//! The readiness driver: one epoll instance per worker, for where io_uring is missing or
+//! blocked.
+//!
+//! # Running a request
+//!
+//! 1. [`Poller::submit`] tries the request's system call at once, without blocking
+//!    ([`Operation::attempt`](super::op::Operation::attempt)). Most receives on a busy
+//!    connection and most sends finish here, with no epoll call at all.
+//! 2. If the descriptor is not ready (`EAGAIN`), the request joins its descriptor's
+//!    readers or writers, and the descriptor is registered with this epoll instance if it
+//!    is not yet: edge-triggered, for reading and writing at once, for as long as it is
+//!    open (one `epoll_ctl` per descriptor and worker, not one per request).
+//! 3. When epoll reports the descriptor ready, the waiting requests of that direction are
+//!    tried again in the order they came, until one finds it not ready; the others wait
+//!    for the next edge.
+//!
+//! # Why no readiness is lost
+//!
+//! An edge is reported when data (or room, or a connection) arrives after the last
+//! report. A request that found the descriptor not ready joins the list on this thread
+//! before the thread next waits, so whatever arrived after its attempt is an edge that
+//! wait reports; and registering a descriptor that is already ready reports it at once.
+//! An edge reported while no request waits is dropped harmlessly: the next request
+//! tries before it waits.
+//!
+//! # Descriptor numbers
+//!
+//! A closed descriptor leaves its epoll registrations by itself, and its number may be
+//! reused for a new socket. Each descriptor carries a key that is never reused
+//! ([`Readiness::key`](super::op::Readiness)); a request whose key differs from the one
+//! registered under its number registers the new descriptor.
+//!
+//! # Cancellation and memory
+//!
+//! A request's buffer is touched only during its system calls, on this driver's thread.
+//! Cancelling a request takes it off its list and completes it with `ECANCELED`, so the
+//! future's side of the protocol ([`op_state`](super::op_state)) is the same as with
+//! io_uring. A request whose future is gone is never tried again (a retried accept would
+//! take a connection nobody receives).
+//!
+//! # Timers
+//!
+//! The park timeout has nanosecond resolution: `epoll_pwait2` (5.11+) takes a timespec;
+//! on older kernels a timerfd in the epoll set is armed with the timeout, and the wait
+//! itself has none.
+
+use std::fmt;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::task::Waker;
+use std::time::Duration;
+
+use super::op::{Completion, Interest, OpRef, Readiness};
+
+/// Epoll data of the worker's eventfd; every other value is a descriptor number.
+const EVENTFD_TOKEN: u64 = u64::MAX;
+/// Epoll data of the timerfd (kernels without `epoll_pwait2`).
+const TIMERFD_TOKEN: u64 = u64::MAX - 1;
+/// Events taken per wait.
+const EVENTS_PER_WAIT: usize = 256;
+
+/// Checks that this process can create an epoll instance.
+pub(crate) fn probe() -> io::Result<()> {
+    new_epoll().map(drop)
+}
+
+fn new_epoll() -> io::Result<OwnedFd> {
+    // SAFETY: epoll_create1 takes no pointers.
+    let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    if fd < 0 {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(e.kind(), format!("epoll_create1: {e}")));
+    }
+    // SAFETY: a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// How a park's timeout reaches the kernel.
+enum Timer {
+    /// `epoll_pwait2` with a timespec (5.11+).
+    Pwait2,
+    /// A timerfd in the epoll set, armed before each wait with a timeout.
+    Timerfd(OwnedFd),
+}
+
+/// The requests waiting for one descriptor.
+#[derive(Default)]
+struct Registration {
+    /// Key of the descriptor registered under this number; 0: none.
+    key: u64,
+    readers: Vec<OpRef>,
+    writers: Vec<OpRef>,
+}
+
+/// One worker's epoll instance and the requests waiting in it.
+pub(crate) struct Poller {
+    epoll: OwnedFd,
+    timer: Timer,
+    /// By descriptor number.
+    registrations: Vec<Registration>,
+    /// Requests on the lists.
+    waiting: usize,
+    events: Vec<libc::epoll_event>,
+    /// Wakers of requests that completed, for the worker to wake once the driver is no
+    /// longer borrowed (a woken future may submit or cancel requests).
+    woken: Vec<Waker>,
+    /// Longest single wait (see [`super::longest_wait`]).
+    max_wait: Option<Duration>,
+}
+
+impl Poller {
+    /// An epoll instance that watches `eventfd` (whose writes end a park).
+    pub(crate) fn new(eventfd: RawFd) -> io::Result<Poller> {
+        let epoll = new_epoll()?;
+        add(
+            &epoll,
+            eventfd,
+            libc::EPOLLIN | libc::EPOLLET,
+            EVENTFD_TOKEN,
+        )?;
+        let timer = if has_epoll_pwait2(&epoll) {
+            Timer::Pwait2
+        } else {
+            // SAFETY: timerfd_create takes no pointers.
+            let fd = unsafe {
+                libc::timerfd_create(
+                    libc::CLOCK_MONOTONIC,
+                    libc::TFD_CLOEXEC | libc::TFD_NONBLOCK,
+                )
+            };
+            if fd < 0 {
+                let e = io::Error::last_os_error();
+                return Err(io::Error::new(e.kind(), format!("timerfd_create: {e}")));
+            }
+            // SAFETY: a fresh descriptor that nothing else owns.
+            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+            add(
+                &epoll,
+                fd.as_raw_fd(),
+                libc::EPOLLIN | libc::EPOLLET,
+                TIMERFD_TOKEN,
+            )?;
+            Timer::Timerfd(fd)
+        };
+        Ok(Poller {
+            epoll,
+            timer,
+            registrations: Vec::new(),
+            waiting: 0,
+            events: Vec::with_capacity(EVENTS_PER_WAIT),
+            woken: Vec::new(),
+            max_wait: super::longest_wait(),
+        })
+    }
+
+    /// How park timeouts reach the kernel, for `Debug` output.
+    pub(crate) fn timer_kind(&self) -> &'static str {
+        match self.timer {
+            Timer::Pwait2 => "epoll_pwait2",
+            Timer::Timerfd(_) => "timerfd",
+        }
+    }
+
+    /// Takes what is ready without blocking; no system call when no request waits.
+    pub(crate) fn poll(&mut self) -> io::Result<()> {
+        if self.waiting == 0 {
+            return Ok(());
+        }
+        self.wait(Some(Duration::ZERO))
+    }
+
+    /// Blocks until a descriptor a request waits for is ready, the eventfd is written,
+    /// or `timeout` passes (`None`: no timeout).
+    pub(crate) fn park(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        let timeout = match (timeout, self.max_wait) {
+            (Some(t), Some(max)) => Some(t.min(max)),
+            (t, max) => t.or(max),
+        };
+        self.wait(timeout)
+    }
+
+    /// Moves the wakers of requests completed since the last call into `into`.
+    pub(crate) fn take_woken(&mut self, into: &mut Vec<Waker>) {
+        into.append(&mut self.woken);
+    }
+
+    /// Starts a request: tries it now, and waits for its descriptor if it is not ready.
+    pub(crate) fn submit(&mut self, op: OpRef) -> io::Result<()> {
+        // SAFETY: the request was just handed to this driver, on its thread.
+        let result = unsafe { op.attempt() };
+        if result != -libc::EAGAIN {
+            self.complete(op, result);
+            return Ok(());
+        }
+        // SAFETY: as above; the request is not completed.
+        let readiness = unsafe { op.readiness() };
+        if let Err(e) = self.register(readiness) {
+            self.complete(op, -e.raw_os_error().unwrap_or(libc::EIO));
+            return Ok(());
+        }
+        let registration = &mut self.registrations[readiness.fd as usize];
+        match readiness.interest {
+            Interest::Read => registration.readers.push(op),
+            Interest::Write => registration.writers.push(op),
+        }
+        self.waiting += 1;
+        Ok(())
+    }
+
+    /// Takes a request whose future was dropped off its list and completes it as
+    /// cancelled; nothing if it already completed.
+    pub(crate) fn cancel(&mut self, op: &OpRef) {
+        if op.is_completed() {
+            return;
+        }
+        // SAFETY: the request is with this driver (or was never submitted: its future
+        // dropped it on the way here) and not completed, so its data is still there.
+        let readiness = unsafe { op.readiness() };
+        let Some(registration) = self.registrations.get_mut(readiness.fd as usize) else {
+            return;
+        };
+        let list = match readiness.interest {
+            Interest::Read => &mut registration.readers,
+            Interest::Write => &mut registration.writers,
+        };
+        if let Some(at) = list.iter().position(|o| o.user_data() == op.user_data()) {
+            let op = list.remove(at);
+            self.waiting -= 1;
+            self.complete(op, -libc::ECANCELED);
+        }
+    }
+
+    /// Closes a descriptor no request uses any more.
+    pub(crate) fn close(&mut self, fd: RawFd) {
+        if let Some(registration) = self.registrations.get_mut(fd as usize) {
+            registration.key = 0;
+        }
+        // SAFETY: the caller gives up the descriptor.
+        unsafe { libc::close(fd) };
+    }
+
+    /// Registers the request's descriptor with epoll unless it already is.
+    fn register(&mut self, readiness: Readiness) -> io::Result<()> {
+        let index = readiness.fd as usize;
+        if index >= self.registrations.len() {
+            self.registrations
+                .resize_with(index + 1, Registration::default);
+        }
+        let registration = &mut self.registrations[index];
+        if registration.key == readiness.key {
+            return Ok(());
+        }
+        let events = libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET;
+        match add(&self.epoll, readiness.fd, events, readiness.fd as u64) {
+            // Still registered under an earlier descriptor of that number that is open
+            // elsewhere (a duplicate): take the registration over.
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => ctl(
+                &self.epoll,
+                libc::EPOLL_CTL_MOD,
+                readiness.fd,
+                events,
+                readiness.fd as u64,
+            )?,
+            result => result?,
+        }
+        registration.key = readiness.key;
+        Ok(())
+    }
+
+    fn wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.events.clear();
+        let capacity = self.events.capacity() as libc::c_int;
+        let events = self.events.as_mut_ptr();
+        let n = match &self.timer {
+            Timer::Pwait2 => {
+                let spec = timeout.map(timespec);
+                let spec_ptr = spec
+                    .as_ref()
+                    .map_or(std::ptr::null(), |s| s as *const libc::timespec);
+                // SAFETY: `events` has room for `capacity` entries; the timespec lives on
+                // the stack for the call; no signal mask is passed.
+                unsafe {
+                    libc::syscall(
+                        libc::SYS_epoll_pwait2,
+                        self.epoll.as_raw_fd(),
+                        events,
+                        capacity,
+                        spec_ptr,
+                        std::ptr::null::<libc::sigset_t>(),
+                        0usize,
+                    ) as libc::c_int
+                }
+            }
+            Timer::Timerfd(timerfd) => {
+                let wait_ms = match timeout {
+                    Some(d) if d.is_zero() => 0,
+                    Some(d) => {
+                        arm_timerfd(timerfd, d)?;
+                        -1
+                    }
+                    None => -1,
+                };
+                // SAFETY: `events` has room for `capacity` entries.
+                unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), events, capacity, wait_ms) }
+            }
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::EINTR) => Ok(()),
+                _ => Err(e),
+            };
+        }
+        // SAFETY: the kernel filled the first `n` entries.
+        unsafe { self.events.set_len(n as usize) };
+        for i in 0..self.events.len() {
+            let event = self.events[i];
+            let (token, flags) = (event.u64, event.events as libc::c_int);
+            if token >= TIMERFD_TOKEN {
+                continue; // a wake-up or a timeout: ending the wait was its purpose
+            }
+            let fd = token as usize;
+            if flags & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) != 0 {
+                self.drive(fd, Interest::Read);
+            }
+            if flags & (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) != 0 {
+                self.drive(fd, Interest::Write);
+            }
+        }
+        Ok(())
+    }
+
+    /// Retries the requests waiting on `fd` in direction `interest`, in order, until one
+    /// finds it not ready.
+    fn drive(&mut self, fd: usize, interest: Interest) {
+        loop {
+            let Some(registration) = self.registrations.get_mut(fd) else {
+                return;
+            };
+            let list = match interest {
+                Interest::Read => &mut registration.readers,
+                Interest::Write => &mut registration.writers,
+            };
+            let Some(op) = list.first() else { return };
+            let result = if op.is_dropped() {
+                -libc::ECANCELED
+            } else {
+                // SAFETY: the request is on this driver's list, so not completed.
+                unsafe { op.attempt() }
+            };
+            if result == -libc::EAGAIN {
+                return;
+            }
+            let op = list.remove(0);
+            self.waiting -= 1;
+            self.complete(op, result);
+        }
+    }
+
+    fn complete(&mut self, op: OpRef, result: i32) {
+        if let Some(waker) = op.complete(Completion { result, flags: 0 }) {
+            self.woken.push(waker);
+        }
+    }
+}
+
+impl fmt::Debug for Poller {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Poller")
+            .field("timer", &self.timer_kind())
+            .field("waiting", &self.waiting)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Poller {
+    /// Completes every waiting request as cancelled; their futures outlived the runtime.
+    fn drop(&mut self) {
+        let mut waiting = Vec::new();
+        for registration in &mut self.registrations {
+            waiting.append(&mut registration.readers);
+            waiting.append(&mut registration.writers);
+        }
+        for op in waiting {
+            self.complete(op, -libc::ECANCELED);
+        }
+        for waker in self.woken.drain(..) {
+            waker.wake();
+        }
+    }
+}
+
+fn ctl(
+    epoll: &OwnedFd,
+    op: libc::c_int,
+    fd: RawFd,
+    events: libc::c_int,
+    token: u64,
+) -> io::Result<()> {
+    let mut event = libc::epoll_event {
+        events: events as u32,
+        u64: token,
+    };
+    // SAFETY: `event` is a valid local for the call.
+    if unsafe { libc::epoll_ctl(epoll.as_raw_fd(), op, fd, &mut event) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn add(epoll: &OwnedFd, fd: RawFd, events: libc::c_int, token: u64) -> io::Result<()> {
+    ctl(epoll, libc::EPOLL_CTL_ADD, fd, events, token)
+}
+
+/// Whether the kernel has `epoll_pwait2` (5.11+): a wait that times out at once.
+fn has_epoll_pwait2(epoll: &OwnedFd) -> bool {
+    let zero = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    let mut event = libc::epoll_event { events: 0, u64: 0 };
+    // SAFETY: one event of room, a valid timespec, no signal mask.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_epoll_pwait2,
+            epoll.as_raw_fd(),
+            &mut event as *mut libc::epoll_event,
+            1 as libc::c_int,
+            &zero as *const libc::timespec,
+            std::ptr::null::<libc::sigset_t>(),
+            0usize,
+        )
+    };
+    rc >= 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ENOSYS)
+}
+
+fn timespec(d: Duration) -> libc::timespec {
+    libc::timespec {
+        tv_sec: d.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
+        tv_nsec: d.subsec_nanos() as libc::c_long,
+    }
+}
+
+/// Arms `timerfd` to expire once, `d` from now.
+fn arm_timerfd(timerfd: &OwnedFd, d: Duration) -> io::Result<()> {
+    let spec = libc::itimerspec {
+        it_interval: timespec(Duration::ZERO),
+        // A zero value would disarm the timer instead.
+        it_value: timespec(d.max(Duration::from_nanos(1))),
+    };
+    // SAFETY: `spec` is a valid local; the old value is not wanted.
+    if unsafe { libc::timerfd_settime(timerfd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
