@@ -1,0 +1,45 @@
+//! `ringtide-bench serve` (hidden): runs one echo server for `echo --compare`.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use crate::serve::{self, ServeConfig, ServerRuntime};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The runtime to serve on.
+    #[arg(long, value_enum)]
+    runtime: ServerRuntime,
+    /// Address to listen on (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    addr: SocketAddr,
+    /// Worker threads.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// Pin the whole server to this CPU.
+    #[arg(long)]
+    cpu: Option<usize>,
+}
+
+/// Runs `ringtide-bench serve`.
+pub fn run(args: &ServeArgs) -> ExitCode {
+    if args.workers == 0 {
+        eprintln!("error: --workers must be at least 1");
+        return ExitCode::from(2);
+    }
+    let config = ServeConfig {
+        runtime: args.runtime,
+        addr: args.addr,
+        workers: args.workers,
+        cpu: args.cpu,
+    };
+    match serve::run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {} echo server: {e}", args.runtime.name());
+            ExitCode::FAILURE
+        }
+    }
+}
