@@ -2,10 +2,14 @@
 //! (a `serve` child process) checked through the JSON, a short comparison, and the
 //! refusals of bad arguments and of a server that is not there.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
+mod common;
+
+use std::io::{self, BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
+
+use common::assert_refused_in_one_line;
 
 fn bench(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ringtide-bench"))
@@ -230,4 +234,34 @@ fn bad_arguments_exit_with_2_and_never_panic() {
         assert!(stderr.contains("error"), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn values_out_of_range_are_refused_in_one_line_before_connecting() {
+    // Connections to this listener would wait in its backlog: none may be there after.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let day = "at most 86400s (a day)";
+    let rates = "from 0.001 to 1e9";
+    for (extra, needles) in [
+        (&["--rate", "1e-300"][..], &["--rate", rates][..]),
+        (&["--rate", "1e10"], &["--rate", rates]),
+        (&["--duration", "1e20"], &["--duration", day]),
+        (&["--warmup", "100000000000000000000"], &["--warmup", day]),
+        (&["--client-spin", "1e20"], &["--client-spin", day]),
+        (
+            &["--size", "99999999999999999999999"],
+            &["--size", "at most 16 MiB"],
+        ),
+        (
+            &["--connections", "2,60000"],
+            &["--connections", "at most 50000"],
+        ),
+    ] {
+        let args = [&["echo", "--addr", &addr, "--quiet"][..], extra].concat();
+        assert_refused_in_one_line(&bench(&args), &args, needles);
+    }
+    listener.set_nonblocking(true).unwrap();
+    let accepted = listener.accept().map(|_| ()).map_err(|e| e.kind());
+    assert_eq!(accepted, Err(io::ErrorKind::WouldBlock));
 }

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::values::{parse_duration, parse_size};
+use super::values;
+use super::MAX_WORKERS;
 use crate::compare::{self, CompareConfig, Placement};
 use crate::echo::{self, LoadConfig};
 use crate::report;
@@ -22,27 +23,27 @@ pub struct EchoArgs {
     addr: Option<String>,
     /// Connections held open at once [default: 50; with --compare: 50,500]. With
     /// --compare, a comma-separated list.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = values::count(1, MAX_CONNECTIONS))]
     connections: Vec<usize>,
     /// Bytes per message, e.g. 128, 4k, 4KiB [default: 128; with --compare: 128,4k].
     /// With --compare, a comma-separated list.
-    #[arg(long, value_delimiter = ',', value_parser = parse_size)]
+    #[arg(long, value_delimiter = ',', value_parser = values::size(1, MAX_MESSAGE))]
     size: Vec<usize>,
     /// Length of the measured window (of each measurement, with --compare).
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = values::positive_duration())]
     duration: Duration,
     /// Load before the measured window, not counted.
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = values::duration())]
     warmup: Duration,
     /// Total requests per second, spread over the connections on fixed schedules;
     /// round trips are then measured from each request's intended send time. Without
     /// it, every connection sends its next message as soon as the last one is back.
-    #[arg(long)]
+    #[arg(long, value_parser = values::rate())]
     rate: Option<f64>,
     /// How long the load generator keeps looking for work before it sleeps (0: at
     /// once). Spinning keeps it awake when echoes arrive, so that the server does not
     /// pay for waking it and the figures show the server's own costs.
-    #[arg(long, default_value = "1ms", value_parser = parse_duration)]
+    #[arg(long, default_value = "1ms", value_parser = values::duration())]
     client_spin: Duration,
     /// Write every figure as JSON to this file.
     #[arg(long, value_name = "FILE")]
@@ -60,7 +61,7 @@ pub struct EchoArgs {
     compare: bool,
     /// With --compare: worker threads of each server [default: 1, as each server is
     /// pinned to one CPU].
-    #[arg(long)]
+    #[arg(long, value_parser = values::count(1, MAX_WORKERS))]
     workers: Option<usize>,
     /// Do not print progress to stderr.
     #[arg(long)]
@@ -84,28 +85,6 @@ enum EchoPlan {
 impl EchoArgs {
     /// Checks what clap cannot and builds the plan and the report's settings.
     fn validate(&self) -> Result<(EchoPlan, EchoConfig), String> {
-        if self.connections.contains(&0) {
-            return Err("--connections must be at least 1".into());
-        }
-        if let Some(&n) = self.connections.iter().find(|&&n| n > MAX_CONNECTIONS) {
-            return Err(format!(
-                "--connections {n} is more than the {MAX_CONNECTIONS} one run can open"
-            ));
-        }
-        if self.size.contains(&0) {
-            return Err("--size must be at least 1 byte".into());
-        }
-        if self.size.iter().any(|&s| s > MAX_MESSAGE) {
-            return Err("--size must be at most 16 MiB".into());
-        }
-        if self.duration.is_zero() {
-            return Err("--duration must be longer than zero".into());
-        }
-        if let Some(rate) = self.rate {
-            if !(rate.is_finite() && rate > 0.0) {
-                return Err("--rate must be a positive number of requests per second".into());
-            }
-        }
         let config = |addr, server_workers, pinning| EchoConfig {
             addr,
             duration_s: self.duration.as_secs_f64(),
@@ -127,11 +106,7 @@ impl EchoArgs {
                     ));
                 }
             }
-            let workers = match self.workers {
-                Some(0) => return Err("--workers must be at least 1".into()),
-                Some(n) => n,
-                None => 1,
-            };
+            let workers = self.workers.unwrap_or(1);
             let or = |given: &[usize], default: &[usize]| {
                 if given.is_empty() {
                     default.to_vec()

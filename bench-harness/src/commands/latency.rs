@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::values::parse_duration;
+use super::values;
+use super::MAX_WORKERS;
 use crate::deadlines::{Mode, Schedule};
 use crate::latency::{self, LatencyRun, RuntimeKind};
 use crate::report::{self, RunConfig};
@@ -14,22 +15,22 @@ use crate::report::{self, RunConfig};
 #[derive(Debug, Args)]
 pub struct LatencyArgs {
     /// Number of tasks.
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, default_value_t = 100_000, value_parser = values::count(1, MAX_TASKS))]
     tasks: u64,
     /// How deadlines are laid out.
     #[arg(long, value_enum, default_value_t = Mode::Spread)]
     mode: Mode,
     /// Spread mode: deadlines are uniform over this window (e.g. 1s, 500ms, 250us).
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = values::duration())]
     window: Duration,
     /// Time from the start of spawning to the first deadline.
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = values::duration())]
     lead: Duration,
     /// Periodic mode: time between a task's ticks.
-    #[arg(long, default_value = "100ms", value_parser = parse_duration)]
+    #[arg(long, default_value = "100ms", value_parser = values::duration())]
     period: Duration,
     /// Periodic mode: how long each task keeps ticking.
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = values::duration())]
     duration: Duration,
     /// Runtimes to measure, in order, comma-separated.
     #[arg(
@@ -40,7 +41,7 @@ pub struct LatencyArgs {
     )]
     runtimes: Vec<RuntimeKind>,
     /// Worker threads for every runtime (default: the CPUs available).
-    #[arg(long)]
+    #[arg(long, value_parser = values::count(1, MAX_WORKERS))]
     workers: Option<usize>,
     /// Pin worker threads to CPUs (the default).
     #[arg(long, overrides_with = "no_pin")]
@@ -64,7 +65,7 @@ pub struct LatencyArgs {
     /// then grows in steps of that size instead of 128 KiB, each step an mprotect and a
     /// mapping update in the kernel, which spawning 100k tasks otherwise pays for
     /// hundreds of times. Untouched pad is not resident. Default: glibc's setting.
-    #[arg(long, value_name = "MIB")]
+    #[arg(long, value_name = "MIB", value_parser = values::mebibytes(MAX_TOP_PAD_MIB))]
     malloc_top_pad: Option<u32>,
     /// Do not print progress to stderr.
     #[arg(long)]
@@ -74,12 +75,15 @@ pub struct LatencyArgs {
 /// Largest `--malloc-top-pad` (M_TOP_PAD is an `int` of bytes).
 const MAX_TOP_PAD_MIB: u32 = 1024;
 
+/// Most tasks one run spawns: a hundred times the default, a few GiB of tasks.
+const MAX_TASKS: u64 = 10_000_000;
+
+/// Most wakes one run records (periodic mode: tasks times ticks per task).
+const MAX_WAKES: u64 = 100_000_000;
+
 impl LatencyArgs {
     /// Checks what clap cannot and builds the run.
     fn validate(&self) -> Result<(LatencyRun, RunConfig), String> {
-        if self.tasks == 0 {
-            return Err("--tasks must be at least 1".into());
-        }
         if self.mode == Mode::Spread && self.window.is_zero() {
             return Err("--window must be longer than zero in spread mode (use --mode burst for identical deadlines)".into());
         }
@@ -90,12 +94,21 @@ impl LatencyArgs {
             if self.duration < self.period {
                 return Err("--duration must be at least one --period".into());
             }
+            // Every wake is a deadline the floor keeps in memory (8 bytes each).
+            let ticks = self.duration.as_nanos() / self.period.as_nanos();
+            let wakes = ticks.saturating_mul(u128::from(self.tasks));
+            if wakes > u128::from(MAX_WAKES) {
+                return Err(format!(
+                    "--duration / --period gives each task {ticks} ticks, {wakes} wakes for \
+                     --tasks {}; one run measures at most {MAX_WAKES} wakes (lengthen \
+                     --period, shorten --duration or lower --tasks)",
+                    self.tasks
+                ));
+            }
         }
-        let workers = match self.workers {
-            Some(0) => return Err("--workers must be at least 1".into()),
-            Some(n) => n,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        };
+        let workers = self
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         if self.runtimes.is_empty() {
             return Err("--runtimes needs at least one of ringtide, tokio, floor".into());
         }
@@ -105,11 +118,6 @@ impl LatencyArgs {
                 return Err(format!("--runtimes lists {} twice", r.name()));
             }
             runtimes.push(*r);
-        }
-        if self.malloc_top_pad.is_some_and(|mib| mib > MAX_TOP_PAD_MIB) {
-            return Err(format!(
-                "--malloc-top-pad must be at most {MAX_TOP_PAD_MIB} (MiB)"
-            ));
         }
         let pin = !self.no_pin;
         let schedule = Schedule {

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use super::values;
+use super::MAX_WORKERS;
 use crate::serve::{self, ServeConfig, ServerRuntime};
 
 #[derive(Debug, Args)]
@@ -16,7 +18,7 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:0")]
     addr: SocketAddr,
     /// Worker threads.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = values::count(1, MAX_WORKERS))]
     workers: usize,
     /// Pin the whole server to this CPU.
     #[arg(long)]
@@ -25,10 +27,6 @@ pub struct ServeArgs {
 
 /// Runs `ringtide-bench serve`.
 pub fn run(args: &ServeArgs) -> ExitCode {
-    if args.workers == 0 {
-        eprintln!("error: --workers must be at least 1");
-        return ExitCode::from(2);
-    }
     let config = ServeConfig {
         runtime: args.runtime,
         addr: args.addr,
