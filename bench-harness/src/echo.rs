@@ -166,7 +166,12 @@ struct Window {
 pub fn run(config: &LoadConfig) -> io::Result<LoadResult> {
     if let Some(cpu) = config.client_cpu {
         // Before the runtime starts: its worker inherits the pinning and keeps to it.
-        sys::pin_current_thread(cpu)?;
+        sys::pin_current_thread(cpu).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot pin the load generator to CPU {cpu}: {e}"),
+            )
+        })?;
     }
     // A spinning client is awake when each echo arrives, so the server does not pay
     // for waking it (a context switch, and an inter-processor interrupt on a VM): the

@@ -265,3 +265,27 @@ fn values_out_of_range_are_refused_in_one_line_before_connecting() {
     let accepted = listener.accept().map(|_| ()).map_err(|e| e.kind());
     assert_eq!(accepted, Err(io::ErrorKind::WouldBlock));
 }
+
+#[test]
+fn a_cpu_out_of_reach_is_refused_with_what_to_do() {
+    // CPU_SETSIZE is 1024: no machine offers CPU 4095 to pin to.
+    for (args, what, option) in [
+        (
+            &["echo", "--addr", "127.0.0.1:7000", "--client-cpu", "4095"][..],
+            "the load generator",
+            "--client-cpu",
+        ),
+        (
+            &["serve", "--runtime", "ringtide", "--cpu", "4095"],
+            "the echo server",
+            "--cpu",
+        ),
+    ] {
+        let needles = [
+            &format!("cannot pin {what} to CPU 4095")[..],
+            "the CPUs available here are ",
+            &format!("give {option} one of those"),
+        ];
+        assert_refused_in_one_line(&bench(args), args, &needles);
+    }
+}

@@ -146,7 +146,15 @@ impl EchoArgs {
         let connections = single(&self.connections, "--connections", 50)?;
         let size = single(&self.size, "--size", 128)?;
         let pinning = match self.client_cpu {
-            Some(cpu) => format!("load generator pinned to CPU {cpu}"),
+            Some(cpu) => {
+                sys::check_cpu(cpu).map_err(|why| {
+                    format!(
+                        "cannot pin the load generator to CPU {cpu}: {why}; give --client-cpu \
+                         one of those"
+                    )
+                })?;
+                format!("load generator pinned to CPU {cpu}")
+            }
             None => "load generator not pinned".to_string(),
         };
         let load = LoadConfig {

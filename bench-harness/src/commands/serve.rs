@@ -8,6 +8,7 @@ use clap::Args;
 use super::values;
 use super::MAX_WORKERS;
 use crate::serve::{self, ServeConfig, ServerRuntime};
+use crate::sys;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -27,6 +28,14 @@ pub struct ServeArgs {
 
 /// Runs `ringtide-bench serve`.
 pub fn run(args: &ServeArgs) -> ExitCode {
+    if let Some(cpu) = args.cpu {
+        if let Err(why) = sys::check_cpu(cpu) {
+            eprintln!(
+                "error: cannot pin the echo server to CPU {cpu}: {why}; give --cpu one of those"
+            );
+            return ExitCode::from(2);
+        }
+    }
     let config = ServeConfig {
         runtime: args.runtime,
         addr: args.addr,
