@@ -43,6 +43,7 @@ enum Command {
     Latency(LatencyArgs),
     /// Load on a TCP echo server: requests/s, round trips, errors, server CPU per
     /// request; with --compare, the ringtide and tokio echo servers side by side.
+    #[command(after_help = commands::echo::EXIT_STATUS)]
     Echo(EchoArgs),
     /// Runs an echo server for `echo --compare` (prints its address on stdout).
     #[command(hide = true)]

@@ -73,6 +73,14 @@ const MAX_MESSAGE: usize = 16 << 20;
 /// Most connections one run opens (they share one client address's ephemeral ports).
 const MAX_CONNECTIONS: usize = 50_000;
 
+/// The end of `echo --help`; the 1% is [`echo::ERROR_PERCENT_ALLOWED`].
+pub const EXIT_STATUS: &str = "\
+Exit status: 0 when every measurement shows an echo server at work; 1 when one does not \
+(any echo that differs from what was sent, errors above 1% of the requests measured, no \
+request completed in the measured window, or connections that cannot reconnect by its end, \
+as when the server stopped) or when the run itself fails; 2 when an option is out of range \
+or does not fit the others. The figures are printed either way.";
+
 /// What an `echo` command will do.
 #[derive(Debug)]
 enum EchoPlan {
@@ -237,7 +245,18 @@ pub fn run(args: &EchoArgs) -> ExitCode {
             }
         }
     }
-    ExitCode::SUCCESS
+    // The figures are out first: they show what went wrong.
+    let mut status = ExitCode::SUCCESS;
+    for run in &runs {
+        if let Some(why) = run.result.failure() {
+            eprintln!(
+                "error: {} ({} connections, {} B): {why}",
+                run.server, run.connections, run.size
+            );
+            status = ExitCode::FAILURE;
+        }
+    }
+    status
 }
 
 #[cfg(test)]
@@ -259,6 +278,12 @@ mod tests {
 
     fn error(args: &[&str]) -> String {
         parse(args).expect_err("refused")
+    }
+
+    #[test]
+    fn the_help_states_the_error_fraction_the_run_allows() {
+        let percent = format!("errors above {}%", echo::ERROR_PERCENT_ALLOWED);
+        assert!(EXIT_STATUS.contains(&percent), "{EXIT_STATUS}");
     }
 
     #[test]

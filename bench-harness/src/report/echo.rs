@@ -384,6 +384,7 @@ mod tests {
                 errors: BTreeMap::new(),
                 server_cpu: Some(cpu),
                 client_cpu: Some(1.0),
+                connections_down: 0,
             },
         }
     }
