@@ -267,6 +267,8 @@ pub fn parse_count<T: Count>(text: &str) -> Result<T, String> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     #[test]
@@ -361,5 +363,100 @@ mod tests {
                 .unwrap_err(),
             "--workers: `two\\nthree` is not a whole number"
         );
+    }
+
+    /// Text shaped like the values options take, edges included: signs, exponents, units
+    /// known and unknown, digit strings too long for any integer.
+    fn value_like() -> impl Strategy<Value = String> {
+        "[ +-]{0,2}[0-9]{0,30}([.][0-9]{0,12})?([eE][+-]?[0-9]{1,4})?[ ]?\
+         (s|ms|us|µs|ns|h|k|KiB|m|MiB|B|e|inf|NaN)?[ ]?"
+    }
+
+    fn any_text() -> impl Strategy<Value = String> {
+        prop_oneof![any::<String>(), value_like()]
+    }
+
+    /// Proptest's settings for these tests: enough cases to find an edge, few enough to
+    /// take well under a second; nothing written to the source tree.
+    fn cases() -> ProptestConfig {
+        ProptestConfig {
+            cases: 1_000,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        }
+    }
+
+    const MAX_SIZE: usize = 16 << 20;
+
+    proptest! {
+        #![proptest_config(cases())]
+
+        #[test]
+        fn no_text_panics_a_parser_and_what_it_accepts_is_in_range(text in any_text()) {
+            let name = "--option";
+            let mut refusals = Vec::new();
+            match duration().check(name, &text) {
+                Ok(d) => prop_assert!(d <= MAX_DURATION),
+                Err(e) => refusals.push(e),
+            }
+            match positive_duration().check(name, &text) {
+                Ok(d) => prop_assert!(!d.is_zero() && d <= MAX_DURATION),
+                Err(e) => refusals.push(e),
+            }
+            match rate().check(name, &text) {
+                Ok(r) => prop_assert!((MIN_RATE..=MAX_RATE).contains(&r)),
+                Err(e) => refusals.push(e),
+            }
+            match size(1, MAX_SIZE).check(name, &text) {
+                Ok(n) => prop_assert!((1..=MAX_SIZE).contains(&n)),
+                Err(e) => refusals.push(e),
+            }
+            match count(1u64, 50_000).check(name, &text) {
+                Ok(n) => prop_assert!((1..=50_000).contains(&n)),
+                Err(e) => refusals.push(e),
+            }
+            for refusal in refusals {
+                prop_assert!(refusal.starts_with(name), "{}", refusal);
+                prop_assert!(!refusal.contains('\n'), "{:?}", refusal);
+            }
+        }
+
+        #[test]
+        fn durations_read_back_as_written(nanos in 0..=MAX_DURATION.as_nanos() as u64) {
+            let d = Duration::from_nanos(nanos);
+            prop_assert_eq!(duration().check("--lead", &format!("{nanos}ns")), Ok(d));
+            prop_assert_eq!(duration().check("--lead", &format!("{}s", d.as_secs_f64())), Ok(d));
+            let micros = format!("{}us", nanos as f64 / 1e3);
+            prop_assert_eq!(duration().check("--lead", &micros), Ok(d));
+            let millis = nanos / 1_000_000;
+            prop_assert_eq!(
+                duration().check("--lead", &format!("{millis}ms")),
+                Ok(Duration::from_millis(millis))
+            );
+        }
+
+        #[test]
+        fn sizes_read_back_as_written(bytes in 1..=MAX_SIZE) {
+            let sizes = size(1, MAX_SIZE);
+            prop_assert_eq!(sizes.check("--size", &bytes.to_string()), Ok(bytes));
+            let kib = bytes >> 10;
+            prop_assert_eq!(parse_size(&format!("{kib}KiB")), Ok(kib << 10));
+            prop_assert_eq!(parse_size(&format!("{kib}k")), Ok(kib << 10));
+            let mib = bytes >> 20;
+            prop_assert_eq!(parse_size(&format!("{mib} MiB")), Ok(mib << 20));
+        }
+
+        #[test]
+        fn rates_read_back_as_written(r in MIN_RATE..=MAX_RATE) {
+            prop_assert_eq!(rate().check("--rate", &r.to_string()), Ok(r));
+            prop_assert_eq!(rate().check("--rate", &format!("{r:e}")), Ok(r));
+        }
+
+        #[test]
+        fn counts_read_back_as_written_and_out_of_range_is_refused(n: u64) {
+            prop_assert_eq!(parse_count::<u64>(&n.to_string()), Ok(n));
+            let checked = count(1u64, 50_000).check("--connections", &n.to_string());
+            prop_assert_eq!(checked.is_ok(), (1..=50_000).contains(&n));
+        }
     }
 }
