@@ -77,11 +77,13 @@
 )]
 
 mod as_completed;
+mod cancel;
 mod error;
 mod gather;
 mod queue;
 mod race;
 mod set;
+mod slab;
 mod small;
 mod task_group;
 mod tuple;
@@ -89,6 +91,7 @@ mod wait;
 mod wait_for;
 
 pub use as_completed::{as_completed, AsCompleted, AsCompletedUntil};
+pub use cancel::{CancellationToken, Cancelled, CancelledOwned, RunUntilCancelled};
 pub use error::{EmptyInput, TimedOut};
 pub use gather::{gather, try_gather, Gather, TryGather};
 pub use race::{race, Race};
@@ -120,6 +123,9 @@ fn _assert_send_sync() {
     send_sync::<TaskGroup<u8, String>>();
     send_sync::<Join<u8, String>>();
     send_sync::<Spawner<u8, String>>();
+    send_sync::<CancellationToken>();
+    send_sync::<Cancelled<'static>>();
+    send_sync::<CancelledOwned>();
 }
 
 /// A [`Gather`] is `Send` only if its children and their outputs are: wakers may run on
