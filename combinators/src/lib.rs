@@ -76,13 +76,16 @@
     clippy::undocumented_unsafe_blocks
 )]
 
+mod admission;
 mod as_completed;
 mod cancel;
 mod error;
 mod gather;
+mod member;
 mod queue;
 mod race;
 mod set;
+mod shutdown;
 mod slab;
 mod small;
 mod task_group;
@@ -95,6 +98,7 @@ pub use cancel::{CancellationToken, Cancelled, CancelledOwned, RunUntilCancelled
 pub use error::{EmptyInput, TimedOut};
 pub use gather::{gather, try_gather, Gather, TryGather};
 pub use race::{race, Race};
+pub use shutdown::{Shutdown, ShutdownReport};
 pub use task_group::{ChildError, GroupError, Join, SpawnError, Spawner, TaskGroup};
 pub use wait::{wait, when, Condition, Fallible, NoDeadline, ReturnWhen, Wait, WaitResult};
 pub use wait_for::{wait_for, wait_for_at, wait_for_deadline, WaitFor};
@@ -124,6 +128,7 @@ fn _assert_send_sync() {
     send_sync::<Join<u8, String>>();
     send_sync::<Spawner<u8, String>>();
     send_sync::<CancellationToken>();
+    send_sync::<Shutdown<u8, String>>();
     send_sync::<Cancelled<'static>>();
     send_sync::<CancelledOwned>();
 }
