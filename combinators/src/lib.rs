@@ -85,9 +85,11 @@ mod member;
 mod queue;
 mod race;
 mod set;
+mod shield;
 mod shutdown;
 mod slab;
 mod small;
+mod start;
 mod task_group;
 mod tuple;
 mod wait;
@@ -98,7 +100,9 @@ pub use cancel::{CancellationToken, Cancelled, CancelledOwned, RunUntilCancelled
 pub use error::{EmptyInput, TimedOut};
 pub use gather::{gather, try_gather, Gather, TryGather};
 pub use race::{race, Race};
+pub use shield::{shield, Shield};
 pub use shutdown::{Shutdown, ShutdownReport};
+pub use start::{Start, StartError, Started};
 pub use task_group::{ChildError, GroupError, Join, SpawnError, Spawner, TaskGroup};
 pub use wait::{wait, when, Condition, Fallible, NoDeadline, ReturnWhen, Wait, WaitResult};
 pub use wait_for::{wait_for, wait_for_at, wait_for_deadline, WaitFor};
@@ -129,6 +133,9 @@ fn _assert_send_sync() {
     send_sync::<Spawner<u8, String>>();
     send_sync::<CancellationToken>();
     send_sync::<Shutdown<u8, String>>();
+    send_sync::<Start<u8>>();
+    send_sync::<Shield<u8>>();
+    send_sync::<Started<u8>>();
     send_sync::<Cancelled<'static>>();
     send_sync::<CancelledOwned>();
 }

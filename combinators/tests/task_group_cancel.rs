@@ -10,26 +10,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::DropFlag;
 use ringtide::time::sleep;
 use ringtide_combinators::{ChildError, SpawnError, TaskGroup};
-
-/// Sets a flag when dropped: shows a child's future was dropped.
-struct DropFlag(Arc<AtomicBool>);
-
-impl Drop for DropFlag {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
-/// Waits, a bounded while, until `done` holds.
-async fn until(what: &str, done: impl Fn() -> bool) {
-    let give_up = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < give_up, "timed out waiting until {what}");
-        sleep(Duration::from_millis(1)).await;
-    }
-}
 
 /// Children of three kinds: one in ten finishes before the shutdown, one in ten ignores
 /// the token (and is aborted after the grace period), and the rest end when the token is
@@ -59,7 +42,7 @@ fn a_graceful_shutdown_reports_every_child_exactly() {
                 .unwrap();
         }
         let quick = n.div_ceil(10);
-        until("the quick children finished", || {
+        common::until("the quick children finished", || {
             group.running() == n - quick
         })
         .await;
@@ -198,10 +181,7 @@ fn a_nested_group_is_cancelled_through_its_parent() {
         assert_eq!(inner_ended.load(Ordering::SeqCst), 3);
         assert_eq!(report.cancelled, [(0, 3)]);
         assert_eq!(report.aborted, [1]);
-        until("the stubborn inner child was dropped", || {
-            stubborn_dropped.load(Ordering::SeqCst)
-        })
-        .await;
+        common::until_set("the stubborn inner child was dropped", &stubborn_dropped).await;
     });
 }
 
@@ -298,7 +278,7 @@ fn a_limited_group_runs_at_most_its_limit_in_spawn_order() {
                 Ok(())
             })
             .unwrap();
-        until("the first child started", || group.running() == 2).await;
+        common::until("the first child started", || group.running() == 2).await;
         let report = group.shutdown(Duration::from_millis(5)).await;
         assert_eq!(report.aborted, [0, 1]);
         assert!(!started.load(Ordering::SeqCst));
