@@ -1,5 +1,10 @@
 //! Task management for ringtide, after Python's asyncio: [`gather`](gather()), [`wait`](wait()),
-//! [`as_completed`](as_completed()), [`race`](race()), [`wait_for`](wait_for()) and [`TaskGroup`], typed and panic-aware.
+//! [`as_completed`](as_completed()), [`race`](race()), [`wait_for`](wait_for()) and [`TaskGroup`], typed and panic-aware;
+//! and past asyncio, after trio: [`CancellationToken`]s, a group's
+//! [`cancel`](TaskGroup::cancel), deadline and graceful [`shutdown`](TaskGroup::shutdown),
+//! [`TaskGroup::start`], [`shield`](shield()), and bounded concurrency with
+//! [`TaskGroup::with_limit`], [`gather_limited`](gather_limited()) and
+//! [`as_completed_limited`](as_completed_limited()).
 //!
 //! ```
 //! use std::time::Duration;
@@ -60,6 +65,12 @@
 //! unfinished children back. [`race`](race()) and [`try_gather`] drop the losers before they
 //! return. [`wait_for`](wait_for()) drops its future before it reports a timeout. Dropping a
 //! [`TaskGroup`] or its `join` future aborts its tasks.
+//!
+//! Aborting is the forceful way; a [`CancellationToken`] is the cooperative one: tasks
+//! watch it and end themselves cleanly. Each [`TaskGroup`] owns one, and
+//! [`TaskGroup::shutdown`] combines both: it cancels the token, gives the children a
+//! grace period, then aborts the rest. [`shield`](shield()) runs a future as a task of
+//! its own, which neither kind of cancellation of its awaiter reaches.
 //!
 //! # Panics
 //!

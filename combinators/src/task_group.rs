@@ -458,6 +458,24 @@ where
     /// Cancels the group's token once `duration` has passed, unless the group finishes
     /// first: trio's `move_on_after`. See [`cancel_at`](TaskGroup::cancel_at).
     ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ringtide_combinators::TaskGroup;
+    ///
+    /// let rt = ringtide::Runtime::new()?;
+    /// rt.block_on(async {
+    ///     let group = TaskGroup::<Option<u32>, ()>::new();
+    ///     let token = group.token();
+    ///     group.spawn(async move {
+    ///         let slow = ringtide::time::sleep(Duration::from_secs(3600));
+    ///         Ok(token.run_until_cancelled(slow).await.map(|()| 1))
+    ///     }).unwrap();
+    ///     group.cancel_after(Duration::from_millis(5));
+    ///     assert_eq!(group.join().await.unwrap(), [None]); // gave up cleanly
+    /// });
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
     /// # Panics
     ///
     /// Outside a ringtide runtime.
