@@ -120,6 +120,8 @@ pub struct LoadResult {
     pub server_cpu: Option<f64>,
     /// CPU seconds this client process used over the window.
     pub client_cpu: Option<f64>,
+    /// Connections whose last attempt to reconnect had failed when the window closed.
+    pub connections_down: usize,
 }
 
 impl LoadResult {
@@ -132,7 +134,48 @@ impl LoadResult {
     pub fn error_count(&self) -> u64 {
         self.errors.values().sum()
     }
+
+    /// Why the figures do not measure an echo server at work, or `None` when they do:
+    /// any echo that differed from what was sent, connections the server no longer
+    /// accepted at the end, no request completed in the window, or more errors than
+    /// [`ERROR_PERCENT_ALLOWED`] percent of the requests measured.
+    pub fn failure(&self) -> Option<String> {
+        let mut reasons = Vec::new();
+        let mismatches = self.errors.get(&ErrorKind::Mismatch).copied().unwrap_or(0);
+        if mismatches > 0 {
+            reasons.push(format!(
+                "{mismatches} echoes differed from what was sent (is the server an echo server?)"
+            ));
+        }
+        if self.connections_down > 0 {
+            reasons.push(format!(
+                "{} connections could not reconnect by the end of the window (did the server \
+                 stop?)",
+                self.connections_down
+            ));
+        }
+        let errors = self.error_count();
+        if self.requests == 0 {
+            reasons.push(format!(
+                "no request completed in the measured window ({errors} errors)"
+            ));
+        } else if u128::from(errors) * 100
+            > u128::from(self.requests) * u128::from(ERROR_PERCENT_ALLOWED)
+        {
+            reasons.push(format!(
+                "{errors} errors for {} requests measured, more than the \
+                 {ERROR_PERCENT_ALLOWED}% a run may have",
+                self.requests
+            ));
+        }
+        (!reasons.is_empty()).then(|| reasons.join("; "))
+    }
 }
+
+/// Errors a run may have, in percent of the requests measured, and still count: a
+/// healthy server under heavy load may reset a connection now and then; beyond that, the
+/// figures measure the failures rather than the server. (`echo --help` says 1%.)
+pub const ERROR_PERCENT_ALLOWED: u64 = 1;
 
 /// What one connection did, returned by its task.
 #[derive(Debug, Default)]
@@ -140,6 +183,8 @@ struct ConnectionTally {
     requests: u64,
     bytes_verified: u64,
     errors: BTreeMap<ErrorKind, u64>,
+    /// The last attempt to reconnect failed (and none has succeeded since).
+    down: bool,
 }
 
 impl ConnectionTally {
@@ -166,7 +211,12 @@ struct Window {
 pub fn run(config: &LoadConfig) -> io::Result<LoadResult> {
     if let Some(cpu) = config.client_cpu {
         // Before the runtime starts: its worker inherits the pinning and keeps to it.
-        sys::pin_current_thread(cpu)?;
+        sys::pin_current_thread(cpu).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot pin the load generator to CPU {cpu}: {e}"),
+            )
+        })?;
     }
     // A spinning client is awake when each echo arrives, so the server does not pay
     // for waking it (a context switch, and an inter-processor interrupt on a VM): the
@@ -222,6 +272,7 @@ pub fn run(config: &LoadConfig) -> io::Result<LoadResult> {
         errors: BTreeMap::new(),
         server_cpu: measured.server_cpu,
         client_cpu: measured.client_cpu,
+        connections_down: 0,
     };
     for handle in handles {
         let tally = rt
@@ -232,6 +283,7 @@ pub fn run(config: &LoadConfig) -> io::Result<LoadResult> {
         for (kind, n) in tally.errors {
             *result.errors.entry(kind).or_default() += n;
         }
+        result.connections_down += usize::from(tally.down);
     }
     result.latency = collector.merge().lateness;
     drop(rt);
@@ -400,10 +452,12 @@ impl Connection {
                 Some(conn) => conn,
                 None => match TcpStream::connect(self.addr).await {
                     Ok(conn) => {
+                        tally.down = false;
                         let _ = conn.set_nodelay(true);
                         conn
                     }
                     Err(_) => {
+                        tally.down = true;
                         tally.error(ErrorKind::Connect);
                         // Do not hammer a server that refuses; the end still applies.
                         sleep(Duration::from_millis(10)).await;
@@ -510,6 +564,54 @@ mod tests {
         // Not a constant fill: every 8-byte word differs from its neighbour.
         let m = message(0, 0, 4096);
         assert!(m.chunks(8).zip(m.chunks(8).skip(1)).all(|(a, b)| a != b));
+    }
+
+    fn result(requests: u64, errors: &[(ErrorKind, u64)], connections_down: usize) -> LoadResult {
+        LoadResult {
+            requests,
+            bytes_verified: requests * 64,
+            latency: Histogram::new(3).unwrap(),
+            window: Duration::from_secs(1),
+            errors: errors.iter().copied().collect(),
+            server_cpu: None,
+            client_cpu: None,
+            connections_down,
+        }
+    }
+
+    #[test]
+    fn a_run_fails_on_any_mismatch_and_on_errors_above_one_percent() {
+        assert_eq!(result(1_000, &[], 0).failure(), None);
+        assert_eq!(result(1_000, &[(ErrorKind::Reset, 10)], 0).failure(), None);
+        let over = result(1_000, &[(ErrorKind::Reset, 6), (ErrorKind::Connect, 5)], 0);
+        let why = over.failure().unwrap();
+        assert!(
+            why.contains("11 errors for 1000 requests") && why.contains("1%"),
+            "{why}"
+        );
+        let mismatch = result(1_000_000, &[(ErrorKind::Mismatch, 2)], 0);
+        let why = mismatch.failure().unwrap();
+        assert!(
+            why.contains("2 echoes differed from what was sent"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn a_run_fails_when_nothing_was_measured_or_the_server_went_away() {
+        let why = result(0, &[], 0).failure().unwrap();
+        assert_eq!(
+            why,
+            "no request completed in the measured window (0 errors)"
+        );
+        let why = result(50_000, &[(ErrorKind::Connect, 3)], 2)
+            .failure()
+            .unwrap();
+        assert!(why.contains("2 connections could not reconnect"), "{why}");
+        // Every reason is given, on one line.
+        let why = result(0, &[(ErrorKind::Mismatch, 7)], 1).failure().unwrap();
+        assert_eq!(why.matches("; ").count(), 2, "{why}");
+        assert!(!why.contains('\n'));
     }
 
     #[test]

@@ -50,7 +50,9 @@ pub fn run(config: ServeConfig) -> io::Result<()> {
     // Before any thread starts, so that every thread has the signals blocked.
     let shutdown = Shutdown::on_signals()?;
     if let Some(cpu) = config.cpu {
-        sys::pin_current_thread(cpu)?;
+        sys::pin_current_thread(cpu).map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot pin the server to CPU {cpu}: {e}"))
+        })?;
     }
     sys::raise_descriptor_limit();
     let stats = Arc::new(ServerStats::default());

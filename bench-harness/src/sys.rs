@@ -18,18 +18,85 @@ pub fn core_ids() -> Vec<usize> {
         .collect()
 }
 
+/// The CPUs a thread of this process may be pinned to: those its cpuset allows and that
+/// are online (empty if unknown). Not the caller's own CPUs, which may be fewer: a pinned
+/// thread, or a process started by one, may still be pinned elsewhere. The kernel says
+/// which when a thread asks for every CPU, so a scratch thread asks.
+fn usable_cpus() -> Vec<usize> {
+    let widen = || {
+        let mut all = empty_cpu_set();
+        for cpu in 0..libc::CPU_SETSIZE as usize {
+            // SAFETY: `cpu` is below CPU_SETSIZE, the size of the set.
+            unsafe { libc::CPU_SET(cpu, &mut all) };
+        }
+        // SAFETY: the set is valid and its size is passed along; it changes only this
+        // scratch thread, which ends right after.
+        let rc =
+            unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &all) };
+        if rc == 0 {
+            core_ids()
+        } else {
+            Vec::new()
+        }
+    };
+    std::thread::Builder::new()
+        .spawn(widen)
+        .ok()
+        .and_then(|scratch| scratch.join().ok())
+        .unwrap_or_default()
+}
+
+/// Checks that a thread of this process may be pinned to `cpu`; the error names the
+/// CPUs it may be pinned to. Passes when they cannot be read: pinning then says what the
+/// kernel says.
+pub fn check_cpu(cpu: usize) -> Result<(), String> {
+    let cpus = usable_cpus();
+    if cpus.is_empty() || cpus.contains(&cpu) {
+        Ok(())
+    } else {
+        Err(format!("the CPUs available here are {}", cpu_list(&cpus)))
+    }
+}
+
+/// Ascending CPU numbers as the kernel writes CPU lists: `0-3,8,10-11`.
+fn cpu_list(cpus: &[usize]) -> String {
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    for &cpu in cpus {
+        match ranges.last_mut() {
+            Some((_, last)) if *last + 1 == cpu => *last = cpu,
+            _ => ranges.push((cpu, cpu)),
+        }
+    }
+    let parts: Vec<String> = ranges
+        .iter()
+        .map(|&(first, last)| {
+            if first == last {
+                first.to_string()
+            } else {
+                format!("{first}-{last}")
+            }
+        })
+        .collect();
+    parts.join(",")
+}
+
 fn empty_cpu_set() -> libc::cpu_set_t {
     // SAFETY: cpu_set_t is a plain bit array for which all-zero is the empty set.
     unsafe { std::mem::zeroed() }
 }
 
 /// Pins the calling thread to `cpu`. Threads it starts afterwards inherit the pinning.
+/// When the kernel refuses, the error also names the CPUs it would accept.
 pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
+    let refused = |os: io::Error| match check_cpu(cpu) {
+        Err(why) => io::Error::new(os.kind(), format!("{why} ({os})")),
+        Ok(()) => os,
+    };
     if cpu >= libc::CPU_SETSIZE as usize {
-        return Err(io::Error::new(
+        return Err(refused(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("CPU {cpu} is out of range"),
-        ));
+        )));
     }
     let mut set = empty_cpu_set();
     // SAFETY: `cpu` is below CPU_SETSIZE, the size of the set.
@@ -39,7 +106,7 @@ pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
     if rc == 0 {
         Ok(())
     } else {
-        Err(io::Error::last_os_error())
+        Err(refused(io::Error::last_os_error()))
     }
 }
 
@@ -109,6 +176,39 @@ mod tests {
         assert_eq!(parse_cpu_ticks(stat), Some(325));
         assert_eq!(parse_cpu_ticks("1234 (x) S 1"), None);
         assert_eq!(parse_cpu_ticks("no name here"), None);
+    }
+
+    #[test]
+    fn cpu_lists_read_like_the_kernels() {
+        assert_eq!(cpu_list(&[0, 1]), "0-1");
+        assert_eq!(cpu_list(&[0, 1, 2, 3, 8, 10, 11]), "0-3,8,10-11");
+        assert_eq!(cpu_list(&[5]), "5");
+        assert_eq!(cpu_list(&[]), "");
+    }
+
+    #[test]
+    fn a_cpu_this_process_may_not_use_is_refused_with_the_ones_it_may() {
+        let cpus = usable_cpus();
+        assert!(core_ids().iter().all(|cpu| cpus.contains(cpu)), "{cpus:?}");
+        assert!(check_cpu(cpus[0]).is_ok());
+        let beyond = cpus.last().unwrap() + 1;
+        let why = check_cpu(beyond).unwrap_err();
+        assert!(why.contains(&cpu_list(&cpus)), "{why}");
+        let pinned = pin_current_thread(beyond).unwrap_err().to_string();
+        assert!(pinned.contains(&cpu_list(&cpus)), "{pinned}");
+    }
+
+    #[test]
+    fn a_pinned_thread_may_still_pin_to_every_usable_cpu() {
+        let cpus = usable_cpus();
+        let first = cpus[0];
+        let seen = std::thread::spawn(move || {
+            pin_current_thread(first).unwrap();
+            (core_ids(), usable_cpus())
+        })
+        .join()
+        .unwrap();
+        assert_eq!(seen, (vec![first], cpus));
     }
 
     #[test]

@@ -1,11 +1,20 @@
 //! End-to-end runs of `ringtide-bench echo`: a short load on the ringtide echo server
-//! (a `serve` child process) checked through the JSON, a short comparison, and the
-//! refusals of bad arguments and of a server that is not there.
+//! (a `serve` child process) checked through the JSON, a short comparison, the refusals
+//! of bad arguments and of a server that is not there, and the failed runs against
+//! servers (on threads of the test) that do not echo or that stop mid-run.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
+mod common;
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use common::assert_refused_in_one_line;
 
 fn bench(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ringtide-bench"))
@@ -229,5 +238,206 @@ fn bad_arguments_exit_with_2_and_never_panic() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains("error"), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+/// A TCP server on threads of the test, on loopback: each connection answers what it
+/// reads with `answer` applied to it. It stops accepting (later connections are refused)
+/// and closes every connection `open_for` after its first accept, when dropped, or after
+/// `LIMIT` in any case.
+struct ThreadServer {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// The longest a `ThreadServer` runs, whatever happens to the test.
+const LIMIT: Duration = Duration::from_secs(10);
+
+impl ThreadServer {
+    fn start(answer: fn(&mut [u8]), open_for: Duration) -> ThreadServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = thread::spawn(move || {
+            let limit = Instant::now() + LIMIT;
+            let mut close_at = limit;
+            let mut connections = Vec::new();
+            while !stopped.load(Ordering::Relaxed) && Instant::now() < close_at {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        if connections.is_empty() {
+                            close_at = close_at.min(Instant::now() + open_for);
+                        }
+                        let stopped = stopped.clone();
+                        connections.push(thread::spawn(move || {
+                            answer_until(stream, answer, &stopped, close_at)
+                        }));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        thread::sleep(Duration::from_millis(1))
+                    }
+                    Err(e) => panic!("accept failed: {e}"),
+                }
+            }
+            drop(listener);
+            for connection in connections {
+                connection.join().unwrap();
+            }
+        });
+        ThreadServer {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for ThreadServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn answer_until(mut stream: TcpStream, answer: fn(&mut [u8]), stop: &AtomicBool, end: Instant) {
+    stream.set_nonblocking(false).unwrap();
+    // Short reads keep the stop and the end in sight while the client is quiet.
+    stream
+        .set_read_timeout(Some(Duration::from_millis(5)))
+        .unwrap();
+    let mut buf = [0u8; 16 * 1024];
+    while !stop.load(Ordering::Relaxed) && Instant::now() < end {
+        match stream.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                answer(&mut buf[..n]);
+                if stream.write_all(&buf[..n]).is_err() {
+                    return;
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return,
+        }
+    }
+    let _ = stream.shutdown(Shutdown::Both);
+}
+
+/// A short closed-loop load on `addr`, with the figures as JSON in `json`.
+fn short_load(addr: SocketAddr, duration: &str, json: &std::path::Path) -> Output {
+    let addr = addr.to_string();
+    bench(&[
+        "echo",
+        "--addr",
+        &addr,
+        "--connections",
+        "2",
+        "--size",
+        "64",
+        "--duration",
+        duration,
+        "--warmup",
+        "0s",
+        "--quiet",
+        "--json",
+        json.to_str().unwrap(),
+    ])
+}
+
+/// Asserts that the run failed (status 1, not a usage error) for `reason`, after
+/// printing and writing its figures.
+fn assert_failed_for(out: &Output, json: &std::path::Path, reason: &str) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stderr.contains(reason), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        stdout.contains("round trip"),
+        "the figures are printed: {stdout}"
+    );
+    assert!(read_json(&json.to_path_buf())["results"][0].is_object());
+}
+
+#[test]
+fn a_server_that_answers_with_other_bytes_fails_the_run() {
+    let server = ThreadServer::start(|bytes| bytes.iter_mut().for_each(|b| *b = !*b), LIMIT);
+    let json = scratch("wrong-bytes").join("out.json");
+    let out = short_load(server.addr, "300ms", &json);
+    assert_failed_for(&out, &json, "echoes differed from what was sent");
+    assert!(read_json(&json)["results"][0]["errors_by_kind"]["mismatch"].as_u64() > Some(0));
+}
+
+#[test]
+fn a_server_that_stops_mid_run_fails_the_run() {
+    let server = ThreadServer::start(|_| {}, Duration::from_millis(100));
+    let json = scratch("stops").join("out.json");
+    let out = short_load(server.addr, "400ms", &json);
+    assert_failed_for(&out, &json, "could not reconnect by the end of the window");
+}
+
+#[test]
+fn values_out_of_range_are_refused_in_one_line_before_connecting() {
+    // Connections to this listener would wait in its backlog: none may be there after.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let day = "at most 86400s (a day)";
+    let rates = "from 0.001 to 1e9";
+    for (extra, needles) in [
+        (&["--rate", "1e-300"][..], &["--rate", rates][..]),
+        (&["--rate", "1e10"], &["--rate", rates]),
+        (&["--duration", "1e20"], &["--duration", day]),
+        (&["--warmup", "100000000000000000000"], &["--warmup", day]),
+        (&["--client-spin", "1e20"], &["--client-spin", day]),
+        (
+            &["--size", "99999999999999999999999"],
+            &["--size", "at most 16 MiB"],
+        ),
+        (
+            &["--connections", "2,60000"],
+            &["--connections", "at most 50000"],
+        ),
+    ] {
+        let args = [&["echo", "--addr", &addr, "--quiet"][..], extra].concat();
+        assert_refused_in_one_line(&bench(&args), &args, needles);
+    }
+    listener.set_nonblocking(true).unwrap();
+    let accepted = listener.accept().map(|_| ()).map_err(|e| e.kind());
+    assert_eq!(accepted, Err(io::ErrorKind::WouldBlock));
+}
+
+#[test]
+fn a_cpu_out_of_reach_is_refused_with_what_to_do() {
+    // CPU_SETSIZE is 1024: no machine offers CPU 4095 to pin to.
+    for (args, what, option) in [
+        (
+            &["echo", "--addr", "127.0.0.1:7000", "--client-cpu", "4095"][..],
+            "the load generator",
+            "--client-cpu",
+        ),
+        (
+            &["serve", "--runtime", "ringtide", "--cpu", "4095"],
+            "the echo server",
+            "--cpu",
+        ),
+    ] {
+        let needles = [
+            &format!("cannot pin {what} to CPU 4095")[..],
+            "the CPUs available here are ",
+            &format!("give {option} one of those"),
+        ];
+        assert_refused_in_one_line(&bench(args), args, &needles);
     }
 }

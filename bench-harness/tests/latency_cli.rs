@@ -1,8 +1,12 @@
 //! End-to-end runs of `ringtide-bench latency`: one small run per mode, checked through
 //! the JSON it writes, and the refusals of bad arguments.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
+
+use common::assert_refused_in_one_line;
 
 fn bench(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ringtide-bench"))
@@ -150,5 +154,45 @@ fn bad_arguments_exit_non_zero_with_a_message_and_no_panic() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn values_out_of_range_are_refused_in_one_line_that_names_the_range() {
+    let day = "at most 86400s (a day)";
+    for (args, needles) in [
+        (&["--window", "1e20"][..], &["--window", day][..]),
+        (&["--window", "100000000000000000000"], &["--window", day]),
+        (&["--lead", "99999999999999999999s"], &["--lead", day]),
+        (&["--duration", "1e20"], &["--duration", day]),
+        (&["--period", "1e30ms"], &["--period", day]),
+        (&["--tasks", "20000000"], &["--tasks", "at most 10000000"]),
+        (
+            &["--tasks", "99999999999999999999999"],
+            &["--tasks", "at most 10000000"],
+        ),
+        (&["--workers", "5000"], &["--workers", "at most 1024"]),
+        (
+            &["--malloc-top-pad", "4096"],
+            &["--malloc-top-pad", "at most 1024"],
+        ),
+        // A deadline for every nanosecond of a day: more wakes than a run can hold.
+        (
+            &[
+                "--mode",
+                "periodic",
+                "--period",
+                "1ns",
+                "--duration",
+                "86400",
+                "--tasks",
+                "1",
+                "--runtimes",
+                "floor",
+            ],
+            &["--period", "at most 100000000 wakes"],
+        ),
+    ] {
+        assert_refused_in_one_line(&bench(args), args, needles);
     }
 }

@@ -1,5 +1,10 @@
 //! Task management for ringtide, after Python's asyncio: [`gather`](gather()), [`wait`](wait()),
-//! [`as_completed`](as_completed()), [`race`](race()), [`wait_for`](wait_for()) and [`TaskGroup`], typed and panic-aware.
+//! [`as_completed`](as_completed()), [`race`](race()), [`wait_for`](wait_for()) and [`TaskGroup`], typed and panic-aware;
+//! and past asyncio, after trio: [`CancellationToken`]s, a group's
+//! [`cancel`](TaskGroup::cancel), deadline and graceful [`shutdown`](TaskGroup::shutdown),
+//! [`TaskGroup::start`], [`shield`](shield()), and bounded concurrency with
+//! [`TaskGroup::with_limit`], [`gather_limited`](gather_limited()) and
+//! [`as_completed_limited`](as_completed_limited()).
 //!
 //! ```
 //! use std::time::Duration;
@@ -61,6 +66,12 @@
 //! return. [`wait_for`](wait_for()) drops its future before it reports a timeout. Dropping a
 //! [`TaskGroup`] or its `join` future aborts its tasks.
 //!
+//! Aborting is the forceful way; a [`CancellationToken`] is the cooperative one: tasks
+//! watch it and end themselves cleanly. Each [`TaskGroup`] owns one, and
+//! [`TaskGroup::shutdown`] combines both: it cancels the token, gives the children a
+//! grace period, then aborts the rest. [`shield`](shield()) runs a future as a task of
+//! its own, which neither kind of cancellation of its awaiter reaches.
+//!
 //! # Panics
 //!
 //! A child that panics while polled is dropped, and the panic resumes in the task that
@@ -76,23 +87,38 @@
     clippy::undocumented_unsafe_blocks
 )]
 
+mod admission;
 mod as_completed;
+mod cancel;
 mod error;
 mod gather;
+mod group_error;
+mod limited;
+mod member;
 mod queue;
 mod race;
 mod set;
+mod shield;
+mod shutdown;
+mod slab;
 mod small;
+mod start;
 mod task_group;
 mod tuple;
 mod wait;
 mod wait_for;
 
 pub use as_completed::{as_completed, AsCompleted, AsCompletedUntil};
+pub use cancel::{CancellationToken, Cancelled, CancelledOwned, RunUntilCancelled};
 pub use error::{EmptyInput, TimedOut};
 pub use gather::{gather, try_gather, Gather, TryGather};
+pub use group_error::{ChildError, GroupError};
+pub use limited::{as_completed_limited, gather_limited, AsCompletedLimited, GatherLimited};
 pub use race::{race, Race};
-pub use task_group::{ChildError, GroupError, Join, SpawnError, Spawner, TaskGroup};
+pub use shield::{shield, Shield};
+pub use shutdown::{Shutdown, ShutdownReport};
+pub use start::{Start, StartError, Started};
+pub use task_group::{Join, SpawnError, Spawner, TaskGroup};
 pub use wait::{wait, when, Condition, Fallible, NoDeadline, ReturnWhen, Wait, WaitResult};
 pub use wait_for::{wait_for, wait_for_at, wait_for_deadline, WaitFor};
 
@@ -120,6 +146,15 @@ fn _assert_send_sync() {
     send_sync::<TaskGroup<u8, String>>();
     send_sync::<Join<u8, String>>();
     send_sync::<Spawner<u8, String>>();
+    send_sync::<CancellationToken>();
+    send_sync::<Shutdown<u8, String>>();
+    send_sync::<Start<u8>>();
+    send_sync::<Shield<u8>>();
+    send_sync::<GatherLimited<std::iter::Map<std::ops::Range<u8>, fn(u8) -> Child>>>();
+    send_sync::<AsCompletedLimited<std::vec::IntoIter<Child>>>();
+    send_sync::<Started<u8>>();
+    send_sync::<Cancelled<'static>>();
+    send_sync::<CancelledOwned>();
 }
 
 /// A [`Gather`] is `Send` only if its children and their outputs are: wakers may run on

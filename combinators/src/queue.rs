@@ -161,6 +161,12 @@ impl ReadyQueue {
         self.nodes[index].queued.store(false, Ordering::SeqCst);
     }
 
+    /// Sets the `queued` flag of `index` for a new child in its slot, as step 4 does for
+    /// the first children; false if a waker set it first (and so pushed the index).
+    pub(crate) fn requeue(&self, index: usize) -> bool {
+        !self.nodes[index].queued.swap(true, Ordering::AcqRel)
+    }
+
     /// The waker of child `index`, borrowed for one poll: creating it touches no
     /// reference count, and clones of it are ordinary counted wakers.
     pub(crate) fn waker(&self, index: usize) -> ManuallyDrop<Waker> {

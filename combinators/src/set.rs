@@ -12,6 +12,11 @@
 //! itself cannot starve its siblings or the executor: a round polls each child at most
 //! once, and the awaiting task yields to its executor between rounds.
 //!
+//! A slot emptied by a finished child may be [refilled](FutureSet::refill) with a new
+//! child, which is polled first thing in the round (the combinators that pull children
+//! lazily from an iterator keep a fixed set of slots this way). A waker of the slot's
+//! earlier child may still wake the slot: that costs the new child one spurious poll.
+//!
 //! # Panics in children
 //!
 //! A child whose `poll` panics is dropped in place at once, the set is marked poisoned
@@ -41,6 +46,8 @@ pub(crate) struct FutureSet<F> {
     first_polls: usize,
     /// Children taken from the queue and not yet polled.
     batch: Option<Batch>,
+    /// Refilled slots whose new child has not had its first poll.
+    fresh: Vec<usize>,
     /// How many slots are still `Some`.
     live: usize,
     /// Whether a child panicked inside [`FutureSet::next_ready`].
@@ -57,6 +64,7 @@ impl<F> FutureSet<F> {
             slots,
             first_polls: 0,
             batch: None,
+            fresh: Vec::new(),
             live,
             poisoned: false,
         }
@@ -145,10 +153,31 @@ impl<F: Future> FutureSet<F> {
         }
     }
 
+    /// Puts `future` in the empty slot `index`, to be polled in this round: before the
+    /// children woken since it started.
+    ///
+    /// # Panics
+    ///
+    /// If the slot is not empty.
+    pub(crate) fn refill(&mut self, index: usize, future: F) {
+        let slot = &mut self.slots[index];
+        assert!(slot.is_none(), "only an empty slot can be refilled");
+        *slot = Some(future);
+        self.live += 1;
+        // Protocol step 1 in `crate::queue`: if a waker of the slot's earlier child has
+        // queued it already, the queue will bring it round; otherwise it is ours to poll.
+        if self.queue.requeue(index) {
+            self.fresh.push(index);
+        }
+    }
+
     fn next_due(&mut self) -> Option<usize> {
         if self.first_polls < self.slots.len() {
             let index = self.first_polls;
             self.first_polls += 1;
+            return Some(index);
+        }
+        if let Some(index) = self.fresh.pop() {
             return Some(index);
         }
         let batch = self.batch?;

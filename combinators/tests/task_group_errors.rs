@@ -7,17 +7,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::DropFlag;
 use ringtide::time::sleep;
 use ringtide_combinators::{ChildError, SpawnError, TaskGroup};
-
-/// Sets a flag when dropped: shows a child's future was dropped (cancelled).
-struct DropFlag(Arc<AtomicBool>);
-
-impl Drop for DropFlag {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
 
 #[test]
 fn values_come_back_in_spawn_order() {

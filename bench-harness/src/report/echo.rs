@@ -8,9 +8,9 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::{
-    name_width, ratio, show, show_lateness, show_ratio, write_figures, write_json_file, Column,
-};
+use super::json::write_json_file;
+use super::summary::ratio;
+use super::table::{name_width, show, show_lateness, show_ratio, write_figures, Column};
 use crate::echo::LoadResult;
 
 /// The settings shared by every measurement of one echo command.
@@ -384,6 +384,7 @@ mod tests {
                 errors: BTreeMap::new(),
                 server_cpu: Some(cpu),
                 client_cpu: Some(1.0),
+                connections_down: 0,
             },
         }
     }

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use hdrhistogram::Histogram;
 
-use super::{mean_and_stdev, RuntimeResult, NS_PER_US};
+use super::summary::mean_and_stdev;
+use super::{RuntimeResult, NS_PER_US};
 
 /// Percentile steps per halving of the distance to 100%, the Java library's default.
 const TICKS_PER_HALF_DISTANCE: u32 = 5;

@@ -9,7 +9,9 @@ use std::path::Path;
 use hdrhistogram::Histogram;
 
 use super::hgrm::percentile_steps;
-use super::{create, describe, show_lateness, thousands, RunConfig, RuntimeResult, NS_PER_US};
+use super::summary::{describe, thousands};
+use super::table::show_lateness;
+use super::{create, RunConfig, RuntimeResult, NS_PER_US};
 
 const WIDTH: f64 = 900.0;
 const HEIGHT: f64 = 560.0;

@@ -5,9 +5,10 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 /// Counts polls and drops of the futures made by [`Counters::wrap`].
 #[derive(Debug, Clone, Default)]
@@ -228,4 +229,27 @@ pub fn assert_dropping_detaches<C>(combine: impl FnOnce(ringtide::JoinHandle<()>
         let finished = rx.recv_timeout(std::time::Duration::from_secs(10));
         assert_eq!(finished, Ok("finished"));
     });
+}
+
+/// Sets a flag when dropped: shows a future was dropped (cancelled).
+pub struct DropFlag(pub Arc<AtomicBool>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Waits inside a ringtide runtime, a bounded while, until `done` holds.
+pub async fn until(what: &str, done: impl Fn() -> bool) {
+    let give_up = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < give_up, "timed out waiting until {what}");
+        ringtide::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Waits, as [`until`] does, until `flag` is set.
+pub async fn until_set(what: &str, flag: &AtomicBool) {
+    until(what, || flag.load(Ordering::SeqCst)).await;
 }
