@@ -5,7 +5,8 @@
 //! work queued. Workers park inside `io_uring_enter` with their nearest timer deadline as
 //! the timeout, which gives timers microsecond precision instead of a millisecond wheel.
 //! A panicking task never takes its worker down: the panic comes back through its
-//! [`JoinHandle`].
+//! [`JoinHandle`]. Where io_uring is blocked, the same runtime runs on epoll (see
+//! [`Driver`]).
 //!
 //! # Examples
 //!
@@ -35,10 +36,13 @@
 //!
 //! # Requirements
 //!
-//! Linux 5.6 or later with io_uring allowed for the process. Where io_uring is missing or
-//! blocked (a seccomp profile, `kernel.io_uring_disabled`, a low `RLIMIT_MEMLOCK` on
-//! kernels before 5.12), [`Runtime::new`] returns an error that names the cause; see
-//! [`SetupError`].
+//! Linux. On 5.6 or later with io_uring allowed for the process, the workers use
+//! io_uring. Where it is missing or blocked (Docker's and containerd's default seccomp
+//! profiles, gVisor, `kernel.io_uring_disabled`, a low `RLIMIT_MEMLOCK` on kernels before
+//! 5.12), [`Runtime::new`] starts the workers on epoll instead, with the same API and
+//! timers as precise; [`Runtime::driver`] says which one runs and
+//! [`Runtime::io_uring_error`] why. Asking for io_uring explicitly
+//! ([`Driver::IoUring`]) returns an error that names the cause; see [`SetupError`].
 
 #![cfg_attr(loom, allow(dead_code, unused_imports))]
 #![deny(unsafe_op_in_unsafe_fn)]

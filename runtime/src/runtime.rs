@@ -80,7 +80,8 @@ impl Builder {
     }
 
     /// Submission queue size of each worker's io_uring ring (default: 256; the
-    /// completion queue is four times larger). Must be between 1 and 32768.
+    /// completion queue is four times larger). Must be between 1 and 32768. The epoll
+    /// driver has no such limit and ignores it.
     pub fn ring_entries(&mut self, entries: u32) -> &mut Self {
         self.ring_entries = entries;
         self
@@ -145,14 +146,14 @@ impl Builder {
     /// * `InvalidInput` for zero workers, an out-of-range ring size, or a
     ///   `RINGTIDE_DRIVER` value other than `io_uring`, `epoll` or `auto`.
     /// * With [`Driver::IoUring`], when io_uring cannot be set up, an error wrapping a
-    ///   [`SetupError`](crate::SetupError) that names the cause (seccomp filter,
+    ///   [`SetupError`] that names the cause (seccomp filter,
     ///   `kernel.io_uring_disabled`, old kernel, `RLIMIT_MEMLOCK`) and what to do. With
     ///   [`Driver::Auto`] the runtime uses epoll there instead, and fails only if epoll
     ///   fails too, with an error naming both causes.
     /// * When a worker's wake-up eventfd or thread cannot be created, an error wrapping a
-    ///   [`SetupError`](crate::SetupError) that names what was being created, for which
+    ///   [`SetupError`] that names what was being created, for which
     ///   worker, and what to do (such as raising `ulimit -n`). The error keeps the OS
-    ///   error's [`kind`](io::Error::kind); [`SetupError::raw_os_error`](crate::SetupError::raw_os_error)
+    ///   error's [`kind`](io::Error::kind); [`SetupError::raw_os_error`]
     ///   gives its number.
     pub fn build(&self) -> io::Result<Runtime> {
         let workers = match self.worker_threads {
@@ -313,14 +314,23 @@ fn start(
 
 /// Workers sleep to timer deadlines; the default 50 µs slack would make every wake late.
 fn set_timer_slack() {
-    // SAFETY: PR_SET_TIMERSLACK takes an integer argument and affects only this thread.
+    // SAFETY: PR_SET_TIMERSLACK takes integer arguments and affects only this thread.
+    // prctl is variadic and the kernel reads five arguments: pass them all, so that
+    // none is whatever a register held.
     unsafe {
-        libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong);
+        libc::prctl(
+            libc::PR_SET_TIMERSLACK,
+            1 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        );
     }
 }
 
-/// A multi-threaded io_uring runtime: one worker thread per core, each with its own ring,
-/// run queue and timers, stealing work from each other when idle.
+/// A multi-threaded runtime: one worker thread per core, each with its own I/O driver (an
+/// io_uring ring, or epoll where io_uring is blocked), run queue and timers, stealing
+/// work from each other when idle.
 ///
 /// Dropping the runtime cancels every task (their futures are dropped on the workers),
 /// waits for every operation in flight in the rings, then stops the workers. Dropped

@@ -111,6 +111,12 @@ pub(crate) struct Poller {
 impl Poller {
     /// An epoll instance that watches `eventfd` (whose writes end a park).
     pub(crate) fn new(eventfd: RawFd) -> io::Result<Poller> {
+        Poller::with_timerfd(eventfd, false)
+    }
+
+    /// As [`new`](Self::new); `timerfd` makes it time parks with a timerfd even where
+    /// `epoll_pwait2` exists, as on kernels before 5.11.
+    fn with_timerfd(eventfd: RawFd, timerfd: bool) -> io::Result<Poller> {
         let epoll = new_epoll()?;
         add(
             &epoll,
@@ -118,7 +124,7 @@ impl Poller {
             libc::EPOLLIN | libc::EPOLLET,
             EVENTFD_TOKEN,
         )?;
-        let timer = if has_epoll_pwait2(&epoll) {
+        let timer = if !timerfd && has_epoll_pwait2(&epoll) {
             Timer::Pwait2
         } else {
             // SAFETY: timerfd_create takes no pointers.
@@ -453,4 +459,66 @@ fn arm_timerfd(timerfd: &OwnedFd, d: Duration) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsRawFd;
+    use std::time::{Duration, Instant};
+
+    use super::Poller;
+
+    fn pollers(eventfd: &std::os::fd::OwnedFd) -> Vec<Poller> {
+        let fd = eventfd.as_raw_fd();
+        vec![
+            Poller::new(fd).expect("epoll with the best timer"),
+            Poller::with_timerfd(fd, true).expect("epoll with a timerfd"),
+        ]
+    }
+
+    #[test]
+    fn a_park_lasts_at_least_its_timeout_with_either_timer() {
+        let eventfd = crate::driver::new_eventfd().unwrap();
+        for mut poller in pollers(&eventfd) {
+            for timeout in [Duration::from_micros(300), Duration::from_millis(2)] {
+                let start = Instant::now();
+                poller.park(Some(timeout)).unwrap();
+                // A wait can end early only for a wake-up or an event, and there is none.
+                assert!(
+                    start.elapsed() >= timeout,
+                    "{} woke early",
+                    poller.timer_kind()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_write_to_the_eventfd_ends_a_park_without_timeout() {
+        let eventfd = crate::driver::new_eventfd().unwrap();
+        for mut poller in pollers(&eventfd) {
+            let fd = eventfd.as_raw_fd();
+            let waker = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(5));
+                crate::driver::wake_eventfd(fd);
+            });
+            poller.park(None).unwrap();
+            waker.join().unwrap();
+            // The eventfd is never read: each write is an edge of its own.
+            crate::driver::wake_eventfd(fd);
+            poller.park(None).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_poll_with_nothing_waiting_reports_nothing() {
+        let eventfd = crate::driver::new_eventfd().unwrap();
+        let mut poller = Poller::new(eventfd.as_raw_fd()).unwrap();
+        crate::driver::wake_eventfd(eventfd.as_raw_fd());
+        poller.poll().unwrap();
+        let mut woken = Vec::new();
+        poller.take_woken(&mut woken);
+        assert!(woken.is_empty());
+        assert_eq!(poller.waiting, 0);
+    }
 }

@@ -1,15 +1,17 @@
-//! TCP and UDP sockets whose I/O runs through the worker's io_uring ring.
+//! TCP and UDP sockets whose I/O runs through the worker's driver.
 //!
-//! Every accept, connect, receive, send and close is an io_uring request on the ring of
-//! the worker that polls it. Buffers go in by value and come back with the result (see
-//! [`buf`](crate::buf)), so the kernel never writes into memory the caller could free.
+//! Every accept, connect, receive, send and close is a request to the driver of the
+//! worker that polls it: an io_uring request on its ring, or, on the epoll driver, a
+//! non-blocking system call tried at once and again whenever the socket becomes ready.
+//! Buffers go in by value and come back with the result (see [`buf`](crate::buf)), so
+//! the kernel never writes into memory the caller could free.
 //!
 //! # Cancellation
 //!
 //! Dropping an I/O future at any point (directly, through
 //! [`timeout`](crate::time::timeout), through a combinator, or because the runtime shuts
 //! down) is safe: the request's buffer, address and socket stay owned by the runtime
-//! until the kernel reports the request finished, the ring is asked to cancel it, and a
+//! until the kernel reports the request finished, the driver is asked to cancel it, and a
 //! connection that a cancelled accept produced anyway is closed. The data a cancelled
 //! receive may already have taken from the socket is lost with it, as with any
 //! cancelled read.
