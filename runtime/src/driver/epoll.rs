@@ -5,7 +5,9 @@
 //!
 //! 1. [`Poller::submit`] tries the request's system call at once, without blocking
 //!    ([`Operation::attempt`](super::op::Operation::attempt)). Most receives on a busy
-//!    connection and most sends finish here, with no epoll call at all.
+//!    connection and most sends finish here, with no epoll call at all. (A descriptor
+//!    this driver watches and last found not ready in that direction is not tried: the
+//!    call could only fail with `EAGAIN` until the next edge.)
 //! 2. If the descriptor is not ready (`EAGAIN`), the request joins its descriptor's
 //!    readers or writers, and the descriptor is registered with this epoll instance if it
 //!    is not yet: edge-triggered, for reading and writing at once, for as long as it is
@@ -20,8 +22,9 @@
 //! report. A request that found the descriptor not ready joins the list on this thread
 //! before the thread next waits, so whatever arrived after its attempt is an edge that
 //! wait reports; and registering a descriptor that is already ready reports it at once.
-//! An edge reported while no request waits is dropped harmlessly: the next request
-//! tries before it waits.
+//! An edge reported while no request waits marks the direction ready, so the next
+//! request tries before it waits; only an attempt that fails with `EAGAIN` marks it not
+//! ready, and every arrival after that attempt is an edge still to be reported.
 //!
 //! # Descriptor numbers
 //!
@@ -88,8 +91,29 @@ enum Timer {
 struct Registration {
     /// Key of the descriptor registered under this number; 0: none.
     key: u64,
+    /// Whether an attempt to read (write) may find the descriptor ready: cleared when
+    /// one finds it not ready, set by the next edge. A request that would only get
+    /// `EAGAIN` waits without trying.
+    read_ready: bool,
+    write_ready: bool,
     readers: Vec<OpRef>,
     writers: Vec<OpRef>,
+}
+
+impl Registration {
+    fn ready(&mut self, interest: Interest) -> &mut bool {
+        match interest {
+            Interest::Read => &mut self.read_ready,
+            Interest::Write => &mut self.write_ready,
+        }
+    }
+
+    fn waiting(&mut self, interest: Interest) -> &mut Vec<OpRef> {
+        match interest {
+            Interest::Read => &mut self.readers,
+            Interest::Write => &mut self.writers,
+        }
+    }
 }
 
 /// One worker's epoll instance and the requests waiting in it.
@@ -191,24 +215,30 @@ impl Poller {
     }
 
     /// Starts a request: tries it now, and waits for its descriptor if it is not ready.
+    /// A descriptor this driver already watches and last found not ready is not tried
+    /// again before its next edge.
     pub(crate) fn submit(&mut self, op: OpRef) -> io::Result<()> {
         // SAFETY: the request was just handed to this driver, on its thread.
-        let result = unsafe { op.attempt() };
-        if result != -libc::EAGAIN {
-            self.complete(op, result);
-            return Ok(());
-        }
-        // SAFETY: as above; the request is not completed.
         let readiness = unsafe { op.readiness() };
-        if let Err(e) = self.register(readiness) {
-            self.complete(op, -e.raw_os_error().unwrap_or(libc::EIO));
-            return Ok(());
+        let known_not_ready = self
+            .registrations
+            .get_mut(readiness.fd as usize)
+            .is_some_and(|r| r.key == readiness.key && !*r.ready(readiness.interest));
+        if !known_not_ready {
+            // SAFETY: as above; the request is not completed.
+            let result = unsafe { op.attempt() };
+            if result != -libc::EAGAIN {
+                self.complete(op, result);
+                return Ok(());
+            }
+            if let Err(e) = self.register(readiness) {
+                self.complete(op, -e.raw_os_error().unwrap_or(libc::EIO));
+                return Ok(());
+            }
         }
         let registration = &mut self.registrations[readiness.fd as usize];
-        match readiness.interest {
-            Interest::Read => registration.readers.push(op),
-            Interest::Write => registration.writers.push(op),
-        }
+        *registration.ready(readiness.interest) = false;
+        registration.waiting(readiness.interest).push(op);
         self.waiting += 1;
         Ok(())
     }
@@ -225,10 +255,7 @@ impl Poller {
         let Some(registration) = self.registrations.get_mut(readiness.fd as usize) else {
             return;
         };
-        let list = match readiness.interest {
-            Interest::Read => &mut registration.readers,
-            Interest::Write => &mut registration.writers,
-        };
+        let list = registration.waiting(readiness.interest);
         if let Some(at) = list.iter().position(|o| o.user_data() == op.user_data()) {
             let op = list.remove(at);
             self.waiting -= 1;
@@ -270,6 +297,8 @@ impl Poller {
             result => result?,
         }
         registration.key = readiness.key;
+        registration.read_ready = true;
+        registration.write_ready = true;
         Ok(())
     }
 
@@ -336,17 +365,16 @@ impl Poller {
         Ok(())
     }
 
-    /// Retries the requests waiting on `fd` in direction `interest`, in order, until one
-    /// finds it not ready.
+    /// An edge on `fd` in direction `interest`: retries the requests waiting there, in
+    /// order, until one finds it not ready.
     fn drive(&mut self, fd: usize, interest: Interest) {
+        let Some(registration) = self.registrations.get_mut(fd) else {
+            return;
+        };
+        *registration.ready(interest) = true;
         loop {
-            let Some(registration) = self.registrations.get_mut(fd) else {
-                return;
-            };
-            let list = match interest {
-                Interest::Read => &mut registration.readers,
-                Interest::Write => &mut registration.writers,
-            };
+            let registration = &mut self.registrations[fd];
+            let list = registration.waiting(interest);
             let Some(op) = list.first() else { return };
             let result = if op.is_dropped() {
                 -libc::ECANCELED
@@ -355,6 +383,7 @@ impl Poller {
                 unsafe { op.attempt() }
             };
             if result == -libc::EAGAIN {
+                *registration.ready(interest) = false;
                 return;
             }
             let op = list.remove(0);
