@@ -1,5 +1,5 @@
-//! `ringtide-bench echo --compare`: the ringtide and tokio echo servers under the same
-//! loads, one after the other in one run.
+//! `ringtide-bench echo --compare`: the ringtide echo server (once per I/O driver asked
+//! for) and the tokio echo server under the same loads, one after the other in one run.
 //!
 //! Each measurement starts a fresh server process (see [`ServerProcess`]) pinned to the
 //! first CPU this process may use, drives it from the second CPU, reads the server's CPU
@@ -9,9 +9,12 @@
 use std::io;
 use std::time::Duration;
 
+use ringtide::Driver;
+
+use crate::drivers::{self, NotMeasured};
 use crate::echo::{self, LoadConfig};
 use crate::report::echo::EchoRun;
-use crate::serve::{ServerProcess, ServerRuntime};
+use crate::serve::{ServerProcess, ServerRuntime, ServerSpec};
 use crate::sys;
 
 /// Settings of a comparison.
@@ -19,6 +22,8 @@ use crate::sys;
 pub struct CompareConfig {
     /// Worker threads of each server.
     pub workers: usize,
+    /// ringtide's I/O drivers: its server runs once per driver, in this order.
+    pub drivers: Vec<Driver>,
     /// Connection counts to measure.
     pub connections: Vec<usize>,
     /// Message sizes to measure.
@@ -63,30 +68,50 @@ impl Placement {
     }
 }
 
-/// The servers compared, in the order they run under each load.
-const SERVERS: [ServerRuntime; 2] = [ServerRuntime::Ringtide, ServerRuntime::Tokio];
-
-/// Measures every server under every load (sizes, then connection counts).
-pub fn run(config: &CompareConfig) -> io::Result<Vec<EchoRun>> {
+/// Measures every server (ringtide on each driver that runs here, then tokio) under
+/// every load (sizes, then connection counts); returns the runs and the drivers left
+/// out.
+pub fn run(config: &CompareConfig) -> io::Result<(Vec<EchoRun>, Vec<NotMeasured>)> {
+    let (ringtide, not_measured) = drivers::check_all(drivers::entries(&config.drivers));
+    for skipped in &not_measured {
+        if config.progress {
+            eprintln!("{}: not measured: {}", skipped.name, skipped.reason);
+        }
+    }
+    // A server for `auto` is started on the driver `auto` picked here, which the
+    // report then names.
+    let mut servers: Vec<ServerSpec> = ringtide
+        .into_iter()
+        .map(|usable| ServerSpec {
+            runtime: ServerRuntime::Ringtide,
+            driver: Some(usable.runs_on),
+            name: usable.entry.name,
+        })
+        .collect();
+    servers.push(ServerSpec {
+        runtime: ServerRuntime::Tokio,
+        driver: None,
+        name: ServerRuntime::Tokio.name().to_string(),
+    });
     let mut runs = Vec::new();
     for &size in &config.sizes {
         for &connections in &config.connections {
-            for runtime in SERVERS {
-                runs.push(measure(config, runtime, connections, size)?);
+            for spec in &servers {
+                runs.push(measure(config, spec, connections, size)?);
             }
         }
     }
-    Ok(runs)
+    Ok((runs, not_measured))
 }
 
 fn measure(
     config: &CompareConfig,
-    runtime: ServerRuntime,
+    spec: &ServerSpec,
     connections: usize,
     size: usize,
 ) -> io::Result<EchoRun> {
     let placement = &config.placement;
-    let mut server = ServerProcess::start(runtime, config.workers, placement.server_cpu)?;
+    let mut server = ServerProcess::start(spec, config.workers, placement.server_cpu)?;
     let load = LoadConfig {
         addr: server.addr(),
         connections,
@@ -97,7 +122,7 @@ fn measure(
         server_pid: Some(server.pid()),
         client_cpu: placement.client_cpu,
         client_spin: config.client_spin,
-        label: format!("{} ({connections} conns, {size} B)", runtime.name()),
+        label: format!("{} ({connections} conns, {size} B)", spec.name),
         progress: config.progress,
     };
     let result = echo::run(&load);
@@ -105,14 +130,12 @@ fn measure(
     let result = result?;
     match stopped {
         Ok(status) if status.success() => {}
-        Ok(status) => eprintln!(
-            "warning: the {} server exited with {status}",
-            runtime.name()
-        ),
-        Err(e) => eprintln!("warning: stopping the {} server: {e}", runtime.name()),
+        Ok(status) => eprintln!("warning: the {} server exited with {status}", spec.name),
+        Err(e) => eprintln!("warning: stopping the {} server: {e}", spec.name),
     }
     Ok(EchoRun {
-        server: runtime.name().to_string(),
+        server: spec.name.clone(),
+        driver: spec.driver,
         connections,
         size,
         result,

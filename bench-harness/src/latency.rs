@@ -1,7 +1,8 @@
 //! `ringtide-bench latency`: many tasks sleep until a deadline, and each wake records how
-//! late it was. The same deadlines are measured on ringtide, on tokio's multi-thread
-//! runtime with the same worker count, and on the OS floor (plain threads sleeping with
-//! `clock_nanosleep(TIMER_ABSTIME)`, timer slack 1 ns), one after the other.
+//! late it was. The same deadlines are measured on ringtide (once per I/O driver asked
+//! for), on tokio's multi-thread runtime with the same worker count, and on the OS floor
+//! (plain threads sleeping with `clock_nanosleep(TIMER_ABSTIME)`, timer slack 1 ns), one
+//! after the other.
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -9,7 +10,10 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use ringtide::Driver;
+
 use crate::deadlines::{Mode, Schedule};
+use crate::drivers::{self, NotMeasured};
 use crate::recorder::{Collector, Merged};
 use crate::report::RuntimeResult;
 use crate::sys::{core_ids, pin_current_thread};
@@ -39,40 +43,76 @@ pub struct LatencyRun {
     pub workers: usize,
     pub pin: bool,
     pub runtimes: Vec<RuntimeKind>,
+    /// ringtide's I/O drivers: ringtide is measured once per driver, in this order.
+    pub drivers: Vec<Driver>,
     /// Print progress to stderr.
     pub progress: bool,
 }
 
-/// Measures every selected runtime in turn.
-pub fn run(config: &LatencyRun) -> io::Result<Vec<RuntimeResult>> {
+/// What a latency run measured, and the ringtide drivers it could not measure.
+#[derive(Debug)]
+pub struct Measured {
+    pub results: Vec<RuntimeResult>,
+    pub not_measured: Vec<NotMeasured>,
+}
+
+/// Measures every selected runtime in turn, ringtide once per driver that runs here.
+pub fn run(config: &LatencyRun) -> io::Result<Measured> {
+    let (ringtide, not_measured) = if config.runtimes.contains(&RuntimeKind::Ringtide) {
+        drivers::check_all(drivers::entries(&config.drivers))
+    } else {
+        Default::default()
+    };
+    for skipped in &not_measured {
+        progress(
+            config,
+            format_args!("{}: not measured: {}", skipped.name, skipped.reason),
+        );
+    }
     let mut results = Vec::new();
     for &kind in &config.runtimes {
-        // Give memory freed by the previous runtime back to the OS, so that each
-        // runtime's RSS growth is its own.
-        trim_memory();
-        thread::sleep(Duration::from_millis(100));
-        let result = match kind {
-            RuntimeKind::Ringtide => measure(config, kind, run_ringtide),
-            RuntimeKind::Tokio => measure(config, kind, run_tokio),
-            RuntimeKind::Floor => measure(config, kind, run_floor),
-        }?;
-        results.push(result);
+        match kind {
+            RuntimeKind::Ringtide => {
+                for usable in &ringtide {
+                    let driver = usable.entry.driver;
+                    results.push(measure(config, &usable.entry.name, |base, collector| {
+                        run_ringtide(config, driver, base, collector)
+                    })?);
+                }
+            }
+            RuntimeKind::Tokio => results.push(measure(config, kind.name(), |base, collector| {
+                run_tokio(config, base, collector)
+            })?),
+            RuntimeKind::Floor => results.push(measure(config, kind.name(), |base, collector| {
+                run_floor(config, base, collector)
+            })?),
+        }
     }
-    Ok(results)
+    Ok(Measured {
+        results,
+        not_measured,
+    })
 }
 
 /// What a runner reports back.
 struct Spawned {
     /// Time taken to hand out every task (or prepare every deadline).
     spawn_time: Duration,
+    /// The driver ringtide runs on (`None` for the other runtimes).
+    driver: Option<Driver>,
     /// Keeps the runtime alive until the waiting is over; dropped afterwards.
     keep_alive: Box<dyn Send>,
 }
 
-type Runner = fn(&LatencyRun, Instant, &'static Collector) -> io::Result<Spawned>;
-
-fn measure(config: &LatencyRun, kind: RuntimeKind, runner: Runner) -> io::Result<RuntimeResult> {
-    let name = kind.name();
+fn measure(
+    config: &LatencyRun,
+    name: &str,
+    runner: impl FnOnce(Instant, &'static Collector) -> io::Result<Spawned>,
+) -> io::Result<RuntimeResult> {
+    // Give memory freed by the previous runtime back to the OS, so that each runtime's
+    // RSS growth is its own.
+    trim_memory();
+    thread::sleep(Duration::from_millis(100));
     let schedule = config.schedule;
     // A collector lives as long as the tasks that record into it, which may outlive a
     // runtime's shutdown by a little; leaking it (a few dozen bytes per run, a handful
@@ -85,14 +125,17 @@ fn measure(config: &LatencyRun, kind: RuntimeKind, runner: Runner) -> io::Result
         format_args!("{name}: spawning {} tasks", schedule.tasks),
     );
     let base = Instant::now();
-    let spawned = runner(config, base, collector)?;
+    let spawned = runner(base, collector)?;
     let spawn_rate = schedule.tasks as f64 / spawned.spawn_time.as_secs_f64().max(1e-9);
     progress(
         config,
         format_args!(
-            "{name}: spawned in {:.3} s ({:.2} M/s); waiting for {} wakes",
+            "{name}: spawned in {:.3} s ({:.2} M/s){}; waiting for {} wakes",
             spawned.spawn_time.as_secs_f64(),
             spawn_rate / 1e6,
+            spawned
+                .driver
+                .map_or_else(String::new, |driver| format!(" on {driver}")),
             schedule.expected_wakes()
         ),
     );
@@ -101,16 +144,19 @@ fn measure(config: &LatencyRun, kind: RuntimeKind, runner: Runner) -> io::Result
     let peak_rss = sampler.stop();
     let merged = collector.merge();
     let last_deadline = base + schedule.last_offset();
-    Ok(result_of(
-        name,
-        config,
-        base,
-        merged,
-        spawn_rate,
-        baseline,
-        peak_rss,
-        last_deadline,
-    ))
+    Ok(RuntimeResult {
+        driver: spawned.driver,
+        ..result_of(
+            name,
+            config,
+            base,
+            merged,
+            spawn_rate,
+            baseline,
+            peak_rss,
+            last_deadline,
+        )
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -129,6 +175,7 @@ fn result_of(
         .then(|| last_wake.saturating_duration_since(last_deadline));
     RuntimeResult {
         name: name.to_string(),
+        driver: None,
         early_wakes: merged.early,
         wall: last_wake.saturating_duration_since(base),
         spawn_rate,
@@ -194,12 +241,14 @@ fn progress(config: &LatencyRun, message: std::fmt::Arguments<'_>) {
 
 fn run_ringtide(
     config: &LatencyRun,
+    driver: Driver,
     base: Instant,
     collector: &'static Collector,
 ) -> io::Result<Spawned> {
     let rt = ringtide::Builder::new()
         .worker_threads(config.workers)
         .pin_workers(config.pin)
+        .driver(driver)
         .build()?;
     let schedule = config.schedule;
     // Spawn from a task on a worker, as a server spawning connections would.
@@ -215,6 +264,7 @@ fn run_ringtide(
         .map_err(io::Error::from)?;
     Ok(Spawned {
         spawn_time,
+        driver: Some(rt.driver()),
         keep_alive: Box::new(rt),
     })
 }
@@ -286,6 +336,7 @@ fn run_tokio(
         .map_err(io::Error::other)?;
     Ok(Spawned {
         spawn_time,
+        driver: None,
         keep_alive: Box::new(rt),
     })
 }
@@ -376,6 +427,7 @@ fn run_floor(
     }
     Ok(Spawned {
         spawn_time,
+        driver: None,
         keep_alive: Box::new(Floor { threads, stop }),
     })
 }

@@ -1,16 +1,18 @@
 //! `ringtide-bench`: the measurement harness of ringtide.
 //!
-//! * `ringtide-bench latency`: scheduling latency of many sleeping tasks on ringtide,
-//!   tokio and the OS floor, side by side (see `latency.rs`).
+//! * `ringtide-bench latency`: scheduling latency of many sleeping tasks on ringtide
+//!   (on each I/O driver of `--driver`), tokio and the OS floor, side by side (see
+//!   `latency.rs`).
 //! * `ringtide-bench echo`: a load generator for TCP echo servers (see `echo.rs`), and
-//!   with `--compare` the ringtide and tokio echo servers under the same loads (see
-//!   `compare.rs`).
+//!   with `--compare` the ringtide (on each I/O driver of `--driver`) and tokio echo
+//!   servers under the same loads (see `compare.rs`).
 //! * The runtime micro-benchmarks against tokio are criterion benches:
 //!   `cargo bench -p ringtide-bench --bench runtime`.
 
 mod commands;
 mod compare;
 mod deadlines;
+mod drivers;
 mod echo;
 mod latency;
 mod recorder;
@@ -39,10 +41,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Scheduling latency of many sleeping tasks: lateness percentiles per runtime.
+    /// Scheduling latency of many sleeping tasks: lateness percentiles per runtime
+    /// (ringtide on each --driver).
     Latency(LatencyArgs),
     /// Load on a TCP echo server: requests/s, round trips, errors, server CPU per
-    /// request; with --compare, the ringtide and tokio echo servers side by side.
+    /// request; with --compare, the ringtide (on each --driver) and tokio echo servers
+    /// side by side.
     #[command(after_help = commands::echo::EXIT_STATUS)]
     Echo(EchoArgs),
     /// Runs an echo server for `echo --compare` (prints its address on stdout).

@@ -18,6 +18,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
+use ringtide::Driver;
 use serde::Serialize;
 
 pub use hgrm::write_hgrm;
@@ -44,13 +45,17 @@ pub struct RunConfig {
     pub duration_us: u64,
     /// glibc's `M_TOP_PAD` as set for the run (MiB), or `None` for glibc's default.
     pub malloc_top_pad_mib: Option<u32>,
+    /// ringtide's I/O drivers asked for (`--driver`), in order.
+    pub drivers: Vec<String>,
 }
 
 /// Everything measured for one runtime.
 #[derive(Debug, Clone)]
 pub struct RuntimeResult {
-    /// `ringtide`, `tokio` or `floor`.
+    /// `ringtide` (`ringtide-DRIVER` when drivers were chosen), `tokio` or `floor`.
     pub name: String,
+    /// The I/O driver ringtide ran on; `None` for the other runtimes.
+    pub driver: Option<Driver>,
     /// Lateness of every wake (`now - deadline`), in nanoseconds.
     pub lateness: Histogram<u64>,
     /// Wakes observed before their deadline (must be zero).
@@ -90,6 +95,7 @@ pub(super) fn create(path: &Path) -> io::Result<File> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::drivers::NotMeasured;
 
     /// A histogram holding `count` values spread evenly over `1..=top_us` microseconds.
     pub(super) fn spread_histogram(top_us: u64, count: u64) -> Histogram<u64> {
@@ -100,10 +106,16 @@ mod tests {
         h
     }
 
-    /// A result whose lateness runs evenly up to `top_us` over 1,000 wakes.
+    /// A result whose lateness runs evenly up to `top_us` over 1,000 wakes; ringtide's
+    /// (`ringtide` or `ringtide-DRIVER`) ran on io_uring unless its name says epoll.
     pub(super) fn result(name: &str, top_us: u64) -> RuntimeResult {
+        let driver = name.strip_prefix("ringtide").map(|rest| match rest {
+            "-epoll" => Driver::Epoll,
+            _ => Driver::IoUring,
+        });
         RuntimeResult {
             name: name.to_string(),
+            driver,
             lateness: spread_histogram(top_us, 1_000),
             early_wakes: 0,
             wall: Duration::from_millis(1_500),
@@ -125,12 +137,23 @@ mod tests {
             lead_us: 200_000,
             duration_us: 0,
             malloc_top_pad_mib: None,
+            drivers: vec!["auto".to_string()],
         }
     }
 
     pub(super) fn three() -> Vec<RuntimeResult> {
         vec![
             result("ringtide", 1_000),
+            result("tokio", 2_000),
+            result("floor", 500),
+        ]
+    }
+
+    /// ringtide on io_uring and on epoll (late by half as much again), tokio and the floor.
+    pub(super) fn with_drivers() -> Vec<RuntimeResult> {
+        vec![
+            result("ringtide-io_uring", 1_000),
+            result("ringtide-epoll", 1_500),
             result("tokio", 2_000),
             result("floor", 500),
         ]
@@ -144,9 +167,37 @@ mod tests {
     }
 
     pub(super) fn table(config: &RunConfig, results: &[RuntimeResult]) -> String {
+        table_with(config, results, &[])
+    }
+
+    pub(super) fn table_with(
+        config: &RunConfig,
+        results: &[RuntimeResult],
+        not_measured: &[NotMeasured],
+    ) -> String {
         let mut out = Vec::new();
-        print_table(config, results, &mut out).unwrap();
+        print_table(config, results, not_measured, &mut out).unwrap();
         String::from_utf8(out).unwrap()
+    }
+
+    /// A ringtide driver left out of a run.
+    pub(super) fn not_measured(driver: &str) -> NotMeasured {
+        NotMeasured {
+            name: format!("ringtide-{driver}"),
+            driver: driver.to_string(),
+            reason: format!("no {driver} here"),
+        }
+    }
+
+    /// The lines of the block that starts with `heading`, up to the next blank line.
+    pub(super) fn block<'a>(text: &'a str, heading: &str) -> Vec<&'a str> {
+        let start = text
+            .find(heading)
+            .unwrap_or_else(|| panic!("no {heading:?}"));
+        text[start..]
+            .lines()
+            .take_while(|l| !l.is_empty())
+            .collect()
     }
 
     /// The cells of `name`'s row in the block that starts with `block`.
@@ -163,10 +214,19 @@ mod tests {
         results: &[RuntimeResult],
         tag: &str,
     ) -> serde_json::Value {
+        json_with(config, results, &[], tag)
+    }
+
+    pub(super) fn json_with(
+        config: &RunConfig,
+        results: &[RuntimeResult],
+        not_measured: &[NotMeasured],
+        tag: &str,
+    ) -> serde_json::Value {
         let dir = scratch_dir(tag);
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("latency.json");
-        write_json(&path, config, results).unwrap();
+        write_json(&path, config, results, not_measured).unwrap();
         let value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         value
@@ -184,5 +244,15 @@ mod tests {
         assert_eq!(value["results"][1]["ratio_to_ringtide"]["p99"], 1.0);
         let tokio = value["results"][0]["ratio_to_ringtide"]["p99"].as_f64();
         assert!((tokio.unwrap() - 2.0).abs() < 1e-3, "{tokio:?}");
+    }
+
+    #[test]
+    fn the_first_ringtide_driver_is_the_reference_wherever_it_stands() {
+        let mut results = with_drivers();
+        results.rotate_left(1);
+        let text = table(&config("spread"), &results);
+        assert!(text.contains("ratio to ringtide-epoll"), "{text}");
+        let value = json(&config("spread"), &results, "json-driver-order");
+        assert_eq!(value["ratio_reference"], "ringtide-epoll");
     }
 }

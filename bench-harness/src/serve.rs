@@ -2,10 +2,12 @@
 //! processes it runs them in.
 //!
 //! `ringtide-bench serve --runtime ringtide|tokio` (hidden) serves with the same echo
-//! loop on either runtime: one 16 KiB buffer per connection, read, write all of it back,
-//! repeat. It prints the address it listens on as the first line of stdout, and stops
-//! cleanly on SIGTERM or SIGINT. Each server runs in its own process so that its CPU
-//! time (`/proc/PID/stat`) is its own and nothing of one runtime lingers into the next.
+//! loop on either runtime (ringtide on the I/O driver `--driver` names): one 16 KiB
+//! buffer per connection, read, write all of it back, repeat. It prints the address it
+//! listens on as the first line of stdout, and stops cleanly on SIGTERM or SIGINT, with a
+//! summary on stderr that names the runtime and the driver. Each server runs in its own
+//! process so that its CPU time (`/proc/PID/stat`) is its own and nothing of one runtime
+//! lingers into the next.
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -14,6 +16,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ringtide::Driver;
 use ringtide_examples::{serve, ServeOptions, ServerStats, Shutdown, ECHO_BUFFER};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -35,10 +38,22 @@ impl ServerRuntime {
     }
 }
 
+/// One server of a comparison.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerSpec {
+    pub runtime: ServerRuntime,
+    /// ringtide's I/O driver, never `auto` (`None` for tokio).
+    pub driver: Option<Driver>,
+    /// The name it is reported under: `tokio`, `ringtide` or `ringtide-DRIVER`.
+    pub name: String,
+}
+
 /// Settings of one server process.
 #[derive(Debug, Clone, Copy)]
 pub struct ServeConfig {
     pub runtime: ServerRuntime,
+    /// ringtide's I/O driver.
+    pub driver: Driver,
     pub addr: SocketAddr,
     pub workers: usize,
     /// Pin the whole server (every thread) to this CPU.
@@ -56,11 +71,17 @@ pub fn run(config: ServeConfig) -> io::Result<()> {
     }
     sys::raise_descriptor_limit();
     let stats = Arc::new(ServerStats::default());
-    match config.runtime {
-        ServerRuntime::Ringtide => serve_ringtide(config, &shutdown, stats.clone())?,
-        ServerRuntime::Tokio => serve_tokio(config, &shutdown, stats.clone())?,
-    }
-    eprintln!("{} echo server: {}", config.runtime.name(), stats.summary());
+    let server = match config.runtime {
+        ServerRuntime::Ringtide => {
+            let driver = serve_ringtide(config, &shutdown, stats.clone())?;
+            format!("ringtide echo server on {driver}")
+        }
+        ServerRuntime::Tokio => {
+            serve_tokio(config, &shutdown, stats.clone())?;
+            "tokio echo server".to_string()
+        }
+    };
+    eprintln!("{server}: {}", stats.summary());
     Ok(())
 }
 
@@ -71,13 +92,15 @@ fn announce(addr: SocketAddr) -> io::Result<()> {
     stdout.flush()
 }
 
+/// Serves on ringtide until shut down; returns the driver it ran on.
 fn serve_ringtide(
     config: ServeConfig,
     shutdown: &Shutdown,
     stats: Arc<ServerStats>,
-) -> io::Result<()> {
+) -> io::Result<Driver> {
     let rt = ringtide::Builder::new()
         .worker_threads(config.workers)
+        .driver(config.driver)
         .build()?;
     let listener = ringtide::net::TcpListener::bind(config.addr)?;
     announce(listener.local_addr()?)?;
@@ -89,7 +112,8 @@ fn serve_ringtide(
         ServeOptions::default(),
     );
     rt.block_on(rt.spawn(server))
-        .map_err(|e| io::Error::other(e.to_string()))?
+        .map_err(|e| io::Error::other(e.to_string()))??;
+    Ok(rt.driver())
 }
 
 /// The tokio twin of the examples' `serve`: the same accept loop and echo loop.
@@ -162,10 +186,10 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts a server on `runtime` listening on a free loopback port, pinned to `cpu`,
-    /// and waits until it says where it listens.
+    /// Starts `spec`'s server listening on a free loopback port, pinned to `cpu`, and
+    /// waits until it says where it listens.
     pub fn start(
-        runtime: ServerRuntime,
+        spec: &ServerSpec,
         workers: usize,
         cpu: Option<usize>,
     ) -> io::Result<ServerProcess> {
@@ -175,7 +199,7 @@ impl ServerProcess {
             .args([
                 "serve",
                 "--runtime",
-                runtime.name(),
+                spec.runtime.name(),
                 "--addr",
                 "127.0.0.1:0",
             ])
@@ -183,6 +207,9 @@ impl ServerProcess {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
+        if let Some(driver) = spec.driver {
+            command.args(["--driver", &driver.to_string()]);
+        }
         if let Some(cpu) = cpu {
             command.args(["--cpu", &cpu.to_string()]);
         }
@@ -205,7 +232,7 @@ impl ServerProcess {
                 let status = server.stop().ok();
                 return Err(io::Error::other(format!(
                     "the {} echo server did not report its address (exit: {status:?})",
-                    runtime.name()
+                    spec.name
                 )));
             }
         };
@@ -214,7 +241,7 @@ impl ServerProcess {
                 io::ErrorKind::InvalidData,
                 format!(
                     "the {} echo server printed `{line}`, not an address",
-                    runtime.name()
+                    spec.name
                 ),
             )
         })?;

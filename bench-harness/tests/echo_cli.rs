@@ -1,7 +1,8 @@
 //! End-to-end runs of `ringtide-bench echo`: a short load on the ringtide echo server
-//! (a `serve` child process) checked through the JSON, a short comparison, the refusals
-//! of bad arguments and of a server that is not there, and the failed runs against
-//! servers (on threads of the test) that do not echo or that stop mid-run.
+//! (a `serve` child process) checked through the JSON, short comparisons (one with
+//! ringtide on each driver), the echo server on epoll, the refusals of bad arguments and
+//! of a server that is not there, and the failed runs against servers (on threads of the
+//! test) that do not echo or that stop mid-run.
 
 mod common;
 
@@ -17,10 +18,17 @@ use std::time::{Duration, Instant};
 use common::assert_refused_in_one_line;
 
 fn bench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ringtide-bench"))
+    harness()
         .args(args)
         .output()
         .expect("the harness binary runs")
+}
+
+/// `ringtide-bench`, with no `RINGTIDE_DRIVER` to override `--driver`.
+fn harness() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ringtide-bench"));
+    command.env_remove("RINGTIDE_DRIVER");
+    command
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -38,9 +46,16 @@ struct Server {
 
 impl Server {
     fn start(runtime: &str) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ringtide-bench"))
-            .args(["serve", "--runtime", runtime, "--addr", "127.0.0.1:0"])
+        Server::spawn(&["--runtime", runtime], Stdio::inherit())
+    }
+
+    /// Starts `serve` with `args`, its stderr going to `stderr`.
+    fn spawn(args: &[&str], stderr: Stdio) -> Server {
+        let mut child = harness()
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(args)
             .stdout(Stdio::piped())
+            .stderr(stderr)
             .spawn()
             .expect("the server starts");
         let mut line = String::new();
@@ -51,16 +66,22 @@ impl Server {
         Server { child, addr }
     }
 
-    /// Stops the server with SIGTERM, as a person would, and checks it exits cleanly.
-    fn stop(mut self) {
+    /// Stops the server with SIGTERM, as a person would, checks it exits cleanly, and
+    /// returns what it wrote to stderr if that was piped.
+    fn stop(mut self) -> String {
         let pid = self.child.id().to_string();
         let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(killed.success());
         let status = self.child.wait().unwrap();
+        let mut stderr = String::new();
+        if let Some(mut pipe) = self.child.stderr.take() {
+            pipe.read_to_string(&mut stderr).unwrap();
+        }
         assert!(
             status.success(),
-            "the server exits cleanly on SIGTERM: {status}"
+            "the server exits cleanly on SIGTERM: {status}: {stderr}"
         );
+        stderr
     }
 }
 
@@ -168,32 +189,17 @@ fn a_fixed_rate_load_sends_about_that_rate() {
 
 #[test]
 fn compare_measures_both_servers_and_their_ratios() {
-    let dir = scratch("compare");
-    let json = dir.join("out.json");
-    let out = bench(&[
-        "echo",
-        "--compare",
-        "--connections",
-        "2",
-        "--size",
-        "64",
-        "--duration",
-        "300ms",
-        "--warmup",
-        "0s",
-        "--quiet",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
+    let (out, report) = short_compare(&[], &[]);
     let (stdout, _) = check(&out);
     assert!(stdout.contains("ringtide / tokio"), "{stdout}");
-    let report = read_json(&json);
     let results = report["results"].as_array().unwrap();
     let servers: Vec<_> = results
         .iter()
         .map(|r| r["server"].as_str().unwrap())
         .collect();
     assert_eq!(servers, ["ringtide", "tokio"]);
+    assert!(results[0]["driver"].is_string(), "the driver auto picked");
+    assert!(results[1]["driver"].is_null());
     for run in results {
         assert!(run["requests"].as_u64().unwrap() > 0, "{run}");
         assert_eq!(run["errors"], 0, "{run}");
@@ -202,6 +208,119 @@ fn compare_measures_both_servers_and_their_ratios() {
     assert_eq!(
         report["ratios_ringtide_to_tokio"].as_array().unwrap().len(),
         1
+    );
+}
+
+/// A short comparison with `extra` options, in `env`; its output and its JSON.
+fn short_compare(extra: &[&str], env: &[(&str, &str)]) -> (Output, serde_json::Value) {
+    let dir = scratch(&format!("compare-{}-{}", extra.join("-"), env.len()));
+    let json = dir.join("out.json");
+    let quick = "--connections 2 --size 64 --duration 300ms --warmup 0s --quiet";
+    let out = harness()
+        .envs(env.iter().copied())
+        .args(["echo", "--compare"])
+        .args(quick.split(' '))
+        .args(extra)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    let report = read_json(&json);
+    let _ = std::fs::remove_dir_all(&dir);
+    (out, report)
+}
+
+fn servers(report: &serde_json::Value) -> Vec<(String, serde_json::Value)> {
+    report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["server"].as_str().unwrap().to_string(),
+                r["driver"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn compare_runs_ringtide_on_each_driver_next_to_tokio() {
+    let (out, report) = short_compare(&["--driver", "io_uring,epoll"], &[]);
+    let (stdout, stderr) = check(&out);
+    assert_eq!(
+        servers(&report),
+        [
+            ("ringtide-io_uring".to_string(), "io_uring".into()),
+            ("ringtide-epoll".to_string(), "epoll".into()),
+            ("tokio".to_string(), serde_json::Value::Null),
+        ]
+    );
+    for run in report["results"].as_array().unwrap() {
+        assert!(run["requests"].as_u64().unwrap() > 0, "{run}");
+        assert_eq!(run["errors"], 0, "{run}");
+    }
+    assert_eq!(
+        report["ratios_ringtide_to_tokio"].as_array().unwrap().len(),
+        2
+    );
+    let between = &report["ratios_between_drivers"];
+    assert_eq!(between.as_array().unwrap().len(), 1, "{report}");
+    assert_eq!(between[0]["server"], "ringtide-epoll");
+    assert_eq!(between[0]["versus"], "ringtide-io_uring");
+    for line in [
+        "epoll: CPU/req <= 1.05",
+        "\nringtide-epoll ",
+        "ringtide drivers / ringtide-io_uring",
+    ] {
+        assert!(stdout.contains(line), "{line:?} missing:\n{stdout}");
+    }
+    // Each server's summary names its driver.
+    for driver in ["io_uring", "epoll"] {
+        let summary = format!("ringtide echo server on {driver}: ");
+        assert!(stderr.contains(&summary), "{summary:?} missing:\n{stderr}");
+    }
+}
+
+#[test]
+fn compare_reports_a_driver_that_cannot_be_used_and_measures_the_rest() {
+    let (out, report) = short_compare(
+        &["--driver", "io_uring,epoll"],
+        &[("RINGTIDE_DRIVER", "epoll")],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("error: ringtide-io_uring was not measured"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("\nnot measured: ringtide-io_uring: "),
+        "{stdout}"
+    );
+    let names: Vec<String> = servers(&report).into_iter().map(|(name, _)| name).collect();
+    assert_eq!(names, ["ringtide-epoll", "tokio"]);
+    assert_eq!(report["not_measured"][0]["driver"], "io_uring");
+}
+
+#[test]
+fn the_echo_server_on_epoll_echoes_and_says_so() {
+    let args = ["--runtime", "ringtide", "--driver", "epoll"];
+    let server = Server::spawn(&args, Stdio::piped());
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream.write_all(b"over epoll").unwrap();
+    let mut echoed = [0u8; 10];
+    stream.read_exact(&mut echoed).unwrap();
+    assert_eq!(&echoed, b"over epoll");
+    drop(stream);
+    let stderr = server.stop();
+    assert!(
+        stderr.starts_with("ringtide echo server on epoll: 1 connections accepted"),
+        "{stderr}"
     );
 }
 
@@ -227,6 +346,7 @@ fn a_server_that_is_not_there_is_a_clear_error() {
 fn bad_arguments_exit_with_2_and_never_panic() {
     for args in [
         &["echo", "--addr", "127.0.0.1:7000", "--connections", "0"][..],
+        &["echo", "--addr", "127.0.0.1:7000", "--driver", "epoll"],
         &["echo", "--addr", "127.0.0.1:7000", "--size", "0"],
         &["echo", "--addr", "127.0.0.1:7000", "--duration", "0s"],
         &["echo", "--addr", "not an address"],
@@ -416,6 +536,20 @@ fn values_out_of_range_are_refused_in_one_line_before_connecting() {
     listener.set_nonblocking(true).unwrap();
     let accepted = listener.accept().map(|_| ()).map_err(|e| e.kind());
     assert_eq!(accepted, Err(io::ErrorKind::WouldBlock));
+}
+
+#[test]
+fn an_unknown_driver_is_refused_in_one_line_that_names_the_drivers() {
+    for args in [
+        &["echo", "--compare", "--driver", "io_uring,kqueue"][..],
+        &["serve", "--runtime", "ringtide", "--driver", "kqueue"],
+    ] {
+        let needles = ["--driver", "`kqueue`", "io_uring, epoll or auto"];
+        assert_refused_in_one_line(&bench(args), args, &needles);
+    }
+    let args = &["serve", "--runtime", "tokio", "--driver", "epoll"];
+    let needles = ["--driver", "--runtime ringtide only"];
+    assert_refused_in_one_line(&bench(args), args, &needles);
 }
 
 #[test]

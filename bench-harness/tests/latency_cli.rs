@@ -1,5 +1,6 @@
-//! End-to-end runs of `ringtide-bench latency`: one small run per mode, checked through
-//! the JSON it writes, and the refusals of bad arguments.
+//! End-to-end runs of `ringtide-bench latency`: one small run per mode and one on each
+//! ringtide driver, checked through the JSON they write, a driver that cannot be used,
+//! and the refusals of bad arguments.
 
 mod common;
 
@@ -9,12 +10,21 @@ use std::process::{Command, Output};
 use common::assert_refused_in_one_line;
 
 fn bench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ringtide-bench"))
-        .arg("latency")
+    harness()
         .args(args)
         .output()
         .expect("the harness binary runs")
 }
+
+/// `ringtide-bench latency`, with no `RINGTIDE_DRIVER` to override `--driver`.
+fn harness() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ringtide-bench"));
+    command.arg("latency").env_remove("RINGTIDE_DRIVER");
+    command
+}
+
+/// The runtimes of a default run.
+const RUNTIMES: [&str; 3] = ["ringtide", "tokio", "floor"];
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ringtide-bench-{}-{name}", std::process::id()));
@@ -26,7 +36,17 @@ fn scratch(name: &str) -> PathBuf {
 /// Runs one small measurement of every runtime and checks that the output is complete:
 /// every runtime reports every wake, none early, and every output file exists.
 fn check_mode(mode: &str, extra: &[&str], wakes_per_task: u64) {
-    let dir = scratch(mode);
+    check_run(mode, extra, wakes_per_task, &RUNTIMES);
+}
+
+/// Like [`check_mode`], for a run whose results are named `names`; returns its JSON.
+fn check_run(
+    mode: &str,
+    extra: &[&str],
+    wakes_per_task: u64,
+    names: &[&str],
+) -> (String, serde_json::Value) {
+    let dir = scratch(&format!("{mode}-{}", names.len()));
     let json = dir.join("out.json");
     let hgrm = dir.join("hgrm");
     let plot = dir.join("plot.svg");
@@ -58,7 +78,7 @@ fn check_mode(mode: &str, extra: &[&str], wakes_per_task: u64) {
         "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
         out.status
     );
-    for name in ["ringtide", "tokio", "floor"] {
+    for name in names {
         assert!(stdout.contains(name), "table lists {name}:\n{stdout}");
         assert!(
             hgrm.join(format!("{name}.hgrm")).is_file(),
@@ -71,7 +91,7 @@ fn check_mode(mode: &str, extra: &[&str], wakes_per_task: u64) {
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let text = report.to_string();
-    for name in ["ringtide", "tokio", "floor"] {
+    for name in names {
         let runtime =
             find_runtime(&report, name).unwrap_or_else(|| panic!("{name} in JSON: {text}"));
         assert_eq!(
@@ -85,6 +105,7 @@ fn check_mode(mode: &str, extra: &[&str], wakes_per_task: u64) {
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
+    (stdout.into_owned(), report)
 }
 
 fn find_runtime<'a>(report: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
@@ -99,6 +120,91 @@ fn find_runtime<'a>(report: &'a serde_json::Value, name: &str) -> Option<&'a ser
 #[test]
 fn spread_run_is_complete() {
     check_mode("spread", &["--window", "100ms"], 1);
+}
+
+#[test]
+fn each_driver_is_measured_next_to_tokio_and_the_floor_in_one_run() {
+    let names = ["ringtide-io_uring", "ringtide-epoll", "tokio", "floor"];
+    let extra = ["--window", "50ms", "--driver", "io_uring,epoll"];
+    let (stdout, report) = check_run("spread", &extra, 1, &names);
+    let results = report["results"].as_array().unwrap();
+    let order: Vec<&str> = results
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, names);
+    let drivers: Vec<&serde_json::Value> = results.iter().map(|r| &r["driver"]).collect();
+    assert_eq!(
+        serde_json::json!(drivers),
+        serde_json::json!(["io_uring", "epoll", null, null])
+    );
+    assert_eq!(report["ratio_reference"], "ringtide-io_uring");
+    assert_eq!(
+        report["config"]["drivers"],
+        serde_json::json!(["io_uring", "epoll"])
+    );
+    for ringtide in &results[..2] {
+        let others: Vec<&String> = ringtide["ratio_to"].as_object().unwrap().keys().collect();
+        assert_eq!(others, ["floor", "tokio"], "{ringtide}");
+        assert!(
+            ringtide["ratio_to"]["floor"]["p99"].is_number(),
+            "{ringtide}"
+        );
+    }
+    for other in &results[2..] {
+        assert!(other.get("ratio_to").is_none(), "{other}");
+    }
+    for block in [
+        "ratio to ringtide-io_uring",
+        "ratio to tokio",
+        "ratio to floor",
+        "target: p99 on epoll <= 2.00 × the floor's: ringtide-epoll",
+    ] {
+        assert!(stdout.contains(block), "{block:?} missing:\n{stdout}");
+    }
+}
+
+#[test]
+fn a_driver_that_cannot_be_used_is_reported_and_the_rest_measured() {
+    // RINGTIDE_DRIVER makes every runtime of the process run on epoll: a runtime asked
+    // for io_uring would measure epoll under io_uring's name.
+    let dir = scratch("unusable-driver");
+    let json = dir.join("out.json");
+    let out = harness()
+        .env("RINGTIDE_DRIVER", "epoll")
+        .args(["--mode", "burst", "--tasks", "200", "--lead", "50ms"])
+        .args([
+            "--runtimes",
+            "ringtide",
+            "--driver",
+            "io_uring,epoll",
+            "--quiet",
+        ])
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("error: ringtide-io_uring was not measured")
+            && stderr.contains("RINGTIDE_DRIVER=epoll"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("\nnot measured: ringtide-io_uring: "),
+        "{stdout}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["results"].as_array().unwrap().len(), 1, "{report}");
+    assert_eq!(report["results"][0]["name"], "ringtide-epoll");
+    assert_eq!(report["results"][0]["driver"], "epoll");
+    assert_eq!(report["results"][0]["count"], 200);
+    assert_eq!(report["not_measured"][0]["name"], "ringtide-io_uring");
+    assert_eq!(report["not_measured"][0]["driver"], "io_uring");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -175,6 +281,18 @@ fn values_out_of_range_are_refused_in_one_line_that_names_the_range() {
         (
             &["--malloc-top-pad", "4096"],
             &["--malloc-top-pad", "at most 1024"],
+        ),
+        (
+            &["--driver", "io_uring,kqueue"],
+            &["--driver", "`kqueue`", "io_uring, epoll or auto"],
+        ),
+        (
+            &["--driver", "epoll,epoll"],
+            &["--driver lists epoll twice"],
+        ),
+        (
+            &["--runtimes", "tokio", "--driver", "epoll"],
+            &["--driver", "leaves ringtide out"],
         ),
         // A deadline for every nanosecond of a day: more wakes than a run can hold.
         (

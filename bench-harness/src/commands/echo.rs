@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
+use ringtide::Driver;
 
 use super::values;
 use super::MAX_WORKERS;
@@ -54,15 +55,24 @@ pub struct EchoArgs {
     /// Pin the load generator to this CPU.
     #[arg(long, value_name = "CPU")]
     client_cpu: Option<usize>,
-    /// Start the ringtide and the tokio echo servers (child processes, the server
-    /// pinned to one CPU and the load generator to another) and measure both under the
-    /// same loads.
+    /// Start the ringtide (once per --driver) and the tokio echo servers (child
+    /// processes, the server pinned to one CPU and the load generator to another) and
+    /// measure them under the same loads.
     #[arg(long)]
     compare: bool,
     /// With --compare: worker threads of each server [default: 1, as each server is
     /// pinned to one CPU].
     #[arg(long, value_parser = values::count(1, MAX_WORKERS))]
     workers: Option<usize>,
+    /// With --compare: the ringtide server's I/O drivers, comma-separated: io_uring,
+    /// epoll, auto [default: auto]. The ringtide server runs once per driver listed under
+    /// each load, before tokio's, as ringtide-io_uring, ringtide-epoll (as plain ringtide
+    /// for auto alone). Each is divided by tokio (io_uring held to req/s >= 1.30, CPU/req
+    /// <= 0.70, p99 <= 1.00; epoll to CPU/req <= 1.05), and each after the first by the
+    /// first. A driver that does not run here is reported and left out, and the rest is
+    /// measured. (The load generator runs on ringtide's default driver.)
+    #[arg(long = "driver", value_delimiter = ',', value_parser = values::DriverName)]
+    drivers: Vec<Driver>,
     /// Do not print progress to stderr.
     #[arg(long)]
     quiet: bool,
@@ -78,27 +88,29 @@ pub const EXIT_STATUS: &str = "\
 Exit status: 0 when every measurement shows an echo server at work; 1 when one does not \
 (any echo that differs from what was sent, errors above 1% of the requests measured, no \
 request completed in the measured window, or connections that cannot reconnect by its end, \
-as when the server stopped) or when the run itself fails; 2 when an option is out of range \
-or does not fit the others. The figures are printed either way.";
+as when the server stopped), when a driver of --driver does not run here, or when the run \
+itself fails; 2 when an option is out of range or does not fit the others. The figures are \
+printed either way.";
 
 /// What an `echo` command will do.
 #[derive(Debug)]
 enum EchoPlan {
     /// Load one server the user started.
     Single(LoadConfig),
-    /// Start ringtide's and tokio's servers and load each in turn.
+    /// Start ringtide's (once per driver) and tokio's servers and load each in turn.
     Compare(CompareConfig),
 }
 
 impl EchoArgs {
     /// Checks what clap cannot and builds the plan and the report's settings.
     fn validate(&self) -> Result<(EchoPlan, EchoConfig), String> {
-        let config = |addr, server_workers, pinning| EchoConfig {
+        let config = |addr, server_workers, pinning, drivers: &[Driver]| EchoConfig {
             addr,
             duration_s: self.duration.as_secs_f64(),
             warmup_s: self.warmup.as_secs_f64(),
             rate: self.rate,
             server_workers,
+            drivers: drivers.iter().map(Driver::to_string).collect(),
             pinning,
         };
         if self.compare {
@@ -122,9 +134,12 @@ impl EchoArgs {
                     given.to_vec()
                 }
             };
+            let drivers = super::drivers(&self.drivers)?;
             let placement = Placement::detect();
+            let config = config(None, Some(workers), placement.note.clone(), &drivers);
             let plan = CompareConfig {
                 workers,
+                drivers,
                 connections: or(&self.connections, &[50, 500]),
                 sizes: or(&self.size, &[128, 4096]),
                 duration: self.duration,
@@ -134,12 +149,18 @@ impl EchoArgs {
                 placement,
                 progress: !self.quiet,
             };
-            let note = plan.placement.note.clone();
-            return Ok((EchoPlan::Compare(plan), config(None, Some(workers), note)));
+            return Ok((EchoPlan::Compare(plan), config));
         }
         if self.workers.is_some() {
             return Err(
                 "--workers sets the servers' threads, so it goes with --compare only".into(),
+            );
+        }
+        if !self.drivers.is_empty() {
+            return Err(
+                "--driver chooses the drivers of the servers --compare starts, so it goes with \
+                 --compare only"
+                    .into(),
             );
         }
         let Some(text) = &self.addr else {
@@ -180,7 +201,7 @@ impl EchoArgs {
         };
         Ok((
             EchoPlan::Single(load),
-            config(Some(addr.to_string()), None, pinning),
+            config(Some(addr.to_string()), None, pinning, &[]),
         ))
     }
 }
@@ -205,39 +226,50 @@ pub fn run(args: &EchoArgs) -> ExitCode {
         }
     };
     sys::raise_descriptor_limit();
-    let runs = match &plan {
+    let measured = match &plan {
         EchoPlan::Single(load) => echo::run(load).map(|result| {
-            vec![report::echo::EchoRun {
+            let run = report::echo::EchoRun {
                 server: load.label.clone(),
+                driver: None,
                 connections: load.connections,
                 size: load.size,
                 result,
-            }]
+            };
+            (vec![run], Vec::new())
         }),
         EchoPlan::Compare(compare) => {
             if !args.quiet {
+                let drivers = match &compare.drivers[..] {
+                    [Driver::Auto] => String::new(),
+                    drivers => {
+                        let names: Vec<String> = drivers.iter().map(Driver::to_string).collect();
+                        format!(" (on {})", names.join(", "))
+                    }
+                };
                 eprintln!(
-                    "comparing ringtide and tokio echo servers with {} worker(s) each; {}",
+                    "comparing ringtide{drivers} and tokio echo servers with {} worker(s) each; \
+                     {}",
                     compare.workers, config.pinning
                 );
             }
             compare::run(compare)
         }
     };
-    let runs = match runs {
-        Ok(runs) => runs,
+    let (runs, not_measured) = match measured {
+        Ok(measured) => measured,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
     let stdout = std::io::stdout();
-    if let Err(e) = report::echo::print_table(&config, &runs, &mut stdout.lock()) {
+    let table = report::echo::print_table(&config, &runs, &not_measured, &mut stdout.lock());
+    if let Err(e) = table {
         eprintln!("error: writing the table: {e}");
         return ExitCode::FAILURE;
     }
     if let Some(path) = &args.json {
-        match report::echo::write_json(path, &config, &runs) {
+        match report::echo::write_json(path, &config, &runs, &not_measured) {
             Ok(()) => eprintln!("wrote JSON: {}", path.display()),
             Err(e) => {
                 eprintln!("error: writing JSON to {}: {e}", path.display());
@@ -255,6 +287,9 @@ pub fn run(args: &EchoArgs) -> ExitCode {
             );
             status = ExitCode::FAILURE;
         }
+    }
+    if super::any_not_measured(&not_measured) {
+        status = ExitCode::FAILURE;
     }
     status
 }
@@ -314,6 +349,27 @@ mod tests {
             panic!("a comparison");
         };
         assert_eq!((compare.sizes, compare.workers), (vec![1024, 2048], 2));
+        assert_eq!(compare.drivers, [Driver::Auto]);
+        assert_eq!(config.drivers, ["auto"]);
+    }
+
+    #[test]
+    fn compare_runs_ringtide_on_each_driver_listed() {
+        let (plan, config) = parse(&["--compare", "--driver", "epoll,io_uring"]).unwrap();
+        let EchoPlan::Compare(compare) = plan else {
+            panic!("a comparison");
+        };
+        assert_eq!(compare.drivers, [Driver::Epoll, Driver::IoUring]);
+        assert_eq!(config.drivers, ["epoll", "io_uring"]);
+        assert!(error(&["--compare", "--driver", "auto,auto"]).contains("twice"));
+        let unknown = error(&["--compare", "--driver", "kqueue"]);
+        assert!(
+            unknown.contains("--driver: unknown ringtide driver `kqueue`"),
+            "{unknown}"
+        );
+        assert!(
+            error(&["--addr", "127.0.0.1:7000", "--driver", "epoll"]).contains("--compare only")
+        );
     }
 
     #[test]

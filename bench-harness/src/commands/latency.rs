@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
+use ringtide::Driver;
 
 use super::values;
 use super::MAX_WORKERS;
@@ -40,6 +41,15 @@ pub struct LatencyArgs {
         default_value = "ringtide,tokio,floor"
     )]
     runtimes: Vec<RuntimeKind>,
+    /// ringtide's I/O drivers, comma-separated: io_uring, epoll, auto [default: auto].
+    /// ringtide is measured once per driver listed, as ringtide-io_uring,
+    /// ringtide-epoll (as plain ringtide for auto alone); the ratios then divide by the
+    /// first driver's figures, each driver's figures are also divided by tokio's and the
+    /// floor's, and in spread mode epoll's p99 is held to at most 2 times the floor's. A
+    /// driver that does not run here is reported and left out, the rest is measured,
+    /// and the run exits 1.
+    #[arg(long = "driver", value_delimiter = ',', value_parser = values::DriverName)]
+    drivers: Vec<Driver>,
     /// Worker threads for every runtime (default: the CPUs available).
     #[arg(long, value_parser = values::count(1, MAX_WORKERS))]
     workers: Option<usize>,
@@ -119,6 +129,14 @@ impl LatencyArgs {
             }
             runtimes.push(*r);
         }
+        if !self.drivers.is_empty() && !runtimes.contains(&RuntimeKind::Ringtide) {
+            return Err(
+                "--driver chooses ringtide's I/O drivers, but --runtimes leaves \
+                        ringtide out"
+                    .into(),
+            );
+        }
+        let drivers = super::drivers(&self.drivers)?;
         let pin = !self.no_pin;
         let schedule = Schedule {
             mode: self.mode,
@@ -146,12 +164,14 @@ impl LatencyArgs {
                 Duration::ZERO
             }),
             malloc_top_pad_mib: self.malloc_top_pad,
+            drivers: drivers.iter().map(Driver::to_string).collect(),
         };
         let run = LatencyRun {
             schedule,
             workers,
             pin,
             runtimes,
+            drivers,
             progress: !self.quiet,
         };
         Ok((run, config))
@@ -176,31 +196,33 @@ pub fn run(args: &LatencyArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    let results = match latency::run(&run) {
-        Ok(results) => results,
+    let measured = match latency::run(&run) {
+        Ok(measured) => measured,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
+    let (results, not_measured) = (&measured.results, &measured.not_measured);
     let stdout = std::io::stdout();
-    if let Err(e) = report::print_table(&config, &results, &mut stdout.lock()) {
+    if let Err(e) = report::print_table(&config, results, not_measured, &mut stdout.lock()) {
         eprintln!("error: writing the table: {e}");
         return ExitCode::FAILURE;
     }
     let mut written = Vec::new();
     if let Some(path) = &args.json {
-        written.push(("JSON", path, report::write_json(path, &config, &results)));
+        let json = report::write_json(path, &config, results, not_measured);
+        written.push(("JSON", path, json));
     }
     if let Some(dir) = &args.hgrm {
         written.push((
             ".hgrm files",
             dir,
-            report::write_hgrm(dir, &results).map(drop),
+            report::write_hgrm(dir, results).map(drop),
         ));
     }
     if let Some(path) = &args.plot {
-        written.push(("plot", path, report::write_plot(path, &config, &results)));
+        written.push(("plot", path, report::write_plot(path, &config, results)));
     }
     for (what, path, result) in written {
         match result {
@@ -211,11 +233,15 @@ pub fn run(args: &LatencyArgs) -> ExitCode {
             }
         }
     }
+    let mut status = ExitCode::SUCCESS;
     if results.iter().any(|r| r.early_wakes > 0) {
         eprintln!("error: some wakes came before their deadline (see the early column)");
-        return ExitCode::FAILURE;
+        status = ExitCode::FAILURE;
     }
-    ExitCode::SUCCESS
+    if super::any_not_measured(not_measured) {
+        status = ExitCode::FAILURE;
+    }
+    status
 }
 
 #[cfg(test)]
@@ -251,6 +277,26 @@ mod tests {
             ]
         );
         assert!(run.pin && config.pin);
+        assert_eq!(run.drivers, [Driver::Auto]);
+        assert_eq!(config.drivers, ["auto"]);
+    }
+
+    #[test]
+    fn drivers_are_listed_in_order_once_each_and_only_for_ringtide() {
+        let (run, config) = parse(&["--driver", "io_uring,epoll"]).unwrap();
+        assert_eq!(run.drivers, [Driver::IoUring, Driver::Epoll]);
+        assert_eq!(config.drivers, ["io_uring", "epoll"]);
+        let unknown = parse(&["--driver", "io_uring,kqueue"]).unwrap_err();
+        assert!(
+            unknown.contains("--driver") && unknown.contains("io_uring, epoll or auto"),
+            "{unknown}"
+        );
+        assert!(parse(&["--driver", "epoll,io_uring,epoll"])
+            .unwrap_err()
+            .contains("--driver lists epoll twice"));
+        assert!(parse(&["--runtimes", "tokio,floor", "--driver", "epoll"])
+            .unwrap_err()
+            .contains("leaves ringtide out"));
     }
 
     #[test]

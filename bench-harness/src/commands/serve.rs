@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::Args;
+use ringtide::Driver;
 
 use super::values;
 use super::MAX_WORKERS;
@@ -15,6 +16,9 @@ pub struct ServeArgs {
     /// The runtime to serve on.
     #[arg(long, value_enum)]
     runtime: ServerRuntime,
+    /// With --runtime ringtide: its I/O driver, io_uring, epoll or auto [default: auto].
+    #[arg(long, value_parser = values::DriverName)]
+    driver: Option<Driver>,
     /// Address to listen on (port 0: any free port).
     #[arg(long, default_value = "127.0.0.1:0")]
     addr: SocketAddr,
@@ -28,6 +32,10 @@ pub struct ServeArgs {
 
 /// Runs `ringtide-bench serve`.
 pub fn run(args: &ServeArgs) -> ExitCode {
+    if args.driver.is_some() && args.runtime != ServerRuntime::Ringtide {
+        eprintln!("error: --driver chooses ringtide's I/O driver, so it goes with --runtime ringtide only");
+        return ExitCode::from(2);
+    }
     if let Some(cpu) = args.cpu {
         if let Err(why) = sys::check_cpu(cpu) {
             eprintln!(
@@ -38,6 +46,7 @@ pub fn run(args: &ServeArgs) -> ExitCode {
     }
     let config = ServeConfig {
         runtime: args.runtime,
+        driver: args.driver.unwrap_or_default(),
         addr: args.addr,
         workers: args.workers,
         cpu: args.cpu,

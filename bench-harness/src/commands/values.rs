@@ -1,5 +1,5 @@
-//! The kinds of option values clap has no parser for: durations, rates, sizes and
-//! counts.
+//! The kinds of option values clap has no parser for: durations, rates, sizes, counts
+//! and ringtide's I/O drivers.
 //!
 //! Each kind has one reader, and every option of that kind is parsed by a [`Ranged`]
 //! that holds the range the option accepts. A value out of range is refused while clap
@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use clap::builder::TypedValueParser;
 use clap::error::ErrorKind;
+use ringtide::Driver;
 
 /// The longest duration any option takes. A day is long enough for a soak run, and
 /// deadlines built from a few such durations stay far from where an `Instant` overflows.
@@ -68,19 +69,54 @@ impl<T: Copy + PartialOrd + Send + Sync + 'static> TypedValueParser for Ranged<T
         arg: Option<&clap::Arg>,
         value: &OsStr,
     ) -> Result<T, clap::Error> {
-        let name = arg
-            .and_then(clap::Arg::get_long)
-            .map_or_else(|| "a value".to_string(), |long| format!("--{long}"));
-        let checked = match value.to_str() {
-            Some(text) => self.check(&name, text),
-            None => Err(one_line(&format!(
-                "{name}: `{}` is not UTF-8 text",
-                value.to_string_lossy()
-            ))),
-        };
-        // A raw error prints as the one line `error: MESSAGE`, and exits with clap's
-        // status for usage errors, 2, like clap's own refusals.
-        checked.map_err(|message| clap::Error::raw(ErrorKind::ValueValidation, message + "\n"))
+        parse_option_value(arg, value, |name, text| self.check(name, text))
+    }
+}
+
+/// Reads `value` of option `arg` with `check` (given the option's name and the text),
+/// refusing it in one line as clap refuses a usage error.
+fn parse_option_value<T>(
+    arg: Option<&clap::Arg>,
+    value: &OsStr,
+    check: impl FnOnce(&str, &str) -> Result<T, String>,
+) -> Result<T, clap::Error> {
+    let name = arg
+        .and_then(clap::Arg::get_long)
+        .map_or_else(|| "a value".to_string(), |long| format!("--{long}"));
+    let checked = match value.to_str() {
+        Some(text) => check(&name, text),
+        None => Err(one_line(&format!(
+            "{name}: `{}` is not UTF-8 text",
+            value.to_string_lossy()
+        ))),
+    };
+    // A raw error prints as the one line `error: MESSAGE`, and exits with clap's status
+    // for usage errors, 2, like clap's own refusals.
+    checked.map_err(|message| clap::Error::raw(ErrorKind::ValueValidation, message + "\n"))
+}
+
+/// The parser of ringtide I/O drivers: `io_uring`, `epoll` or `auto`.
+#[derive(Debug, Clone, Copy)]
+pub struct DriverName;
+
+impl DriverName {
+    /// `text` as a driver for option `name`, or the one-line reason it is refused.
+    pub fn check(name: &str, text: &str) -> Result<Driver, String> {
+        text.parse()
+            .map_err(|e: std::io::Error| one_line(&format!("{name}: {e}")))
+    }
+}
+
+impl TypedValueParser for DriverName {
+    type Value = Driver;
+
+    fn parse_ref(
+        &self,
+        _cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<Driver, clap::Error> {
+        parse_option_value(arg, value, DriverName::check)
     }
 }
 
@@ -363,6 +399,20 @@ mod tests {
                 .unwrap_err(),
             "--workers: `two\\nthree` is not a whole number"
         );
+    }
+
+    #[test]
+    fn drivers_parse_by_name_and_refusals_name_the_choices() {
+        assert_eq!(DriverName::check("--driver", "epoll"), Ok(Driver::Epoll));
+        assert_eq!(
+            DriverName::check("--driver", " io_uring"),
+            Ok(Driver::IoUring)
+        );
+        assert_eq!(DriverName::check("--driver", "auto"), Ok(Driver::Auto));
+        let refused = DriverName::check("--driver", "kqueue\nx").unwrap_err();
+        assert!(refused.starts_with("--driver: "), "{refused}");
+        assert!(refused.contains("io_uring, epoll or auto"), "{refused}");
+        assert!(!refused.contains('\n'), "{refused:?}");
     }
 
     /// Text shaped like the values options take, edges included: signs, exponents, units

@@ -1,12 +1,14 @@
 //! The latency report as JSON.
 
+use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 use serde::Serialize;
 
-use super::summary::{ratio, reference, Figures, Lateness};
+use super::summary::{compares_drivers, ratio, reference, Figures, Lateness};
 use super::{create, RunConfig, RuntimeResult};
+use crate::drivers::NotMeasured;
 
 #[derive(Serialize)]
 struct JsonReport<'a> {
@@ -16,11 +18,13 @@ struct JsonReport<'a> {
     /// Name of the runtime the `ratio_to_ringtide` figures divide by.
     ratio_reference: Option<&'a str>,
     results: Vec<JsonRuntime<'a>>,
+    not_measured: &'a [NotMeasured],
 }
 
 #[derive(Serialize)]
 struct JsonRuntime<'a> {
     name: &'a str,
+    driver: Option<String>,
     #[serde(flatten)]
     lateness: Lateness,
     count: u64,
@@ -33,6 +37,9 @@ struct JsonRuntime<'a> {
     bytes_per_task: f64,
     drain_ms: Option<f64>,
     ratio_to_ringtide: JsonRatios,
+    /// Drivers compared: a ringtide result's figures divided by each other runtime's.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    ratio_to: BTreeMap<&'a str, JsonRatios>,
 }
 
 /// The main figures divided by the reference runtime's; `null` where the reference is 0.
@@ -78,15 +85,34 @@ impl JsonRatios {
 /// creating its directory if needed.
 ///
 /// The top level holds `config`, `lateness_unit` (`"us"`), `ratio_reference` (the runtime
-/// ratios divide by) and `results`, one object per runtime in order, with `name`; lateness
+/// ratios divide by), `results`, one object per runtime in order, and `not_measured`, the
+/// ringtide drivers left out (`name`, `driver`, `reason`). Each result has `name`;
+/// `driver`, the I/O driver ringtide ran on (`null` for the other runtimes); lateness
 /// `p50`, `p90`, `p99`, `p99.9`, `p99.99`, `max`, `min`, `mean` and `stdev` in
 /// microseconds; `count`, `tasks`, `early_wakes`, `wall_s`, `spawn_rate` (tasks/s),
 /// `baseline_rss` and `peak_rss` (bytes), `bytes_per_task`, `drain_ms` (`null` outside
 /// burst runs); and `ratio_to_ringtide`, the main figures divided by ringtide's (by the
-/// first runtime's when ringtide did not run), `null` where ringtide's figure is 0.
-pub fn write_json(path: &Path, config: &RunConfig, results: &[RuntimeResult]) -> io::Result<()> {
+/// first driver's when drivers were chosen, by the first runtime's when ringtide did not
+/// run), `null` where that figure is 0. When drivers were chosen, each ringtide result
+/// also has `ratio_to`: its figures divided by each other runtime's, by name.
+pub fn write_json(
+    path: &Path,
+    config: &RunConfig,
+    results: &[RuntimeResult],
+    not_measured: &[NotMeasured],
+) -> io::Result<()> {
     let figures: Vec<Figures> = results.iter().map(Figures::of).collect();
     let base = reference(results).map(Figures::of);
+    let others: Vec<(&str, Figures)> = if compares_drivers(results) {
+        results
+            .iter()
+            .zip(&figures)
+            .filter(|(r, _)| r.driver.is_none())
+            .map(|(r, f)| (r.name.as_str(), *f))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let report = JsonReport {
         config,
         lateness_unit: "us",
@@ -96,6 +122,7 @@ pub fn write_json(path: &Path, config: &RunConfig, results: &[RuntimeResult]) ->
             .zip(&figures)
             .map(|(r, f)| JsonRuntime {
                 name: &r.name,
+                driver: r.driver.map(|d| d.to_string()),
                 lateness: f.lateness,
                 count: f.count,
                 tasks: r.tasks,
@@ -107,8 +134,14 @@ pub fn write_json(path: &Path, config: &RunConfig, results: &[RuntimeResult]) ->
                 bytes_per_task: f.bytes_per_task,
                 drain_ms: f.drain_ms,
                 ratio_to_ringtide: JsonRatios::of(f, base.as_ref().unwrap_or(f)),
+                ratio_to: others
+                    .iter()
+                    .filter(|_| r.driver.is_some())
+                    .map(|(name, other)| (*name, JsonRatios::of(f, other)))
+                    .collect(),
             })
             .collect(),
+        not_measured,
     };
     write_json_file(path, &report)
 }
@@ -126,8 +159,16 @@ pub(super) fn write_json_file(path: &Path, value: &impl Serialize) -> io::Result
 mod tests {
     use std::time::Duration;
 
-    use super::super::tests::{config, json, result, scratch_dir, three};
+    use super::super::tests::{
+        config, json, json_with, not_measured, result, scratch_dir, three, with_drivers,
+    };
     use super::*;
+
+    /// Asserts that `v` is `want`, to the histograms' precision.
+    fn close(v: &serde_json::Value, want: f64) {
+        let v = v.as_f64().unwrap();
+        assert!((v - want).abs() <= want * 1e-3, "{v} is not {want}");
+    }
 
     #[test]
     fn json_has_every_figure_and_ratios() {
@@ -145,6 +186,7 @@ mod tests {
 
         let keys = [
             "name",
+            "driver",
             "p50",
             "p90",
             "p99",
@@ -179,10 +221,6 @@ mod tests {
         }
 
         let ringtide = &results[0];
-        let close = |v: &serde_json::Value, want: f64| {
-            let v = v.as_f64().unwrap();
-            assert!((v - want).abs() <= want * 1e-3, "{v} is not {want}");
-        };
         close(&ringtide["p50"], 500.0);
         close(&ringtide["p90"], 900.0);
         close(&ringtide["max"], 1_000.0);
@@ -205,6 +243,45 @@ mod tests {
     }
 
     #[test]
+    fn json_names_each_driver_and_divides_each_by_the_other_runtimes() {
+        let value = json_with(
+            &config("spread"),
+            &with_drivers(),
+            &[not_measured("kqueue")],
+            "json-drivers",
+        );
+        assert_eq!(value["ratio_reference"], "ringtide-io_uring");
+        let results = value["results"].as_array().unwrap();
+        let drivers: Vec<&serde_json::Value> = results.iter().map(|r| &r["driver"]).collect();
+        assert_eq!(
+            serde_json::json!(drivers),
+            serde_json::json!(["io_uring", "epoll", null, null])
+        );
+        let epoll = &results[1];
+        close(&epoll["ratio_to_ringtide"]["p99"], 1.5);
+        close(&epoll["ratio_to"]["tokio"]["p99"], 0.75);
+        close(&epoll["ratio_to"]["floor"]["p99"], 3.0);
+        close(&results[0]["ratio_to"]["floor"]["p99"], 2.0);
+        for other in &results[2..] {
+            assert!(other.get("ratio_to").is_none(), "{other}");
+        }
+        assert_eq!(
+            value["not_measured"],
+            serde_json::json!([{
+                "name": "ringtide-kqueue",
+                "driver": "kqueue",
+                "reason": "no kqueue here"
+            }])
+        );
+        // Without chosen drivers: the plain name, the driver it ran on, nothing left out.
+        let value = json(&config("spread"), &three(), "json-auto");
+        assert_eq!(value["results"][0]["name"], "ringtide");
+        assert_eq!(value["results"][0]["driver"], "io_uring");
+        assert_eq!(value["not_measured"], serde_json::json!([]));
+        assert_eq!(value["config"]["drivers"], serde_json::json!(["auto"]));
+    }
+
+    #[test]
     fn json_carries_drain_and_falls_back_to_the_first_runtime() {
         let mut results = vec![result("tokio", 2_000), result("floor", 1_000)];
         results[0].drain = Some(Duration::from_micros(2_500));
@@ -221,10 +298,10 @@ mod tests {
     fn json_creates_its_directory_and_reports_errors() {
         let dir = scratch_dir("json-dirs");
         let path = dir.join("nested").join("x.json");
-        write_json(&path, &config("spread"), &three()).unwrap();
+        write_json(&path, &config("spread"), &three(), &[]).unwrap();
         assert!(path.is_file());
         // A directory where the file should go cannot be written over.
-        assert!(write_json(&dir, &config("spread"), &three()).is_err());
+        assert!(write_json(&dir, &config("spread"), &three(), &[]).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,13 +1,15 @@
 //! What every latency report shows of a run: its figures in the reports' units, their
-//! ratios to a reference runtime, and a one-line description of the run's settings.
+//! ratios to a reference runtime (and, when ringtide ran on chosen drivers, each driver's
+//! ratios to the other runtimes), and a one-line description of the run's settings.
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::{RunConfig, RuntimeResult, NS_PER_US};
+use crate::drivers::PLAIN_NAME;
 
-/// The runtime every other one is compared with.
-const REFERENCE: &str = "ringtide";
+/// The name of the OS floor's result.
+pub(super) const FLOOR: &str = "floor";
 /// Lateness figures of one runtime, in microseconds.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub(super) struct Lateness {
@@ -94,12 +96,22 @@ impl Figures {
     }
 }
 
-/// The result others are divided by: ringtide's, or the first one when ringtide did not run.
+/// The result others are divided by: ringtide's (the first driver's, when several ran),
+/// or the first one when ringtide did not run.
 pub(super) fn reference(results: &[RuntimeResult]) -> Option<&RuntimeResult> {
     results
         .iter()
-        .find(|r| r.name == REFERENCE)
+        .find(|r| r.driver.is_some())
         .or_else(|| results.first())
+}
+
+/// Whether ringtide ran on drivers chosen with `--driver` (its results are then named
+/// after their drivers), so that each driver's figures are also divided by every other
+/// runtime's.
+pub(super) fn compares_drivers(results: &[RuntimeResult]) -> bool {
+    results
+        .iter()
+        .any(|r| r.driver.is_some() && r.name != PLAIN_NAME)
 }
 
 /// `value / reference`, or `None` where that is no number (a zero or missing reference).

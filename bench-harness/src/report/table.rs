@@ -2,8 +2,11 @@
 
 use std::io::{self, Write};
 
-use super::summary::{describe, ratio, reference, Figures};
+use ringtide::Driver;
+
+use super::summary::{compares_drivers, describe, ratio, reference, Figures, FLOOR};
 use super::{RunConfig, RuntimeResult};
+use crate::drivers::NotMeasured;
 
 /// One column of the table: its two header lines, its width (separator included), how to
 /// read its figure from a row's figures `F` and how to show it.
@@ -110,41 +113,116 @@ pub(super) fn show(value: Option<f64>, show: fn(f64) -> String) -> String {
     }
 }
 
+/// The most an epoll runtime's p99 lateness may be, in multiples of the floor's, in
+/// spread mode.
+const EPOLL_P99_TO_FLOOR: f64 = 2.0;
+
 /// Prints the results as a fixed-width table: one row per runtime with lateness
 /// percentiles, max and mean (µs), early wakes, wall time (s), spawn rate (million
 /// tasks/s), peak RSS (MiB), bytes per task and, for burst runs, the drain time (ms);
-/// then the same figures divided by ringtide's (or by the first runtime's when ringtide
-/// did not run).
+/// then the same figures divided by ringtide's (by the first driver's when drivers were
+/// chosen, by the first runtime's when ringtide did not run). When drivers were chosen,
+/// then each driver's figures divided by each other runtime's, and in spread mode the
+/// epoll target. Last, the ringtide drivers that were not measured, and why.
 pub fn print_table(
     config: &RunConfig,
     results: &[RuntimeResult],
+    not_measured: &[NotMeasured],
     out: &mut impl Write,
 ) -> io::Result<()> {
     writeln!(out, "latency: {}", describe(config))?;
     writeln!(out, "lateness = wake time - deadline")?;
-    if results.is_empty() {
-        return writeln!(out, "no results");
-    }
-    let figures: Vec<Figures> = results.iter().map(Figures::of).collect();
-    let with_drain = config.mode == "burst" || figures.iter().any(|f| f.drain_ms.is_some());
-    let columns = columns(with_drain);
-    let name_width = name_width(results.iter().map(|r| r.name.as_str()));
-    writeln!(out)?;
-    let rows = results.iter().map(|r| r.name.as_str()).zip(&figures);
-    write_figures(out, name_width, &columns, rows)?;
+    if let Some(reference) = reference(results) {
+        let figures: Vec<Figures> = results.iter().map(Figures::of).collect();
+        let with_drain = config.mode == "burst" || figures.iter().any(|f| f.drain_ms.is_some());
+        let columns = columns(with_drain);
+        let name_width = name_width(results.iter().map(|r| r.name.as_str()));
+        writeln!(out)?;
+        let rows = results.iter().map(|r| r.name.as_str()).zip(&figures);
+        write_figures(out, name_width, &columns, rows)?;
 
-    let Some(reference) = reference(results) else {
-        return Ok(());
-    };
+        let all = results.iter().zip(&figures);
+        write_ratios(out, name_width, &columns, reference, all)?;
+        if compares_drivers(results) {
+            let ringtide = || {
+                results
+                    .iter()
+                    .zip(&figures)
+                    .filter(|(r, _)| r.driver.is_some())
+            };
+            for other in results.iter().filter(|r| r.driver.is_none()) {
+                write_ratios(out, name_width, &columns, other, ringtide())?;
+            }
+            if config.mode == "spread" {
+                write_epoll_target(out, results)?;
+            }
+        }
+    } else {
+        writeln!(out, "no results")?;
+    }
+    write_not_measured(out, not_measured)
+}
+
+/// Writes a line for each ringtide driver left out of the run, after a blank line.
+pub(super) fn write_not_measured(
+    out: &mut impl Write,
+    not_measured: &[NotMeasured],
+) -> io::Result<()> {
+    for (i, skipped) in not_measured.iter().enumerate() {
+        if i == 0 {
+            writeln!(out)?;
+        }
+        writeln!(out, "not measured: {}: {}", skipped.name, skipped.reason)?;
+    }
+    Ok(())
+}
+
+/// Writes the figures of `rows` divided by `reference`'s.
+fn write_ratios<'a>(
+    out: &mut impl Write,
+    name_width: usize,
+    columns: &[Column],
+    reference: &RuntimeResult,
+    rows: impl Iterator<Item = (&'a RuntimeResult, &'a Figures)>,
+) -> io::Result<()> {
     let base = Figures::of(reference);
     writeln!(out)?;
     writeln!(out, "ratio to {} (below 1: less than {0})", reference.name)?;
-    write_heads(out, name_width, &columns)?;
-    for (result, f) in results.iter().zip(&figures) {
+    write_heads(out, name_width, columns)?;
+    for (result, f) in rows {
         let cells = columns
             .iter()
             .map(|c| show(ratio((c.value)(f), (c.value)(&base)), show_ratio));
-        write_row(out, name_width, &result.name, &columns, cells)?;
+        write_row(out, name_width, &result.name, columns, cells)?;
+    }
+    Ok(())
+}
+
+/// Writes, for each ringtide result on epoll, its p99 lateness over the floor's against
+/// [`EPOLL_P99_TO_FLOOR`].
+fn write_epoll_target(out: &mut impl Write, results: &[RuntimeResult]) -> io::Result<()> {
+    let Some(floor) = results.iter().find(|r| r.name == FLOOR) else {
+        return Ok(());
+    };
+    let p99 = |r: &RuntimeResult| Some(Figures::of(r).lateness.p99);
+    let on_epoll = results.iter().filter(|r| r.driver == Some(Driver::Epoll));
+    for (i, epoll) in on_epoll.enumerate() {
+        if i == 0 {
+            writeln!(out)?;
+        }
+        let cell = match ratio(p99(epoll), p99(floor)) {
+            Some(r) => format!(
+                "{} {}",
+                show_ratio(r),
+                if r <= EPOLL_P99_TO_FLOOR { "ok" } else { "X" }
+            ),
+            None => show(None, show_ratio),
+        };
+        writeln!(
+            out,
+            "target: p99 on epoll <= {EPOLL_P99_TO_FLOOR:.2} × the floor's: {} {cell}",
+            epoll.name
+        )?;
     }
     Ok(())
 }
@@ -222,7 +300,9 @@ fn write_row<F>(
 mod tests {
     use std::time::Duration;
 
-    use super::super::tests::{config, result, row, table, three};
+    use super::super::tests::{
+        block, config, not_measured, result, row, table, table_with, three, with_drivers,
+    };
 
     #[test]
     fn table_has_every_runtime_and_the_ratio_block() {
@@ -297,6 +377,52 @@ mod tests {
         let first = text.lines().next().unwrap();
         assert!(first.contains("period 100ms"), "{first}");
         assert!(first.contains("duration 2500µs"), "{first}");
+    }
+
+    #[test]
+    fn each_driver_is_divided_by_every_other_runtime_and_epoll_meets_its_target_or_not() {
+        let mut results = with_drivers();
+        let text = table_with(&config("spread"), &results, &[not_measured("kqueue")]);
+        // Every runtime divided by the first driver: epoll by io_uring among them.
+        let first = block(&text, "ratio to ringtide-io_uring (below 1");
+        assert_eq!(first.len(), 7, "{text}");
+        assert_eq!(
+            row(&text, "ratio to ringtide-io_uring", "ringtide-epoll")[3],
+            "1.50"
+        );
+        // Each driver divided by tokio and by the floor: their blocks hold only ringtide.
+        for (other, io_uring, epoll) in [("tokio", "0.50", "0.75"), ("floor", "2.00", "3.00")] {
+            let heading = format!("ratio to {other} (below 1: less than {other})");
+            let lines = block(&text, &heading);
+            let names: Vec<&str> = lines[3..]
+                .iter()
+                .map(|l| l.split_whitespace().next().unwrap())
+                .collect();
+            assert_eq!(names, ["ringtide-io_uring", "ringtide-epoll"], "{text}");
+            assert_eq!(row(&text, &heading, "ringtide-io_uring")[3], io_uring);
+            assert_eq!(row(&text, &heading, "ringtide-epoll")[3], epoll);
+        }
+        let target = "target: p99 on epoll <= 2.00 × the floor's: ringtide-epoll";
+        assert!(text.contains(&format!("\n{target} 3.00 X\n")), "{text}");
+        assert!(
+            text.ends_with("\n\nnot measured: ringtide-kqueue: no kqueue here\n"),
+            "{text}"
+        );
+
+        results[3] = result("floor", 1_000);
+        let text = table(&config("spread"), &results);
+        assert!(text.contains(&format!("\n{target} 1.50 ok\n")), "{text}");
+        // The target is set for spread deadlines.
+        assert!(!table(&config("burst"), &results).contains("target"));
+    }
+
+    #[test]
+    fn a_run_with_nothing_measured_says_why() {
+        let text = table_with(&config("spread"), &[], &[not_measured("epoll")]);
+        assert!(
+            text.ends_with("no results\n\nnot measured: ringtide-epoll: no epoll here\n"),
+            "{text}"
+        );
     }
 
     #[test]
