@@ -125,12 +125,16 @@ fn a_timeout_returns_what_is_done_and_leaves_the_rest_running() {
     let rt = common::runtime();
     rt.block_on(async {
         let start = Instant::now();
-        let tasks = [5u64, 100].map(|ms| {
+        // The slow task finishes only when let go, after the wait: however loaded the
+        // machine, it is still pending at the deadline.
+        let (let_go, gate) = futures::channel::oneshot::channel::<()>();
+        let tasks = [
+            ringtide::spawn(async { 5u64 }),
             ringtide::spawn(async move {
-                sleep(Duration::from_millis(ms)).await;
-                ms
-            })
-        });
+                gate.await.unwrap();
+                100
+            }),
+        ];
         let result = wait(tasks, ReturnWhen::AllCompleted)
             .timeout(Duration::from_millis(50))
             .await
@@ -141,6 +145,7 @@ fn a_timeout_returns_what_is_done_and_leaves_the_rest_running() {
         // The slow task was not cancelled: it still finishes.
         let (index, slow) = result.pending.into_iter().next().unwrap();
         assert_eq!(index, 1);
+        let_go.send(()).unwrap();
         assert_eq!(slow.await.unwrap(), 100);
     });
 }

@@ -1,10 +1,10 @@
 //! Cooperative budget: a task that keeps finding its resources ready must still yield.
 //!
 //! Every time a worker polls a task it grants the task a budget of [`BUDGET`] units.
-//! Runtime resources that complete without waiting (an expired timer, a finished
-//! `JoinHandle`, later socket operations) spend one unit; once the budget is spent they
-//! return `Pending` after waking the task, so it goes to the back of the run queue and
-//! its siblings, timers and completions get their turn.
+//! Runtime resources that complete without waiting (an expired timer, a socket
+//! operation) spend one unit; once the budget is spent they return `Pending` after waking
+//! the task, so it goes to the back of the run queue and its siblings, timers and
+//! completions get their turn.
 
 use std::cell::Cell;
 use std::task::{Context, Poll};

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use crate::context::{self, Current};
+use crate::coop;
 use crate::driver::op::{OpCell, Operation};
 use crate::scheduler::WorkerShared;
 
@@ -66,6 +67,13 @@ impl<T: Operation> Future for Op<T> {
         let this = self.get_mut();
         assert!(!this.done, "operation polled after completion");
         if this.owner.is_none() {
+            // A readiness driver completes a request on a ready socket at once, so a
+            // task whose socket stays ready would never suspend: each request spends
+            // one unit of the task's budget, and once that is gone the task yields
+            // before it starts another.
+            if coop::poll_proceed(cx).is_pending() {
+                return Poll::Pending;
+            }
             if let Err(e) = this.submit() {
                 this.done = true;
                 return Poll::Ready(this.cell.fail_submit(e));

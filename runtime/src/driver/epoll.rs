@@ -7,7 +7,9 @@
 //!    ([`Operation::attempt`](super::op::Operation::attempt)). Most receives on a busy
 //!    connection and most sends finish here, with no epoll call at all. (A descriptor
 //!    this driver watches and last found not ready in that direction is not tried: the
-//!    call could only fail with `EAGAIN` until the next edge.)
+//!    call could only fail with `EAGAIN` until the next edge. A stream read or write
+//!    shorter than asked for counts as finding it not ready: it emptied the socket's
+//!    receive buffer, or filled its send buffer.)
 //! 2. If the descriptor is not ready (`EAGAIN`), the request joins its descriptor's
 //!    readers or writers, and the descriptor is registered with this epoll instance if it
 //!    is not yet: edge-triggered, for reading and writing at once, for as long as it is
@@ -96,15 +98,29 @@ struct Registration {
     /// `EAGAIN` waits without trying.
     read_ready: bool,
     write_ready: bool,
+    /// The peer closed its side, or the socket failed: every later read (write) ends at
+    /// once, with the end of stream or the error, and no further edge will say so, so
+    /// the direction stays ready for good.
+    read_closed: bool,
+    write_closed: bool,
     readers: Vec<OpRef>,
     writers: Vec<OpRef>,
 }
 
 impl Registration {
-    fn ready(&mut self, interest: Interest) -> &mut bool {
+    fn is_ready(&self, interest: Interest) -> bool {
         match interest {
-            Interest::Read => &mut self.read_ready,
-            Interest::Write => &mut self.write_ready,
+            Interest::Read => self.read_ready,
+            Interest::Write => self.write_ready,
+        }
+    }
+
+    /// Records whether `interest` may find the descriptor ready; a closed direction
+    /// stays ready.
+    fn set_ready(&mut self, interest: Interest, ready: bool) {
+        match interest {
+            Interest::Read => self.read_ready = ready || self.read_closed,
+            Interest::Write => self.write_ready = ready || self.write_closed,
         }
     }
 
@@ -223,11 +239,15 @@ impl Poller {
         let known_not_ready = self
             .registrations
             .get_mut(readiness.fd as usize)
-            .is_some_and(|r| r.key == readiness.key && !*r.ready(readiness.interest));
+            .is_some_and(|r| r.key == readiness.key && !r.is_ready(readiness.interest));
         if !known_not_ready {
             // SAFETY: as above; the request is not completed.
             let result = unsafe { op.attempt() };
             if result != -libc::EAGAIN {
+                // SAFETY: right after the attempt, as above.
+                if unsafe { op.exhausted(result) } {
+                    self.mark_not_ready(readiness);
+                }
                 self.complete(op, result);
                 return Ok(());
             }
@@ -237,7 +257,7 @@ impl Poller {
             }
         }
         let registration = &mut self.registrations[readiness.fd as usize];
-        *registration.ready(readiness.interest) = false;
+        registration.set_ready(readiness.interest, false);
         registration.waiting(readiness.interest).push(op);
         self.waiting += 1;
         Ok(())
@@ -260,6 +280,16 @@ impl Poller {
             let op = list.remove(at);
             self.waiting -= 1;
             self.complete(op, -libc::ECANCELED);
+        }
+    }
+
+    /// Records that the descriptor has nothing more in `readiness`'s direction until its
+    /// next edge, if this driver watches it.
+    fn mark_not_ready(&mut self, readiness: Readiness) {
+        if let Some(registration) = self.registrations.get_mut(readiness.fd as usize) {
+            if registration.key == readiness.key {
+                registration.set_ready(readiness.interest, false);
+            }
         }
     }
 
@@ -296,9 +326,15 @@ impl Poller {
             )?,
             result => result?,
         }
-        registration.key = readiness.key;
-        registration.read_ready = true;
-        registration.write_ready = true;
+        *registration = Registration {
+            key: readiness.key,
+            read_ready: true,
+            write_ready: true,
+            read_closed: false,
+            write_closed: false,
+            readers: std::mem::take(&mut registration.readers),
+            writers: std::mem::take(&mut registration.writers),
+        };
         Ok(())
     }
 
@@ -355,6 +391,14 @@ impl Poller {
                 continue; // a wake-up or a timeout: ending the wait was its purpose
             }
             let fd = token as usize;
+            if let Some(registration) = self.registrations.get_mut(fd) {
+                if flags & (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) != 0 {
+                    registration.read_closed = true;
+                }
+                if flags & (libc::EPOLLHUP | libc::EPOLLERR) != 0 {
+                    registration.write_closed = true;
+                }
+            }
             if flags & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) != 0 {
                 self.drive(fd, Interest::Read);
             }
@@ -371,7 +415,7 @@ impl Poller {
         let Some(registration) = self.registrations.get_mut(fd) else {
             return;
         };
-        *registration.ready(interest) = true;
+        registration.set_ready(interest, true);
         loop {
             let registration = &mut self.registrations[fd];
             let list = registration.waiting(interest);
@@ -382,13 +426,23 @@ impl Poller {
                 // SAFETY: the request is on this driver's list, so not completed.
                 unsafe { op.attempt() }
             };
+            // SAFETY: right after the attempt, on a request not completed.
+            let exhausted = result == -libc::EAGAIN || unsafe { op.exhausted(result) };
             if result == -libc::EAGAIN {
-                *registration.ready(interest) = false;
+                registration.set_ready(interest, false);
                 return;
             }
             let op = list.remove(0);
+            if exhausted {
+                registration.set_ready(interest, false);
+            }
+            // The next waiter would only find it not ready (unless it is closed).
+            let stop = !registration.is_ready(interest);
             self.waiting -= 1;
             self.complete(op, result);
+            if stop {
+                return;
+            }
         }
     }
 

@@ -185,6 +185,16 @@ impl IoDriver {
         }
     }
 
+    /// As [`poll`](Self::poll) where that makes no system call beyond submitting what is
+    /// queued (a ring's completions are in shared memory); nothing on epoll, which can only
+    /// be asked with a system call: for a worker about to park, whose park asks anyway.
+    pub(crate) fn poll_if_free(&mut self) -> io::Result<()> {
+        match self {
+            IoDriver::Uring(ring) => ring.poll(),
+            IoDriver::Epoll(poller) => poller.poll(),
+        }
+    }
+
     /// Blocks until a completion, a wake-up on the eventfd, or `timeout` (`None`: none).
     pub(crate) fn park(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         match self {

@@ -101,6 +101,14 @@ pub(crate) trait Operation: Send + Sized + 'static {
     /// driver then calls again once it is).
     fn attempt(&mut self) -> i32;
 
+    /// After an [`attempt`](Operation::attempt) that returned `result`: whether that
+    /// shows the descriptor has nothing more to give in this direction for now, so that
+    /// the next request waits for an edge instead of trying (a stream read or write
+    /// shorter than asked for: the socket buffer was emptied, or filled).
+    fn exhausted(&self, _result: i32) -> bool {
+        false
+    }
+
     /// The output for a completion, or for an error that kept the request from the
     /// kernel (no runtime, runtime shut down).
     fn complete(self, result: io::Result<Completion>) -> Self::Output;
@@ -127,6 +135,7 @@ struct VTable {
     sqe: unsafe fn(NonNull<Header>, &Features) -> squeue::Entry,
     readiness: unsafe fn(NonNull<Header>) -> Readiness,
     attempt: unsafe fn(NonNull<Header>) -> i32,
+    exhausted: unsafe fn(NonNull<Header>, i32) -> bool,
     complete: unsafe fn(NonNull<Header>, Completion) -> Option<Waker>,
     clone: unsafe fn(NonNull<Header>),
     drop: unsafe fn(NonNull<Header>),
@@ -152,6 +161,7 @@ impl<T: Operation> OpInner<T> {
         sqe: Self::sqe,
         readiness: Self::readiness,
         attempt: Self::attempt,
+        exhausted: Self::exhausted,
         complete: Self::complete,
         clone: Self::clone_ref,
         drop: Self::drop_ref,
@@ -200,6 +210,18 @@ impl<T: Operation> OpInner<T> {
         data.as_mut()
             .expect("operation data taken before completion")
             .attempt()
+    }
+
+    /// # Safety
+    ///
+    /// As for [`attempt`](Self::attempt).
+    unsafe fn exhausted(ptr: NonNull<Header>, result: i32) -> bool {
+        // SAFETY: the caller guarantees the type and liveness, and that the future does
+        // not touch `data` meanwhile.
+        let this = unsafe { ptr.cast::<OpInner<T>>().as_ref() };
+        // SAFETY: as above.
+        let data = unsafe { &*this.data.get() };
+        data.as_ref().is_some_and(|data| data.exhausted(result))
     }
 
     /// # Safety
@@ -307,6 +329,17 @@ impl OpRef {
     pub(crate) unsafe fn attempt(&self) -> i32 {
         // SAFETY: the vtable matches the allocation; the caller holds the request.
         unsafe { (self.header().vtable.attempt)(self.0) }
+    }
+
+    /// Whether an attempt that returned `result` emptied (or filled) the descriptor (see
+    /// [`Operation::exhausted`]).
+    ///
+    /// # Safety
+    ///
+    /// As for [`attempt`](Self::attempt), right after it.
+    pub(crate) unsafe fn exhausted(&self, result: i32) -> bool {
+        // SAFETY: the vtable matches the allocation; the caller holds the request.
+        unsafe { (self.header().vtable.exhausted)(self.0, result) }
     }
 
     /// Records the completion; returns the waker of the future to wake, if it is alive.

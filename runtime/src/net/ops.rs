@@ -213,11 +213,28 @@ impl Operation for Connect {
 pub(crate) struct Recv<B> {
     fd: SharedFd,
     buf: B,
+    /// A stream socket, which hands over all it has up to the length asked for (a
+    /// datagram socket hands over one datagram).
+    stream: bool,
 }
 
 impl<B: IoBufMut> Recv<B> {
+    /// A receive from a stream socket.
     pub(crate) fn new(fd: SharedFd, buf: B) -> Recv<B> {
-        Recv { fd, buf }
+        Recv {
+            fd,
+            buf,
+            stream: true,
+        }
+    }
+
+    /// A receive of one datagram from a connected datagram socket.
+    pub(crate) fn datagram(fd: SharedFd, buf: B) -> Recv<B> {
+        Recv {
+            fd,
+            buf,
+            stream: false,
+        }
     }
 }
 
@@ -243,6 +260,11 @@ impl<B: IoBufMut> Operation for Recv<B> {
             )
         };
         syscall_result(n)
+    }
+
+    fn exhausted(&self, result: i32) -> bool {
+        // A short read of a stream took everything the socket had.
+        self.stream && result > 0 && (result as usize) < attempt_len(self.buf.bytes_total())
     }
 
     fn sqe(&mut self, features: &Features) -> squeue::Entry {
@@ -306,6 +328,12 @@ impl<B: IoBuf> Operation for Send<B> {
             )
         };
         syscall_result(n)
+    }
+
+    fn exhausted(&self, result: i32) -> bool {
+        // A short send filled the socket's buffer (a datagram is sent whole or not at all).
+        let init = self.buf.bytes_init();
+        result >= 0 && (result as usize) < attempt_len(init - self.offset.min(init))
     }
 
     fn sqe(&mut self, _: &Features) -> squeue::Entry {

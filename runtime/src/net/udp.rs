@@ -100,7 +100,7 @@ impl UdpSocket {
         &self,
         buf: B,
     ) -> impl Future<Output = (io::Result<usize>, B)> + std::marker::Send + 'static {
-        Op::new(Recv::new(self.fd.clone(), buf))
+        Op::new(Recv::datagram(self.fd.clone(), buf))
     }
 
     /// The address the socket is bound to.

@@ -296,7 +296,9 @@ impl WorkerCore {
                 self.run_task(task);
                 continue;
             }
-            if self.maintain() {
+            // Out of local work: what the driver has is taken by the park below if no
+            // other work turns up first (or by the next pass of `next_local`).
+            if self.maintain_with(DriverPoll::IfFree) {
                 continue;
             }
             if let Some(task) = self.steal(1) {
@@ -379,6 +381,10 @@ impl WorkerCore {
     /// Drains the inbox, fires due timers and reaps completions. Returns whether any of
     /// it produced runnable work.
     fn maintain(&self) -> bool {
+        self.maintain_with(DriverPoll::Always)
+    }
+
+    fn maintain_with(&self, driver_poll: DriverPoll) -> bool {
         let worker = &self.shared.workers[self.index];
         self.flush_unregistered();
         // Read before swapping: a swap takes the line exclusive on every pass.
@@ -394,7 +400,10 @@ impl WorkerCore {
             self.handle_ring_msgs(msgs);
         }
         let more_timers = self.fire_timers();
-        let polled = self.driver.borrow_mut().poll();
+        let polled = match driver_poll {
+            DriverPoll::Always => self.driver.borrow_mut().poll(),
+            DriverPoll::IfFree => self.driver.borrow_mut().poll_if_free(),
+        };
         if let Err(e) = polled {
             fatal_ring_error(e);
         }
@@ -667,6 +676,15 @@ impl WorkerCore {
             }
         }
     }
+}
+
+/// Whether a maintenance pass asks the driver for completions.
+#[derive(Debug, Clone, Copy)]
+enum DriverPoll {
+    Always,
+    /// Only where that costs no system call (a ring's completion queue is shared
+    /// memory; epoll must be asked): for a worker about to park, whose park asks anyway.
+    IfFree,
 }
 
 /// Retries a steal until it gives a definite answer.
