@@ -59,8 +59,9 @@ pub(crate) fn with_worker_of<R>(
     }
 }
 
-/// Whether the current thread is a worker of any runtime or inside `block_on`.
-pub(crate) fn in_runtime() -> bool {
+/// Whether the current thread is a worker of any runtime or inside `block_on`: where
+/// blocking the thread on a future would stall the tasks that future waits for.
+pub(crate) fn in_worker_or_block_on() -> bool {
     with_current(|c| !matches!(c, Current::None))
 }
 

@@ -52,6 +52,8 @@
 pub(crate) mod loom;
 
 #[cfg(not(loom))]
+mod block_on;
+#[cfg(not(loom))]
 pub mod buf;
 #[cfg(not(loom))]
 mod context;

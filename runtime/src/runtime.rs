@@ -3,17 +3,13 @@
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::pin::pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 use std::time::Duration;
 
 use crossbeam_deque::Worker;
 
 use crate::context::{self, Current};
-use crate::coop;
 use crate::driver::{self, Driver, Features};
 use crate::error::{SetupError, WorkerResource};
 use crate::scheduler::worker::WorkerCore;
@@ -341,29 +337,7 @@ impl Runtime {
     /// Panics when called from a worker thread or from inside another `block_on`:
     /// blocking there would stall the tasks it waits for. Await the future instead.
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
-        if context::in_runtime() {
-            panic!(
-                "Runtime::block_on called from inside a ringtide runtime (a worker thread or \
-                 another block_on); blocking there can stall the tasks it waits for: await \
-                 the future instead, or spawn it"
-            );
-        }
-        let _context = context::enter_block_on(self.shared.clone());
-        let parker = Arc::new(ThreadParker {
-            thread: thread::current(),
-            notified: AtomicBool::new(false),
-        });
-        let waker = Waker::from(parker.clone());
-        let mut cx = Context::from_waker(&waker);
-        let mut future = pin!(future);
-        loop {
-            if let Poll::Ready(output) = coop::with_budget(|| future.as_mut().poll(&mut cx)) {
-                return output;
-            }
-            while !parker.notified.swap(false, Ordering::Acquire) {
-                thread::park();
-            }
-        }
+        crate::block_on::block_on(&self.shared, future, "Runtime::block_on")
     }
 
     /// Spawns a task onto the runtime; a worker will run it.
@@ -444,23 +418,6 @@ impl Drop for Runtime {
         // Every task is gone; anything still queued is an empty shell.
         while !self.shared.injector.is_empty() {
             drop(self.shared.injector.steal());
-        }
-    }
-}
-
-struct ThreadParker {
-    thread: thread::Thread,
-    notified: AtomicBool,
-}
-
-impl Wake for ThreadParker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        if !self.notified.swap(true, Ordering::Release) {
-            self.thread.unpark();
         }
     }
 }
