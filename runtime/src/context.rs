@@ -1,7 +1,8 @@
 //! Which runtime (and which worker) the current thread belongs to.
 //!
 //! A worker thread points at its [`WorkerCore`] for as long as its loop runs; a thread
-//! inside [`Runtime::block_on`](crate::Runtime::block_on) holds the runtime's [`Shared`].
+//! inside [`Runtime::block_on`](crate::Runtime::block_on) (or
+//! [`Handle::block_on`](crate::Handle::block_on)) holds the runtime's [`Shared`].
 //! `spawn`, timers and wakers look here to find the queue, timer queue or ring to use.
 
 use std::cell::{Cell, RefCell};
@@ -37,6 +38,15 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Current<'_>) -> R) -> R {
     BLOCK_ON.with(|b| match b.borrow().as_ref() {
         Some(shared) => f(Current::BlockOn(shared)),
         None => f(Current::None),
+    })
+}
+
+/// Calls `f` with the runtime of the current thread's context, if it has one.
+pub(crate) fn with_runtime<R>(f: impl FnOnce(Option<&Arc<Shared>>) -> R) -> R {
+    with_current(|current| match current {
+        Current::Worker(core) => f(Some(&core.shared)),
+        Current::BlockOn(shared) => f(Some(shared)),
+        Current::None => f(None),
     })
 }
 

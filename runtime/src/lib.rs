@@ -69,6 +69,8 @@ mod driver {
 #[cfg(not(loom))]
 mod error;
 #[cfg(not(loom))]
+mod handle;
+#[cfg(not(loom))]
 pub mod net;
 #[cfg(not(loom))]
 mod prefetch;
@@ -101,6 +103,8 @@ pub(crate) mod time {
 
 #[cfg(not(loom))]
 pub use error::{SetupError, SetupErrorKind};
+#[cfg(not(loom))]
+pub use handle::{Handle, TryCurrentError};
 #[cfg(not(loom))]
 pub use runtime::{spawn, spawn_local, Builder, Runtime};
 #[cfg(not(loom))]

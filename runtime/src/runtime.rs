@@ -12,6 +12,7 @@ use crossbeam_deque::Worker;
 use crate::context::{self, Current};
 use crate::driver::{self, Driver, Features};
 use crate::error::{SetupError, WorkerResource};
+use crate::handle::Handle;
 use crate::scheduler::worker::WorkerCore;
 use crate::scheduler::Shared;
 use crate::task::{self, JoinHandle, ANY_WORKER};
@@ -348,6 +349,22 @@ impl Runtime {
     {
         task::spawn(&self.shared, future, ANY_WORKER)
     }
+
+    /// A [`Handle`] to this runtime, to spawn onto it and run futures in it from other
+    /// threads.
+    ///
+    /// ```
+    /// let rt = ringtide::Runtime::new()?;
+    /// let handle = rt.handle();
+    /// let answer = std::thread::spawn(move || handle.block_on(handle.spawn(async { 42 })))
+    ///     .join()
+    ///     .unwrap();
+    /// assert_eq!(answer.unwrap(), 42);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn handle(&self) -> Handle {
+        Handle::new(self.shared.clone())
+    }
 }
 
 impl fmt::Debug for Runtime {
@@ -416,9 +433,7 @@ impl Drop for Runtime {
             let _ = thread.join();
         }
         // Every task is gone; anything still queued is an empty shell.
-        while !self.shared.injector.is_empty() {
-            drop(self.shared.injector.steal());
-        }
+        self.shared.empty_injector();
     }
 }
 
@@ -426,8 +441,8 @@ impl Drop for Runtime {
 ///
 /// # Panics
 ///
-/// Panics when called outside a ringtide runtime: call it from a task, or inside
-/// [`Runtime::block_on`], or use [`Runtime::spawn`].
+/// Panics when called outside a ringtide runtime: call it from a task or inside
+/// [`Runtime::block_on`], or use [`Runtime::spawn`] or [`Handle::spawn`].
 ///
 /// # Examples
 ///
@@ -449,7 +464,7 @@ where
         Current::BlockOn(shared) => task::spawn(shared, future, ANY_WORKER),
         Current::None => panic!(
             "ringtide::spawn called outside a ringtide runtime: call it from a task or \
-             inside Runtime::block_on, or use Runtime::spawn"
+             inside block_on, or use Runtime::spawn or Handle::spawn"
         ),
     })
 }

@@ -25,12 +25,13 @@ pub(crate) mod registry;
 pub(crate) mod worker;
 
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use crossbeam_deque::{Injector, Stealer};
+use crossbeam_deque::{Injector, Steal, Stealer};
 
+use crate::block_on::BlockOnThreads;
 use crate::context::{self, Current};
 use crate::driver::{self, op::Completion, op::OpRef};
 use crate::task::pool::RemotePool;
@@ -58,6 +59,8 @@ pub(crate) struct Shared {
     next_remote: AtomicUsize,
     /// Workers whose loop has not ended yet.
     running_workers: AtomicUsize,
+    /// Threads inside `block_on`, woken when the last worker exits.
+    pub(crate) block_on_threads: BlockOnThreads,
 }
 
 /// Aligns a value to its own pair of cache lines (the unit adjacent-line prefetchers
@@ -176,6 +179,7 @@ impl Shared {
             shutdown: CacheAligned(AtomicBool::new(false)),
             epoch: Instant::now(),
             next_remote: AtomicUsize::new(0),
+            block_on_threads: BlockOnThreads::default(),
         }
     }
 
@@ -221,6 +225,35 @@ impl Shared {
             let shared = runnable.metadata().shared.clone();
             shared.injector.push(runnable);
             shared.notify_parked();
+            shared.empty_injector_if_workers_exited();
+        }
+    }
+
+    /// After a push onto the injector: once every worker has exited, nobody else will
+    /// take the task (a `Handle` spawning after the runtime was dropped), so it is
+    /// dropped here, which cancels it: its handle yields a cancelled error instead of
+    /// waiting forever.
+    ///
+    /// Either this sees the last worker gone, or that worker's final sweep of the
+    /// injector sees the push: the push, this fence and the read here, against the
+    /// worker's decrement, its fence and its sweep (see `WorkerCore::finish`).
+    fn empty_injector_if_workers_exited(&self) {
+        fence(Ordering::SeqCst);
+        if self.running_workers.load(Ordering::Relaxed) != 0 {
+            return;
+        }
+        self.empty_injector();
+    }
+
+    /// Drops (so cancels) every task in the injector, until it is empty: a dropped
+    /// task's destructor may queue another.
+    pub(crate) fn empty_injector(&self) {
+        loop {
+            match self.injector.steal() {
+                Steal::Success(task) => drop(task),
+                Steal::Empty => return,
+                Steal::Retry => std::hint::spin_loop(),
+            }
         }
     }
 
