@@ -6,15 +6,15 @@ use std::sync::Arc;
 
 use crate::context;
 use crate::scheduler::Shared;
-use crate::task::{self, JoinHandle, ANY_WORKER};
+use crate::task::{self, blocking, JoinHandle, ANY_WORKER};
 
-/// A handle to a [`Runtime`](crate::Runtime): spawns tasks onto it, and runs futures
-/// with it as their context, from any thread, including threads the runtime did not
-/// start.
+/// A handle to a [`Runtime`](crate::Runtime): spawns tasks and blocking jobs onto it,
+/// and runs futures with it as their context, from any thread, including threads the
+/// runtime did not start.
 ///
 /// Get one from [`Runtime::handle`](crate::Runtime::handle), or with
-/// [`Handle::current`] inside the runtime (in a task or `block_on`). Handles are cheap
-/// to clone, and can be sent to and shared between threads.
+/// [`Handle::current`] inside the runtime (in a task, `block_on` or a blocking job).
+/// Handles are cheap to clone, and can be sent to and shared between threads.
 ///
 /// # After the runtime is dropped
 ///
@@ -24,10 +24,10 @@ use crate::task::{self, JoinHandle, ANY_WORKER};
 /// carved from, a wake-up descriptor per worker), freed with the last handle, task and
 /// waker of the runtime. Through a handle to a runtime that has shut down:
 ///
-/// * [`spawn`](Self::spawn) returns a [`JoinHandle`] that yields a
-///   [`JoinError`](crate::JoinError) for which
-///   [`is_cancelled`](crate::JoinError::is_cancelled) is true: the future is dropped
-///   without running;
+/// * [`spawn`](Self::spawn) and [`spawn_blocking`](Self::spawn_blocking) return a
+///   [`JoinHandle`] that yields a [`JoinError`](crate::JoinError) for which
+///   [`is_cancelled`](crate::JoinError::is_cancelled) is true: the future or closure is
+///   dropped without running;
 /// * [`block_on`](Self::block_on) still runs its future on the calling thread, but
 ///   nothing drives the runtime's timers or I/O any more: a timer panics when polled
 ///   (saying its runtime shut down), and I/O fails. A thread inside `block_on` while
@@ -61,8 +61,8 @@ impl Handle {
         Handle { shared }
     }
 
-    /// A handle to the runtime of the current thread: the runtime of the task or the
-    /// `block_on` it is called from.
+    /// A handle to the runtime of the current thread: the runtime of the task, the
+    /// `block_on` or the blocking job it is called from.
     ///
     /// # Panics
     ///
@@ -122,10 +122,30 @@ impl Handle {
         task::spawn(&self.shared, future, ANY_WORKER)
     }
 
+    /// Runs `f` on a thread of the runtime's blocking pool; see
+    /// [`spawn_blocking`](crate::task::spawn_blocking) for the pool, cancellation and
+    /// shutdown. Once the runtime has shut down, the job is cancelled at once.
+    ///
+    /// ```
+    /// let rt = ringtide::Runtime::new()?;
+    /// let handle = rt.handle();
+    /// let job = handle.spawn_blocking(|| std::thread::current().name().map(String::from));
+    /// let name = rt.block_on(job).unwrap().unwrap();
+    /// assert!(name.starts_with("ringtide-blocking-"), "{name}");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        blocking::spawn_blocking_on(&self.shared, f)
+    }
+
     /// Runs `future` to completion on the current thread, with the runtime as its
     /// context, as [`Runtime::block_on`](crate::Runtime::block_on) does: the future may
     /// spawn, and use timers and I/O, which the workers drive. Any thread may call it,
-    /// including one the runtime did not start.
+    /// including one the runtime did not start and a blocking job's.
     ///
     /// # Panics
     ///
@@ -137,13 +157,14 @@ impl Handle {
     ///
     /// let rt = ringtide::Runtime::new()?;
     /// let handle = rt.handle();
-    /// let waited = std::thread::spawn(move || {
+    /// let waited = rt.block_on(rt.spawn_blocking(move || {
+    ///     // A blocking job waits for async work without holding a worker.
     ///     handle.block_on(async {
     ///         ringtide::time::sleep(Duration::from_millis(2)).await;
     ///         "slept"
     ///     })
-    /// });
-    /// assert_eq!(waited.join().unwrap(), "slept");
+    /// }));
+    /// assert_eq!(waited.unwrap(), "slept");
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
@@ -175,7 +196,7 @@ impl fmt::Display for TryCurrentError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(
             "no ringtide runtime: Handle::current was called outside a ringtide runtime; \
-             call it from a task or inside block_on, or use Runtime::handle",
+             call it from a task, inside block_on or a blocking job, or use Runtime::handle",
         )
     }
 }

@@ -138,14 +138,14 @@ fn spawning_through_a_handle_after_the_runtime_dropped_is_cancelled() {
     let rt = support::one_worker();
     let handle = rt.handle();
     drop(rt);
-    let (task, from_block_on) = on_a_thread_within_limit(move || {
+    let (task, job) = on_a_thread_within_limit(move || {
         let task = futures::executor::block_on(handle.spawn(async { 1 }));
-        let from_block_on = handle.block_on(handle.spawn(async { 2 }));
-        (task, from_block_on)
+        let job = handle.block_on(handle.spawn_blocking(|| 2));
+        (task, job)
     })
     .unwrap();
     assert!(task.unwrap_err().is_cancelled());
-    assert!(from_block_on.unwrap_err().is_cancelled());
+    assert!(job.unwrap_err().is_cancelled());
 }
 
 #[test]

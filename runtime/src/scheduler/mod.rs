@@ -34,8 +34,9 @@ use crossbeam_deque::{Injector, Steal, Stealer};
 use crate::block_on::BlockOnThreads;
 use crate::context::{self, Current};
 use crate::driver::{self, op::Completion, op::OpRef};
+use crate::task::blocking::{self, BlockingPool};
 use crate::task::pool::RemotePool;
-use crate::task::{Runnable, ANY_WORKER};
+use crate::task::{Runnable, ANY_WORKER, BLOCKING};
 use crate::time::shard::TimerShard;
 use idle::Idle;
 use park::ParkState;
@@ -59,6 +60,8 @@ pub(crate) struct Shared {
     next_remote: AtomicUsize,
     /// Workers whose loop has not ended yet.
     running_workers: AtomicUsize,
+    /// The threads for `spawn_blocking` jobs.
+    pub(crate) blocking: BlockingPool,
     /// Threads inside `block_on`, woken when the last worker exits.
     pub(crate) block_on_threads: BlockOnThreads,
 }
@@ -155,7 +158,11 @@ impl WorkerShared {
 }
 
 impl Shared {
-    pub(crate) fn new(stealers: Vec<Stealer<Runnable>>, eventfds: Vec<OwnedFd>) -> Shared {
+    pub(crate) fn new(
+        stealers: Vec<Stealer<Runnable>>,
+        eventfds: Vec<OwnedFd>,
+        blocking: BlockingPool,
+    ) -> Shared {
         let workers: Box<[Arc<WorkerShared>]> = eventfds
             .into_iter()
             .map(|eventfd| {
@@ -179,6 +186,7 @@ impl Shared {
             shutdown: CacheAligned(AtomicBool::new(false)),
             epoch: Instant::now(),
             next_remote: AtomicUsize::new(0),
+            blocking,
             block_on_threads: BlockOnThreads::default(),
         }
     }
@@ -210,6 +218,9 @@ impl Shared {
     pub(crate) fn schedule(runnable: Runnable) {
         let meta = runnable.metadata();
         if meta.owner != ANY_WORKER {
+            if meta.owner == BLOCKING {
+                return blocking::schedule(runnable);
+            }
             let shared = meta.shared.clone();
             let owner = meta.owner;
             return shared.schedule_local(owner, runnable);

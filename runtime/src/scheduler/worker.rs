@@ -18,7 +18,8 @@
 //!
 //! Once the runtime is shutting down every task is woken and cancels itself at its next
 //! poll; workers keep running the loop (parking at most 1 ms at a time) until the
-//! registry says no task is left. Then each worker closes its inbox, drops what remains
+//! registry says no task is left and no blocking job is running (the jobs may still use
+//! the timers and the rings). Then each worker closes its inbox, drops what remains
 //! in its queues on its own thread, and drops its ring, which waits for every request in
 //! flight before freeing their buffers. The last worker out also empties the injector,
 //! whose tasks would otherwise keep the shared state (which they point to) alive, and
@@ -624,6 +625,8 @@ impl WorkerCore {
             && self.local.is_empty()
             && self.local_tasks.borrow().is_empty()
             && self.shared.injector.is_empty()
+            // Their timers and I/O still need the workers.
+            && !self.shared.blocking.has_running_jobs()
     }
 
     /// Last steps on the worker thread; see "Shutdown" in the module docs.

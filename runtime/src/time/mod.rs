@@ -56,8 +56,9 @@ use wheel::{tick_at_or_after, TimerNode};
 ///
 /// # Panics
 ///
-/// Polling the future outside a ringtide runtime (a worker or `block_on`) panics, and so
-/// does polling it once the runtime has shut down.
+/// Polling the future outside a ringtide runtime (a worker, `block_on` or a blocking
+/// job) panics, and so does polling it once the runtime has shut down (through a
+/// [`Handle`](crate::Handle) that outlived it).
 pub fn sleep(duration: Duration) -> Sleep {
     let now = Instant::now();
     sleep_until(deadline_after(now, duration, now))
@@ -67,8 +68,9 @@ pub fn sleep(duration: Duration) -> Sleep {
 ///
 /// # Panics
 ///
-/// Polling the future outside a ringtide runtime (a worker or `block_on`) panics, and so
-/// does polling it once the runtime has shut down.
+/// Polling the future outside a ringtide runtime (a worker, `block_on` or a blocking
+/// job) panics, and so does polling it once the runtime has shut down (through a
+/// [`Handle`](crate::Handle) that outlived it).
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep::new(deadline)
 }
