@@ -56,6 +56,8 @@
 pub(crate) mod loom;
 
 #[cfg(not(loom))]
+mod block_on;
+#[cfg(not(loom))]
 pub mod buf;
 #[cfg(not(loom))]
 mod context;
@@ -70,6 +72,8 @@ mod driver {
 }
 #[cfg(not(loom))]
 mod error;
+#[cfg(not(loom))]
+mod handle;
 #[cfg(not(loom))]
 pub mod net;
 #[cfg(not(loom))]
@@ -107,6 +111,8 @@ pub(crate) mod time {
 pub use driver::Driver;
 #[cfg(not(loom))]
 pub use error::{SetupError, SetupErrorKind};
+#[cfg(not(loom))]
+pub use handle::{Handle, TryCurrentError};
 #[cfg(not(loom))]
 pub use runtime::{spawn, spawn_local, Builder, Runtime};
 #[cfg(not(loom))]

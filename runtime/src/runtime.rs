@@ -3,21 +3,19 @@
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::pin::pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 use std::time::Duration;
 
 use crossbeam_deque::Worker;
 
 use crate::context::{self, Current};
-use crate::coop;
 use crate::driver::{self, Driver, IoDriver, Selection};
 use crate::error::{SetupError, WorkerResource};
+use crate::handle::Handle;
 use crate::scheduler::worker::WorkerCore;
 use crate::scheduler::Shared;
+use crate::task::blocking::{self, BlockingPool};
 use crate::task::{self, JoinHandle, ANY_WORKER};
 
 /// Largest ring the builder accepts (the kernel's limit for submission entries).
@@ -44,6 +42,8 @@ pub struct Builder {
     spin_before_park: Duration,
     without_ext_arg: bool,
     driver: Driver,
+    max_blocking_threads: usize,
+    thread_keep_alive: Duration,
 }
 
 impl Default for Builder {
@@ -62,6 +62,8 @@ impl Builder {
             spin_before_park: Duration::ZERO,
             without_ext_arg: false,
             driver: Driver::Auto,
+            max_blocking_threads: blocking::DEFAULT_MAX_THREADS,
+            thread_keep_alive: blocking::DEFAULT_KEEP_ALIVE,
         }
     }
 
@@ -131,6 +133,45 @@ impl Builder {
         self
     }
 
+    /// Most threads the runtime's blocking pool runs at once, for
+    /// [`spawn_blocking`](crate::task::spawn_blocking) jobs (default: 512); further jobs
+    /// wait in a queue, in order, for a thread to finish its own. Must be at least 1.
+    ///
+    /// The threads start only when jobs need them, and are not workers: they run one job
+    /// at a time and do not count in [`worker_threads`](Self::worker_threads).
+    ///
+    /// ```
+    /// let rt = ringtide::Builder::new().max_blocking_threads(2).build()?;
+    /// let jobs: Vec<_> = (0..8u64).map(|i| rt.spawn_blocking(move || i * i)).collect();
+    /// let sum: u64 = jobs.into_iter().map(|job| rt.block_on(job).unwrap()).sum();
+    /// assert_eq!(sum, 140);
+    ///
+    /// let zero = ringtide::Builder::new().max_blocking_threads(0).build();
+    /// assert_eq!(zero.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn max_blocking_threads(&mut self, n: usize) -> &mut Self {
+        self.max_blocking_threads = n;
+        self
+    }
+
+    /// How long a blocking-pool thread without a job waits for one before it exits
+    /// (default: 10 seconds). A job spawned after that starts a new thread.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = ringtide::Builder::new()
+    ///     .thread_keep_alive(Duration::from_millis(100))
+    ///     .build()?;
+    /// assert_eq!(rt.block_on(rt.spawn_blocking(|| 3)).unwrap(), 3);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn thread_keep_alive(&mut self, keep_alive: Duration) -> &mut Self {
+        self.thread_keep_alive = keep_alive;
+        self
+    }
+
     /// Makes the rings wait as on a kernel before 5.11, with a `TIMEOUT` request instead
     /// of a wait timeout, so tests can cover that path on newer kernels.
     #[doc(hidden)]
@@ -143,8 +184,8 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// * `InvalidInput` for zero workers, an out-of-range ring size, or a
-    ///   `RINGTIDE_DRIVER` value other than `io_uring`, `epoll` or `auto`.
+    /// * `InvalidInput` for zero workers, zero blocking threads, an out-of-range ring
+    ///   size, or a `RINGTIDE_DRIVER` value other than `io_uring`, `epoll` or `auto`.
     /// * With [`Driver::IoUring`], when io_uring cannot be set up, an error wrapping a
     ///   [`SetupError`] that names the cause (seccomp filter,
     ///   `kernel.io_uring_disabled`, old kernel, `RLIMIT_MEMLOCK`) and what to do. With
@@ -165,6 +206,11 @@ impl Builder {
             Some(n) => n,
             None => thread::available_parallelism().map_or(1, |n| n.get()),
         };
+        if self.max_blocking_threads == 0 {
+            return Err(invalid_input(
+                "max_blocking_threads must be at least 1".to_string(),
+            ));
+        }
         if self.ring_entries == 0 || self.ring_entries > MAX_RING_ENTRIES {
             return Err(invalid_input(format!(
                 "ring_entries must be between 1 and {MAX_RING_ENTRIES}, got {}",
@@ -179,6 +225,7 @@ impl Builder {
             self.spin_before_park,
             self.without_ext_arg,
             selection,
+            BlockingPool::new(self.max_blocking_threads, self.thread_keep_alive),
         )
     }
 }
@@ -217,6 +264,7 @@ fn start(
     spin_before_park: Duration,
     without_ext_arg: bool,
     selection: Selection,
+    blocking: BlockingPool,
 ) -> io::Result<Runtime> {
     let queues: Vec<Worker<_>> = (0..workers).map(|_| Worker::new_fifo()).collect();
     let stealers = queues.iter().map(Worker::stealer).collect();
@@ -226,7 +274,7 @@ fn start(
                 .map_err(|e| SetupError::creating(WorkerResource::Eventfd, index, e))
         })
         .collect::<io::Result<Vec<_>>>()?;
-    let shared = Arc::new(Shared::new(stealers, eventfds));
+    let shared = Arc::new(Shared::new(stealers, eventfds, blocking));
     let cores = if pin {
         core_affinity::get_core_ids().unwrap_or_default()
     } else {
@@ -332,9 +380,11 @@ fn set_timer_slack() {
 /// io_uring ring, or epoll where io_uring is blocked), run queue and timers, stealing
 /// work from each other when idle.
 ///
-/// Dropping the runtime cancels every task (their futures are dropped on the workers),
-/// waits for every operation in flight in the rings, then stops the workers. Dropped
-/// from one of its own tasks, it does not wait: see [`drop`](#method.drop).
+/// Dropping the runtime cancels every task (their futures are dropped on the workers)
+/// and every [`spawn_blocking`](crate::task::spawn_blocking) job not started yet, waits
+/// for the jobs running and for every operation in flight in the rings, then stops the
+/// workers. Dropped from one of its own tasks or jobs, it does not wait: see
+/// [`drop`](#method.drop).
 ///
 /// Tasks spawned on a worker take their memory from that worker's pool, which grows in
 /// 2 MiB chunks and keeps them until the runtime (and every task, handle and waker
@@ -388,29 +438,7 @@ impl Runtime {
     /// Panics when called from a worker thread or from inside another `block_on`:
     /// blocking there would stall the tasks it waits for. Await the future instead.
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
-        if context::in_runtime() {
-            panic!(
-                "Runtime::block_on called from inside a ringtide runtime (a worker thread or \
-                 another block_on); blocking there can stall the tasks it waits for: await \
-                 the future instead, or spawn it"
-            );
-        }
-        let _context = context::enter_block_on(self.shared.clone());
-        let parker = Arc::new(ThreadParker {
-            thread: thread::current(),
-            notified: AtomicBool::new(false),
-        });
-        let waker = Waker::from(parker.clone());
-        let mut cx = Context::from_waker(&waker);
-        let mut future = pin!(future);
-        loop {
-            if let Poll::Ready(output) = coop::with_budget(|| future.as_mut().poll(&mut cx)) {
-                return output;
-            }
-            while !parker.notified.swap(false, Ordering::Acquire) {
-                thread::park();
-            }
-        }
+        crate::block_on::block_on(&self.shared, future, "Runtime::block_on")
     }
 
     /// The I/O driver the workers run: [`Driver::IoUring`] or [`Driver::Epoll`] (never
@@ -440,6 +468,40 @@ impl Runtime {
     {
         task::spawn(&self.shared, future, ANY_WORKER)
     }
+
+    /// Runs `f` on a thread of this runtime's blocking pool; see
+    /// [`spawn_blocking`](crate::task::spawn_blocking) for the pool, cancellation and
+    /// shutdown.
+    ///
+    /// ```
+    /// let rt = ringtide::Runtime::new()?;
+    /// let job = rt.spawn_blocking(|| std::fs::metadata("/").map(|m| m.is_dir()));
+    /// assert!(rt.block_on(job).unwrap()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        blocking::spawn_blocking_on(&self.shared, f)
+    }
+
+    /// A [`Handle`] to this runtime, to spawn onto it and run futures in it from other
+    /// threads.
+    ///
+    /// ```
+    /// let rt = ringtide::Runtime::new()?;
+    /// let handle = rt.handle();
+    /// let answer = std::thread::spawn(move || handle.block_on(handle.spawn(async { 42 })))
+    ///     .join()
+    ///     .unwrap();
+    /// assert_eq!(answer.unwrap(), 42);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn handle(&self) -> Handle {
+        Handle::new(self.shared.clone())
+    }
 }
 
 impl fmt::Debug for Runtime {
@@ -458,7 +520,45 @@ impl Drop for Runtime {
     /// every operation in flight in the rings is cancelled and waited for before the
     /// memory it uses is freed, and the workers exit, closing their rings.
     ///
-    /// On any thread but the runtime's own workers this waits for all of it to be done.
+    /// On any thread but the runtime's own workers and blocking threads this waits for
+    /// all of it to be done.
+    ///
+    /// # Blocking jobs
+    ///
+    /// First, the [`spawn_blocking`](crate::task::spawn_blocking) jobs that have not
+    /// started are cancelled: they never run, their closures are dropped here, and their
+    /// handles yield a cancelled [`JoinError`](crate::JoinError). Jobs already running
+    /// cannot be interrupted: the drop waits for them to return, however long that
+    /// takes. Until they have, the workers keep driving timers and I/O for them, so a job
+    /// may still [`Handle::block_on`] a sleep or a socket; but the tasks are cancelled
+    /// meanwhile, as are tasks and jobs spawned from then on, so a job waiting for
+    /// something from a task (a message on a channel) sees that task's side dropped.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::{mpsc, Arc};
+    /// use std::time::Duration;
+    ///
+    /// let rt = ringtide::Builder::new().max_blocking_threads(1).build()?;
+    /// let (started, start) = mpsc::channel();
+    /// let finished = Arc::new(AtomicBool::new(false));
+    /// let running = rt.spawn_blocking({
+    ///     let finished = finished.clone();
+    ///     move || {
+    ///         started.send(()).unwrap();
+    ///         std::thread::sleep(Duration::from_millis(20));
+    ///         finished.store(true, Ordering::SeqCst);
+    ///     }
+    /// });
+    /// // The pool's one thread is busy: this job waits in the queue.
+    /// let queued = rt.spawn_blocking(|| unreachable!("cancelled before it started"));
+    /// start.recv().unwrap();
+    /// drop(rt);
+    /// assert!(finished.load(Ordering::SeqCst), "the drop waited for the running job");
+    /// assert!(futures::executor::block_on(running).is_ok());
+    /// assert!(futures::executor::block_on(queued).unwrap_err().is_cancelled());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     ///
     /// # Dropped from one of its own tasks
     ///
@@ -473,9 +573,10 @@ impl Drop for Runtime {
     ///
     /// The same holds wherever on a worker the last reference goes: in a task's code,
     /// with its future when it completes or is aborted, with an output nobody awaits, in
-    /// any destructor those run. Only then does the drop not wait; to know when the
-    /// shutdown is complete, drop the runtime from a thread of your own (for example
-    /// `main`).
+    /// any destructor those run; and on one of the runtime's blocking threads, in a job
+    /// (which the workers wait for, so they finish after it returns). Only then does the
+    /// drop not wait; to know when the shutdown is complete, drop the runtime from a
+    /// thread of your own (for example `main`).
     ///
     /// ```
     /// use std::sync::{mpsc, Arc};
@@ -495,11 +596,15 @@ impl Drop for Runtime {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     fn drop(&mut self) {
+        // Before the tasks are cancelled, so that no job starts once they are (see
+        // "Shutdown" in `task::blocking`).
+        let blocking_threads = self.shared.blocking.shutdown();
         self.shared.begin_shutdown();
-        let on_own_worker =
-            context::with_worker_of(Arc::as_ptr(&self.shared), |core| core.is_some());
-        if on_own_worker {
-            // Detached: see the docs above.
+        let shared = Arc::as_ptr(&self.shared);
+        let on_own_thread = context::with_worker_of(shared, |core| core.is_some())
+            || context::on_blocking_thread_of(shared);
+        if on_own_thread {
+            // Detached, the blocking threads too: see the docs above.
             self.threads.clear();
             return;
         }
@@ -508,27 +613,12 @@ impl Drop for Runtime {
             // there is nothing more to do for it here.
             let _ = thread.join();
         }
+        // The workers waited for the running jobs; their threads exit right after.
+        for thread in blocking_threads {
+            let _ = thread.join();
+        }
         // Every task is gone; anything still queued is an empty shell.
-        while !self.shared.injector.is_empty() {
-            drop(self.shared.injector.steal());
-        }
-    }
-}
-
-struct ThreadParker {
-    thread: thread::Thread,
-    notified: AtomicBool,
-}
-
-impl Wake for ThreadParker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        if !self.notified.swap(true, Ordering::Release) {
-            self.thread.unpark();
-        }
+        self.shared.empty_injector();
     }
 }
 
@@ -536,8 +626,9 @@ impl Wake for ThreadParker {
 ///
 /// # Panics
 ///
-/// Panics when called outside a ringtide runtime: call it from a task, or inside
-/// [`Runtime::block_on`], or use [`Runtime::spawn`].
+/// Panics when called outside a ringtide runtime: call it from a task, inside
+/// [`Runtime::block_on`] or a [`spawn_blocking`](crate::task::spawn_blocking) job, or use
+/// [`Runtime::spawn`] or [`Handle::spawn`].
 ///
 /// # Examples
 ///
@@ -558,8 +649,8 @@ where
         Current::Worker(core) => task::spawn(&core.shared, future, ANY_WORKER),
         Current::BlockOn(shared) => task::spawn(shared, future, ANY_WORKER),
         Current::None => panic!(
-            "ringtide::spawn called outside a ringtide runtime: call it from a task or \
-             inside Runtime::block_on, or use Runtime::spawn"
+            "ringtide::spawn called outside a ringtide runtime: call it from a task, inside \
+             block_on or a blocking job, or use Runtime::spawn or Handle::spawn"
         ),
     })
 }

@@ -8,6 +8,7 @@ fn send<T: Send>() {}
 fn sync<T: Sync>() {}
 fn unpin<T: Unpin>() {}
 fn error<T: std::error::Error + Send + Sync + 'static>() {}
+fn clone_debug<T: Clone + std::fmt::Debug>() {}
 
 #[test]
 fn public_types_have_the_expected_auto_traits() {
@@ -15,6 +16,10 @@ fn public_types_have_the_expected_auto_traits() {
     sync::<ringtide::Runtime>();
     send::<ringtide::Builder>();
     sync::<ringtide::Builder>();
+    send::<ringtide::Handle>();
+    sync::<ringtide::Handle>();
+    clone_debug::<ringtide::Handle>();
+    error::<ringtide::TryCurrentError>();
 
     send::<ringtide::JoinHandle<u32>>();
     sync::<ringtide::JoinHandle<u32>>();

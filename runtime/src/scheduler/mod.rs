@@ -25,16 +25,18 @@ pub(crate) mod registry;
 pub(crate) mod worker;
 
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use crossbeam_deque::{Injector, Stealer};
+use crossbeam_deque::{Injector, Steal, Stealer};
 
+use crate::block_on::BlockOnThreads;
 use crate::context::{self, Current};
 use crate::driver::{self, op::Completion, op::OpRef};
+use crate::task::blocking::{self, BlockingPool};
 use crate::task::pool::RemotePool;
-use crate::task::{Runnable, ANY_WORKER};
+use crate::task::{Runnable, ANY_WORKER, BLOCKING};
 use crate::time::shard::TimerShard;
 use idle::Idle;
 use park::ParkState;
@@ -58,6 +60,10 @@ pub(crate) struct Shared {
     next_remote: AtomicUsize,
     /// Workers whose loop has not ended yet.
     running_workers: AtomicUsize,
+    /// The threads for `spawn_blocking` jobs.
+    pub(crate) blocking: BlockingPool,
+    /// Threads inside `block_on`, woken when the last worker exits.
+    pub(crate) block_on_threads: BlockOnThreads,
 }
 
 /// Aligns a value to its own pair of cache lines (the unit adjacent-line prefetchers
@@ -152,7 +158,11 @@ impl WorkerShared {
 }
 
 impl Shared {
-    pub(crate) fn new(stealers: Vec<Stealer<Runnable>>, eventfds: Vec<OwnedFd>) -> Shared {
+    pub(crate) fn new(
+        stealers: Vec<Stealer<Runnable>>,
+        eventfds: Vec<OwnedFd>,
+        blocking: BlockingPool,
+    ) -> Shared {
         let workers: Box<[Arc<WorkerShared>]> = eventfds
             .into_iter()
             .map(|eventfd| {
@@ -176,6 +186,8 @@ impl Shared {
             shutdown: CacheAligned(AtomicBool::new(false)),
             epoch: Instant::now(),
             next_remote: AtomicUsize::new(0),
+            blocking,
+            block_on_threads: BlockOnThreads::default(),
         }
     }
 
@@ -206,6 +218,9 @@ impl Shared {
     pub(crate) fn schedule(runnable: Runnable) {
         let meta = runnable.metadata();
         if meta.owner != ANY_WORKER {
+            if meta.owner == BLOCKING {
+                return blocking::schedule(runnable);
+            }
             let shared = meta.shared.clone();
             let owner = meta.owner;
             return shared.schedule_local(owner, runnable);
@@ -221,6 +236,35 @@ impl Shared {
             let shared = runnable.metadata().shared.clone();
             shared.injector.push(runnable);
             shared.notify_parked();
+            shared.empty_injector_if_workers_exited();
+        }
+    }
+
+    /// After a push onto the injector: once every worker has exited, nobody else will
+    /// take the task (a `Handle` spawning after the runtime was dropped), so it is
+    /// dropped here, which cancels it: its handle yields a cancelled error instead of
+    /// waiting forever.
+    ///
+    /// Either this sees the last worker gone, or that worker's final sweep of the
+    /// injector sees the push: the push, this fence and the read here, against the
+    /// worker's decrement, its fence and its sweep (see `WorkerCore::finish`).
+    fn empty_injector_if_workers_exited(&self) {
+        fence(Ordering::SeqCst);
+        if self.running_workers.load(Ordering::Relaxed) != 0 {
+            return;
+        }
+        self.empty_injector();
+    }
+
+    /// Drops (so cancels) every task in the injector, until it is empty: a dropped
+    /// task's destructor may queue another.
+    pub(crate) fn empty_injector(&self) {
+        loop {
+            match self.injector.steal() {
+                Steal::Success(task) => drop(task),
+                Steal::Empty => return,
+                Steal::Retry => std::hint::spin_loop(),
+            }
         }
     }
 

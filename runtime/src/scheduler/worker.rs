@@ -18,10 +18,12 @@
 //!
 //! Once the runtime is shutting down every task is woken and cancels itself at its next
 //! poll; workers keep running the loop (parking at most 1 ms at a time) until the
-//! registry says no task is left. Then each worker closes its inbox, drops what remains
+//! registry says no task is left and no blocking job is running (the jobs may still use
+//! the timers and the rings). Then each worker closes its inbox, drops what remains
 //! in its queues on its own thread, and drops its ring, which waits for every request in
 //! flight before freeing their buffers. The last worker out also empties the injector,
-//! whose tasks would otherwise keep the shared state (which they point to) alive.
+//! whose tasks would otherwise keep the shared state (which they point to) alive, and
+//! wakes the threads inside `block_on` (see [`crate::block_on`]).
 //!
 //! Nothing here needs the thread that dropped the `Runtime`: when that is one of the
 //! workers (a task dropped the last reference to it), the drop only starts the shutdown
@@ -632,6 +634,8 @@ impl WorkerCore {
             && self.local.is_empty()
             && self.local_tasks.borrow().is_empty()
             && self.shared.injector.is_empty()
+            // Their timers and I/O still need the workers.
+            && !self.shared.blocking.has_running_jobs()
     }
 
     /// Last steps on the worker thread; see "Shutdown" in the module docs.
@@ -652,7 +656,14 @@ impl WorkerCore {
         drop(leftovers);
         self.drop_queued(false);
         if self.shared.worker_exited() {
+            // Pairs with the fence of a thread pushing onto the injector (see
+            // `Shared::empty_injector_if_workers_exited`): this sweep sees its task, or
+            // it sees this worker gone and drops the task itself.
+            std::sync::atomic::fence(Ordering::SeqCst);
             self.drop_queued(true);
+            // Every wheel is closed now: a thread in `block_on` waiting on a timer would
+            // wait forever (see `crate::block_on`).
+            self.shared.block_on_threads.wake_all();
         }
     }
 

@@ -60,6 +60,9 @@ impl<T> JoinHandle<T> {
     /// handle then yields a [`JoinError`] for which [`JoinError::is_cancelled`] is true.
     /// A task that already completed keeps its output. Aborting twice is harmless.
     ///
+    /// A [`spawn_blocking`](super::spawn_blocking) job is cancelled only if it has not
+    /// started yet; a running job cannot be interrupted, and keeps its output.
+    ///
     /// ```
     /// use std::time::Duration;
     /// let rt = ringtide::Runtime::new()?;

@@ -49,12 +49,14 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+pub(crate) mod blocking;
 mod join;
 pub(crate) mod pool;
 mod raw;
 mod state;
 mod yield_now;
 
+pub use blocking::spawn_blocking;
 pub use join::{JoinError, JoinHandle};
 pub use yield_now::{yield_now, YieldNow};
 
@@ -72,6 +74,9 @@ use crate::scheduler::Shared;
 /// Worker index of a task that any worker may run.
 pub(crate) const ANY_WORKER: usize = usize::MAX;
 
+/// Worker index of a blocking job: its runnable goes to the runtime's blocking pool.
+pub(crate) const BLOCKING: usize = usize::MAX - 1;
+
 /// What the runtime keeps in every task's header.
 #[derive(Debug)]
 pub(crate) struct TaskMeta {
@@ -81,7 +86,8 @@ pub(crate) struct TaskMeta {
     /// The task's key in the registry, or `NO_KEY` until the task first returns
     /// `Pending`; written once, by the poller.
     pub(crate) key: AtomicUsize,
-    /// The worker a `spawn_local` task is bound to, or `ANY_WORKER`.
+    /// The worker a `spawn_local` task is bound to, `BLOCKING` for a blocking job, or
+    /// `ANY_WORKER`.
     pub(crate) owner: usize,
     /// The worker whose pool holds the task's memory, or `NO_HOME` for the global
     /// allocator (see `alloc_block`). A `u32`, so that the metadata stays within four
@@ -96,9 +102,9 @@ pub(crate) use raw::Runnable;
 
 /// Spawns `future` on the runtime behind `shared`.
 ///
-/// `owner` is `ANY_WORKER` for a `Send` task; otherwise the index of the worker thread
-/// that is calling this function, which is the only thread that will ever poll or drop
-/// the future.
+/// `owner` is `ANY_WORKER` for a `Send` task, `BLOCKING` for a blocking job (also
+/// `Send`); otherwise the index of the worker thread that is calling this function, which
+/// is the only thread that will ever poll or drop the future.
 pub(crate) fn spawn<F>(shared: &Arc<Shared>, future: F, owner: usize) -> JoinHandle<F::Output>
 where
     F: Future + 'static,
@@ -113,11 +119,11 @@ where
         home: NO_HOME,
     };
     // SAFETY: a future that is not `Send` is only polled and dropped on its original
-    // thread: callers pass `ANY_WORKER` only for `Send` futures (`Runtime::spawn` and
-    // `crate::spawn` require it), and for a local task `owner` is the calling worker;
-    // `Shared::schedule` routes such a task's runnable to that worker alone, and never
-    // drops it anywhere else. The handle only touches the output, and is `Send` only
-    // when the output is.
+    // thread: callers pass `ANY_WORKER` and `BLOCKING` only for `Send` futures (the
+    // public spawning functions require it), and for a local task `owner` is the calling
+    // worker; `Shared::schedule` routes such a task's runnable to that worker alone, and
+    // never drops it anywhere else. The handle only touches the output, and is `Send`
+    // only when the output is.
     let (runnable, handle) = unsafe { raw::spawn(meta, future) };
     runnable.schedule();
     JoinHandle::new(handle)

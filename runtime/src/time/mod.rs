@@ -56,7 +56,9 @@ use wheel::{tick_at_or_after, TimerNode};
 ///
 /// # Panics
 ///
-/// Polling the future outside a ringtide runtime (a worker or `block_on`) panics.
+/// Polling the future outside a ringtide runtime (a worker, `block_on` or a blocking
+/// job) panics, and so does polling it once the runtime has shut down (through a
+/// [`Handle`](crate::Handle) that outlived it).
 pub fn sleep(duration: Duration) -> Sleep {
     let now = Instant::now();
     sleep_until(deadline_after(now, duration, now))
@@ -66,7 +68,9 @@ pub fn sleep(duration: Duration) -> Sleep {
 ///
 /// # Panics
 ///
-/// Polling the future outside a ringtide runtime (a worker or `block_on`) panics.
+/// Polling the future outside a ringtide runtime (a worker, `block_on` or a blocking
+/// job) panics, and so does polling it once the runtime has shut down (through a
+/// [`Handle`](crate::Handle) that outlived it).
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep::new(deadline)
 }
@@ -223,8 +227,10 @@ impl Sleep {
             // SAFETY: `self` is pinned (we are in `poll`), the node is linked nowhere,
             // and `Drop`/`reset` unlink it before it moves or is freed.
             let inserted = unsafe { shard.insert(&self.node, tick) };
-            if inserted == Inserted::Due {
-                return true;
+            match inserted {
+                Inserted::Due => return true,
+                Inserted::Closed => runtime_shut_down(),
+                Inserted::Linked | Inserted::LinkedWakeOwner => {}
             }
             self.shard = Some(NonNull::from(&**shard));
             if inserted == Inserted::LinkedWakeOwner
@@ -238,6 +244,11 @@ impl Sleep {
             false
         })
     }
+}
+
+/// A timer of a runtime whose workers have exited was polled: it would never fire.
+fn runtime_shut_down() -> ! {
+    panic!("a ringtide timer was polled after its runtime shut down; nothing will ever fire it")
 }
 
 /// Nanoseconds from `epoch` to `deadline` (exact: `Instant` counts nanoseconds).
@@ -262,10 +273,7 @@ impl Future for Sleep {
             Some(_) => {
                 let fired = this.node.entry.poll_fired(cx.waker());
                 if !fired && this.with_linked_shard(TimerShard::is_closed) == Some(true) {
-                    panic!(
-                        "a ringtide timer was polled after its runtime shut down; nothing \
-                         will ever fire it"
-                    );
+                    runtime_shut_down();
                 }
                 fired
             }

@@ -66,6 +66,9 @@ pub(crate) struct TimerShard {
 pub(crate) enum Inserted {
     /// The tick has already passed: nothing was linked.
     Due,
+    /// The owner has exited (its runtime shut down): nothing was linked, and nothing
+    /// will ever fire a timer here.
+    Closed,
     /// Linked; the owner will look at its wheel by then anyway.
     Linked,
     /// Linked, due before the owner (if it is asleep) wakes up: the caller wakes it.
@@ -116,6 +119,11 @@ impl TimerShard {
     /// called for it (or it has fired).
     pub(crate) unsafe fn insert(&self, node: &TimerNode, tick: u64) -> Inserted {
         let mut wheel = self.lock();
+        // Checked under the lock, which `close` takes too: a timer is refused here, or
+        // it was linked before the wheel closed.
+        if self.is_closed() {
+            return Inserted::Closed;
+        }
         // SAFETY: the caller's guarantees, and we hold the lock.
         let linked = unsafe { wheel.insert(node, tick) };
         if linked && wheel.len() == 1 {
@@ -279,10 +287,27 @@ impl TimerShard {
     }
 
     pub(crate) fn close(&self) {
+        let _wheel = self.lock();
         self.closed.store(true, Ordering::Release);
     }
 
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_closed_shard_links_no_timer() {
+        let shard = TimerShard::new();
+        let node = std::pin::pin!(TimerNode::new());
+        shard.close();
+        // SAFETY: the node is pinned and linked nowhere; it is not linked here either.
+        assert_eq!(unsafe { shard.insert(&node, 10) }, Inserted::Closed);
+        assert!(shard.is_empty());
+        assert!(shard.is_closed());
     }
 }

@@ -120,6 +120,15 @@ impl Rng {
     }
 }
 
+/// The message of a panic whose payload is a string (empty for any other payload).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+}
+
 /// Reads an environment variable as a number, for raising stress bounds locally.
 pub fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
