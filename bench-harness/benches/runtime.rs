@@ -77,15 +77,24 @@ fn expected_spawn_sum() -> u64 {
     (0..SPAWN_TASKS).map(task_value).sum()
 }
 
-fn spawn_join_1m(c: &mut Criterion) {
-    let workers = worker_threads();
-    let expected = expected_spawn_sum();
-
-    let mut group = c.benchmark_group("spawn_join_1m");
+/// A group of 1,000,000-task spawn benchmarks: ten samples of about a second each.
+fn spawn_group<'a>(
+    c: &'a mut Criterion,
+    name: &str,
+) -> criterion::BenchmarkGroup<'a, criterion::measurement::WallTime> {
+    let mut group = c.benchmark_group(name);
     group.throughput(Throughput::Elements(SPAWN_TASKS as u64));
     group.sample_size(10);
     group.sampling_mode(SamplingMode::Flat);
     group.measurement_time(Duration::from_secs(10));
+    group
+}
+
+fn spawn_join_1m(c: &mut Criterion) {
+    let workers = worker_threads();
+    let expected = expected_spawn_sum();
+
+    let mut group = spawn_group(c, "spawn_join_1m");
 
     {
         let rt = ringtide_runtime(workers);
@@ -121,6 +130,74 @@ fn spawn_join_1m(c: &mut Criterion) {
                     }
                     assert_eq!(sum, expected);
                 })
+            })
+        });
+    }
+
+    group.finish();
+}
+
+/// Awaits every handle in order and sums the outputs.
+async fn sum_outputs<H, E>(handles: Vec<H>) -> u64
+where
+    H: std::future::Future<Output = Result<u64, E>>,
+    E: std::fmt::Debug,
+{
+    let mut sum = 0u64;
+    for handle in handles {
+        sum += handle.await.expect("a task failed");
+    }
+    sum
+}
+
+/// Spawns `SPAWN_TASKS` tasks that finish in their first poll, from a task on a worker,
+/// and joins them: with `ringtide::spawn`, `ringtide::spawn_eager` (polled inline, never
+/// queued) and `tokio::spawn`.
+fn spawn_join_ready_1m(c: &mut Criterion) {
+    let workers = worker_threads();
+    let expected = expected_spawn_sum();
+
+    let mut group = spawn_group(c, "spawn_join_ready_1m");
+
+    {
+        let rt = ringtide_runtime(workers);
+        for (name, eager) in [("ringtide", false), ("ringtide_eager", true)] {
+            group.bench_function(name, |b| {
+                b.iter(|| {
+                    let sum = rt
+                        .block_on(rt.spawn(async move {
+                            let mut handles = Vec::with_capacity(SPAWN_TASKS);
+                            for i in 0..SPAWN_TASKS {
+                                let task = async move { task_value(i) };
+                                handles.push(if eager {
+                                    ringtide::spawn_eager(task)
+                                } else {
+                                    ringtide::spawn(task)
+                                });
+                            }
+                            sum_outputs(handles).await
+                        }))
+                        .expect("the spawning task does not panic");
+                    assert_eq!(sum, expected);
+                })
+            });
+        }
+    }
+
+    {
+        let rt = tokio_runtime(workers);
+        group.bench_function("tokio", |b| {
+            b.iter(|| {
+                let sum = rt
+                    .block_on(rt.spawn(async move {
+                        let mut handles = Vec::with_capacity(SPAWN_TASKS);
+                        for i in 0..SPAWN_TASKS {
+                            handles.push(tokio::spawn(async move { task_value(i) }));
+                        }
+                        sum_outputs(handles).await
+                    }))
+                    .expect("the spawning task does not panic");
+                assert_eq!(sum, expected);
             })
         });
     }
@@ -278,6 +355,7 @@ fn timers_register_cancel_100k(c: &mut Criterion) {
 criterion_group!(
     benches,
     spawn_join_1m,
+    spawn_join_ready_1m,
     yield_pingpong,
     timers_register_cancel_100k
 );

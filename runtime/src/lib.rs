@@ -114,6 +114,6 @@ pub use error::{SetupError, SetupErrorKind};
 #[cfg(not(loom))]
 pub use handle::{Handle, TryCurrentError};
 #[cfg(not(loom))]
-pub use runtime::{spawn, spawn_local, Builder, Runtime};
+pub use runtime::{spawn, spawn_eager, spawn_local, Builder, Runtime};
 #[cfg(not(loom))]
 pub use task::{JoinError, JoinHandle};

@@ -655,6 +655,61 @@ where
     })
 }
 
+/// Spawns a task and polls it once right away, on the calling thread, before returning
+/// its handle: asyncio's eager tasks. A task that finishes in that first poll (a cache
+/// hit, a ready channel) is never queued; one that waits is then like any other task.
+/// The [`JoinHandle`] behaves the same either way, and a panic in the first poll is
+/// caught into it, as for [`spawn`].
+///
+/// The first poll runs on the spawner's stack, before `spawn_eager` returns. An eager
+/// task that spawns eagerly nests; past 16 levels the spawn is queued instead. Called
+/// from [`Runtime::block_on`] (or a blocking job), where no worker runs, the task is
+/// queued as by [`spawn`].
+///
+/// # Panics
+///
+/// Panics when called outside a ringtide runtime, as [`spawn`] does.
+///
+/// # Examples
+///
+/// ```
+/// let rt = ringtide::Runtime::new()?;
+/// rt.block_on(rt.spawn(async {
+///     // Finished before `spawn_eager` returns: nothing was queued.
+///     let ready = ringtide::spawn_eager(async { 6 * 7 });
+///     assert!(ready.is_finished());
+///     assert_eq!(ready.await.unwrap(), 42);
+///
+///     // A task that waits goes on like any other.
+///     let later = ringtide::spawn_eager(async {
+///         ringtide::time::sleep(std::time::Duration::from_millis(1)).await;
+///         "later"
+///     });
+///     assert_eq!(later.await.unwrap(), "later");
+/// }))
+/// .unwrap();
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn spawn_eager<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let shared = context::with_current(|current| match current {
+        Current::Worker(core) => Ok(core.shared.clone()),
+        Current::BlockOn(shared) => Err(shared.clone()),
+        Current::None => panic!(
+            "ringtide::spawn_eager called outside a ringtide runtime: call it from a task \
+             or inside Runtime::block_on"
+        ),
+    });
+    match shared {
+        // Outside the context closure: the first poll may use the context itself.
+        Ok(shared) => task::spawn_eager(&shared, future),
+        Err(shared) => task::spawn(&shared, future, ANY_WORKER),
+    }
+}
+
 /// Spawns a `!Send` task that stays on the current worker thread: it is never stolen,
 /// and is polled and dropped only there.
 ///

@@ -129,6 +129,54 @@ where
     JoinHandle::new(handle)
 }
 
+/// Nested eager polls past which a spawn is queued instead: an eager task that spawns
+/// eagerly runs on its spawner's stack, and so on down.
+const EAGER_DEPTH_LIMIT: u32 = 16;
+
+thread_local! {
+    /// Eager polls running on this thread, one inside the other.
+    static EAGER_DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Spawns a `Send` task and polls it once at once, on the calling worker's thread, as
+/// a worker would run it from its queue; a task that completes in that poll is never
+/// queued. Past [`EAGER_DEPTH_LIMIT`] nested eager polls the task is queued instead.
+///
+/// Must be called on a worker thread of `shared`'s runtime.
+pub(crate) fn spawn_eager<F>(shared: &Arc<Shared>, future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let meta = TaskMeta {
+        shared: shared.clone(),
+        aborted: AtomicBool::new(false),
+        key: AtomicUsize::new(NO_KEY),
+        owner: ANY_WORKER,
+        home: NO_HOME,
+    };
+    // SAFETY: the future and its output are `Send`, so the task may be polled and
+    // dropped on any thread.
+    let (runnable, handle) = unsafe { raw::spawn(meta, future) };
+    let depth = EAGER_DEPTH.with(|d| d.get());
+    if depth >= EAGER_DEPTH_LIMIT {
+        runnable.schedule();
+    } else {
+        struct Leave;
+        impl Drop for Leave {
+            fn drop(&mut self) {
+                EAGER_DEPTH.with(|d| d.set(d.get() - 1));
+            }
+        }
+        EAGER_DEPTH.with(|d| d.set(depth + 1));
+        let _leave = Leave;
+        // The poll catches the future's panic into the handle, as a worker's does; its
+        // own budget keeps the spawner's.
+        crate::coop::with_budget(|| runnable.run());
+    }
+    JoinHandle::new(handle)
+}
+
 /// Step 1 of the handshake in the module docs, the first time the task is idle.
 fn register(meta: &TaskMeta, cx: &Context<'_>) {
     if meta.key.load(Ordering::Relaxed) != NO_KEY {
