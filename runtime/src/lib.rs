@@ -83,6 +83,8 @@ mod prefetch;
 #[cfg(not(loom))]
 mod runtime;
 #[cfg(not(loom))]
+mod spawn;
+#[cfg(not(loom))]
 pub mod task;
 #[cfg(loom)]
 pub(crate) mod task {
@@ -114,6 +116,8 @@ pub use error::{SetupError, SetupErrorKind};
 #[cfg(not(loom))]
 pub use handle::{Handle, TryCurrentError};
 #[cfg(not(loom))]
-pub use runtime::{spawn, spawn_eager, spawn_local, Builder, Runtime};
+pub use runtime::{Builder, Runtime};
+#[cfg(not(loom))]
+pub use spawn::{spawn, spawn_eager, spawn_local};
 #[cfg(not(loom))]
 pub use task::{JoinError, JoinHandle};

@@ -64,7 +64,7 @@ pub(crate) const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
 /// default) exits. While every thread is busy and the pool is at its bound, jobs wait
 /// in a queue and start in the order they were spawned.
 ///
-/// Pool threads are not workers: inside a job, [`spawn`](crate::spawn), `spawn_blocking`
+/// Pool threads are not workers: inside a job, [`spawn`](crate::spawn()), `spawn_blocking`
 /// and [`Handle::current`](crate::Handle::current) work on the job's runtime, and
 /// [`Handle::block_on`](crate::Handle::block_on) runs a future that uses its timers and
 /// I/O; [`spawn_local`](crate::spawn_local) does not (it needs a worker).
