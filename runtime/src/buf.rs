@@ -33,7 +33,9 @@
 //! assert_eq!(buf.bytes_init(), 6);
 //! assert!(buf.bytes_total() >= 16);
 //! // A read of 2 bytes writes them at the start and ends with `set_init(2)`.
+//! # // SAFETY: 2 bytes fit in the buffer's capacity.
 //! # unsafe { std::ptr::copy_nonoverlapping(b"hi".as_ptr(), buf.stable_mut_ptr(), 2) };
+//! // SAFETY: the first 2 bytes were just written.
 //! unsafe { buf.set_init(2) };
 //! assert_eq!(&buf[..], b"hi");
 //! ```
