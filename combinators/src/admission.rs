@@ -19,6 +19,10 @@
 //!    step 2.
 //! 4. A queued child registers its waker before it reads `admitted`, so an admission
 //!    after that read wakes it.
+//! 5. A group that aborts its children closes its limit first: from then on a place
+//!    given back goes to nobody. Otherwise the first aborted child could hand its place
+//!    to a waiting one that another worker starts (and may finish) before its own abort
+//!    arrives.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,6 +41,9 @@ pub(crate) struct Limit {
 struct LimitState {
     free: usize,
     queue: VecDeque<Arc<Ticket>>,
+    /// The group is aborting its children: places given back are kept, so no child
+    /// waiting in line starts while its abort is on the way (step 5).
+    closed: bool,
 }
 
 /// A queued child's place in line.
@@ -56,6 +63,7 @@ impl Limit {
             state: Mutex::new(LimitState {
                 free: places,
                 queue: VecDeque::new(),
+                closed: false,
             }),
         }
     }
@@ -67,10 +75,18 @@ impl Limit {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Step 5: admits nobody from now on.
+    pub(crate) fn close(&self) {
+        self.lock().closed = true;
+    }
+
     /// Step 2: a place is given back.
     fn hand_on(&self) {
         let mut state = self.lock();
-        while let Some(ticket) = state.queue.pop_front() {
+        while !state.closed {
+            let Some(ticket) = state.queue.pop_front() else {
+                break;
+            };
             if ticket.abandoned.load(Ordering::Relaxed) {
                 continue;
             }
@@ -200,5 +216,18 @@ mod tests {
         late.leave();
         let mut last = Admission::new(limit);
         assert!(poll(&mut last).is_ready());
+    }
+
+    #[test]
+    fn a_closed_limit_admits_nobody_waiting() {
+        let limit = Arc::new(Limit::new(1));
+        let mut holder = Admission::new(Some(limit.clone()));
+        let mut waiting = Admission::new(Some(limit.clone()));
+        assert!(poll(&mut holder).is_ready());
+        assert!(poll(&mut waiting).is_pending());
+        limit.close();
+        holder.leave();
+        assert!(poll(&mut waiting).is_pending());
+        waiting.leave();
     }
 }

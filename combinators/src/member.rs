@@ -80,20 +80,19 @@ where
             return Poll::Pending;
         }
         *this.ended = true;
-        this.admission.leave();
         let group = this.group.upgrade();
         let failed = !matches!(outcome, Ok(Poll::Ready(Ok(_))));
-        let after_cancel = match &group {
-            Some(group) => {
-                let after_cancel = group.token.is_cancelled();
-                if failed {
-                    group.fail(*this.index);
-                }
-                group.child_ended();
-                after_cancel
-            }
-            None => true,
-        };
+        let after_cancel = group
+            .as_ref()
+            .is_none_or(|group| group.token.is_cancelled());
+        if let (Some(group), true) = (&group, failed) {
+            // Before the place is given back, so no child waiting for it starts.
+            group.fail(*this.index);
+        }
+        this.admission.leave();
+        if let Some(group) = &group {
+            group.child_ended();
+        }
         match outcome {
             Ok(Poll::Ready(result)) => Poll::Ready(Ended {
                 result,

@@ -158,6 +158,7 @@ impl<T, E> Shared<T, E> {
         if state.status == Status::Running {
             state.status = Status::Failing;
         }
+        self.close_limit();
         for (sibling, handle) in state.handles.iter().enumerate() {
             if sibling != index {
                 handle.abort();
@@ -176,8 +177,17 @@ impl<T, E> Shared<T, E> {
     pub(crate) fn abort_all(&self) {
         let mut state = self.lock();
         state.status = Status::Finished;
+        self.close_limit();
         for handle in &state.handles {
             handle.abort();
+        }
+    }
+
+    /// Step 5 of the admission protocol: no child waiting for a place starts once its
+    /// siblings are being aborted.
+    fn close_limit(&self) {
+        if let Some(limit) = &self.limit {
+            limit.close();
         }
     }
 
@@ -186,6 +196,7 @@ impl<T, E> Shared<T, E> {
         let mut state = self.lock();
         let unfinished = state.status != Status::Finished;
         state.status = Status::Finished;
+        self.close_limit();
         for handle in &state.handles {
             handle.abort();
         }
