@@ -52,6 +52,18 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Current<'_>) -> R) -> R {
     })
 }
 
+/// The readiness epoch of the current worker's driver (see
+/// [`Readiness::seen_not_ready`](crate::driver::op::Readiness)); `None` off a worker or
+/// under a ring.
+pub(crate) fn readiness_epoch() -> Option<u64> {
+    let worker = WORKER.with(Cell::get);
+    if worker.is_null() {
+        return None;
+    }
+    // SAFETY: as in `with_current`.
+    unsafe { &*worker }.readiness_epoch()
+}
+
 /// Calls `f` with the runtime of the current thread's context, if it has one.
 pub(crate) fn with_runtime<R>(f: impl FnOnce(Option<&Arc<Shared>>) -> R) -> R {
     with_current(|current| match current {

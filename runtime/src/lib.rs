@@ -60,6 +60,8 @@ mod block_on;
 #[cfg(not(loom))]
 pub mod buf;
 #[cfg(not(loom))]
+mod compat;
+#[cfg(not(loom))]
 mod context;
 #[cfg(not(loom))]
 mod coop;
@@ -74,6 +76,58 @@ mod driver {
 mod error;
 #[cfg(not(loom))]
 mod handle;
+#[cfg(all(feature = "hyper", not(loom)))]
+pub mod hyper {
+    //! hyper 1.x on ringtide (cargo feature `hyper`): an executor and a timer for hyper's
+    //! builders; [`TcpStream`](crate::net::TcpStream) implements `hyper::rt::Read` and
+    //! `hyper::rt::Write`.
+    //!
+    //! ```
+    //! use std::convert::Infallible;
+    //! use std::time::Duration;
+    //! use http_body_util::Full;
+    //! use hyper::body::Bytes;
+    //! use hyper::server::conn::http1;
+    //! use hyper::service::service_fn;
+    //! use hyper::{Request, Response};
+    //! use ringtide::hyper::RingtideTimer;
+    //! use ringtide::net::TcpListener;
+    //!
+    //! async fn hello(_: Request<hyper::body::Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    //!     Ok(Response::new(Full::new(Bytes::from("Hello, world!\n"))))
+    //! }
+    //!
+    //! let rt = ringtide::Runtime::new()?;
+    //! rt.block_on(async {
+    //!     let listener = TcpListener::bind("127.0.0.1:0")?;
+    //!     # let addr = listener.local_addr()?;
+    //!     # ringtide::spawn(async move {
+    //!     #     let stream = ringtide::net::TcpStream::connect(addr).await.unwrap();
+    //!     #     let (mut sender, conn) = hyper::client::conn::http1::handshake(stream).await.unwrap();
+    //!     #     ringtide::spawn(conn);
+    //!     #     let req = Request::get("/").body(http_body_util::Empty::<Bytes>::new()).unwrap();
+    //!     #     assert_eq!(sender.send_request(req).await.unwrap().status(), 200);
+    //!     # });
+    //!     # for _ in 0..1 {
+    //!     let (stream, _) = listener.accept().await?;
+    //!     ringtide::spawn(async move {
+    //!         let served = http1::Builder::new()
+    //!             .timer(RingtideTimer)
+    //!             .header_read_timeout(Duration::from_secs(5))
+    //!             .serve_connection(stream, service_fn(hello))
+    //!             .await;
+    //!         if let Err(e) = served {
+    //!             eprintln!("connection ended: {e}");
+    //!         }
+    //!     })
+    //!     # .await.unwrap();
+    //!     # }
+    //!     # Ok::<_, std::io::Error>(())
+    //! })?;
+    //! # Ok::<(), std::io::Error>(())
+    //! ```
+    pub use crate::compat::hyper::{RingtideExecutor, RingtideTimer};
+}
 #[cfg(not(loom))]
 pub mod net;
 #[cfg(not(loom))]

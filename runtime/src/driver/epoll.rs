@@ -146,6 +146,8 @@ pub(crate) struct Poller {
     woken: Vec<Waker>,
     /// Longest single wait (see [`super::longest_wait`]).
     max_wait: Option<Duration>,
+    /// Waits ended so far (see [`epoch`](Self::epoch)).
+    epoch: u64,
 }
 
 impl Poller {
@@ -196,6 +198,7 @@ impl Poller {
             events: Vec::with_capacity(EVENTS_PER_WAIT),
             woken: Vec::new(),
             max_wait: super::longest_wait(),
+            epoch: 0,
         })
     }
 
@@ -205,6 +208,14 @@ impl Poller {
             Timer::Pwait2 => "epoll_pwait2",
             Timer::Timerfd(_) => "timerfd",
         }
+    }
+
+    /// How many waits have ended: readiness found between two reads of the same epoch
+    /// has not been taken from the kernel yet, so it is still to be reported. A caller
+    /// that reads the epoch, then finds a descriptor not ready with a system call of its
+    /// own, tells the driver so with [`Readiness::seen_not_ready`].
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     /// Takes what is ready without blocking; no system call when no request waits.
@@ -236,10 +247,15 @@ impl Poller {
     pub(crate) fn submit(&mut self, op: OpRef) -> io::Result<()> {
         // SAFETY: the request was just handed to this driver, on its thread.
         let readiness = unsafe { op.readiness() };
-        let known_not_ready = self
-            .registrations
-            .get_mut(readiness.fd as usize)
-            .is_some_and(|r| r.key == readiness.key && !r.is_ready(readiness.interest));
+        // The caller found it not ready with no wait ended since: every arrival after
+        // that is an edge the next wait reports (or, for a descriptor registered now, is
+        // reported by the registration).
+        let seen_not_ready = readiness.seen_not_ready == Some(self.epoch);
+        let known_not_ready = seen_not_ready
+            || self
+                .registrations
+                .get_mut(readiness.fd as usize)
+                .is_some_and(|r| r.key == readiness.key && !r.is_ready(readiness.interest));
         if !known_not_ready {
             // SAFETY: as above; the request is not completed.
             let result = unsafe { op.attempt() };
@@ -251,10 +267,10 @@ impl Poller {
                 self.complete(op, result);
                 return Ok(());
             }
-            if let Err(e) = self.register(readiness) {
-                self.complete(op, -e.raw_os_error().unwrap_or(libc::EIO));
-                return Ok(());
-            }
+        }
+        if let Err(e) = self.register(readiness) {
+            self.complete(op, -e.raw_os_error().unwrap_or(libc::EIO));
+            return Ok(());
         }
         let registration = &mut self.registrations[readiness.fd as usize];
         registration.set_ready(readiness.interest, false);
@@ -375,6 +391,7 @@ impl Poller {
                 unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), events, capacity, wait_ms) }
             }
         };
+        self.epoch += 1;
         if n < 0 {
             let e = io::Error::last_os_error();
             return match e.raw_os_error() {
@@ -422,6 +439,8 @@ impl Poller {
             let Some(op) = list.first() else { return };
             let result = if op.is_dropped() {
                 -libc::ECANCELED
+            } else if op.wait_only() {
+                0 // ready, and it takes nothing: the next one goes on too
             } else {
                 // SAFETY: the request is on this driver's list, so not completed.
                 unsafe { op.attempt() }

@@ -219,6 +219,15 @@ impl IoDriver {
         }
     }
 
+    /// The readiness driver's [epoch](epoll::Poller::epoch); `None` for a ring, which
+    /// checks readiness itself when a wait is armed.
+    pub(crate) fn readiness_epoch(&self) -> Option<u64> {
+        match self {
+            IoDriver::Uring(_) => None,
+            IoDriver::Epoll(poller) => Some(poller.epoch()),
+        }
+    }
+
     /// Cancels a request of this driver whose future was dropped, if it is still running.
     pub(crate) fn cancel(&mut self, op: &OpRef) -> io::Result<()> {
         match self {

@@ -69,6 +69,17 @@ pub(crate) enum Interest {
     Write,
 }
 
+impl Interest {
+    /// The `poll(2)` events that mean this direction is ready (or will never wait
+    /// again: hang-ups and errors are always reported).
+    pub(crate) fn poll_events(self) -> libc::c_short {
+        match self {
+            Interest::Read => libc::POLLIN | libc::POLLRDHUP,
+            Interest::Write => libc::POLLOUT,
+        }
+    }
+}
+
 /// What a request waits for under a readiness driver.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Readiness {
@@ -77,6 +88,11 @@ pub(crate) struct Readiness {
     /// readiness driver registers the number again when the key changes.
     pub(crate) key: u64,
     pub(crate) interest: Interest,
+    /// The caller itself just found the descriptor not ready in this direction (a
+    /// non-blocking system call failed with `EAGAIN`), and this was the readiness
+    /// driver's [epoch](super::epoll::Poller::epoch) then: if no wait has ended since,
+    /// the driver waits for the next edge without trying first.
+    pub(crate) seen_not_ready: Option<u64>,
 }
 
 /// One kind of request: the memory it needs and what its completion means.
@@ -86,6 +102,11 @@ pub(crate) trait Operation: Send + Sized + 'static {
     /// The io_uring opcode of [`sqe`](Operation::sqe)'s entry: a ring whose kernel lacks
     /// it runs the request as [`attempt`](Operation::attempt)s instead.
     const OPCODE: u8;
+
+    /// The request only waits for its descriptor to become ready and takes nothing from
+    /// it: a readiness driver completes it on an edge without an attempt, and goes on to
+    /// the next request waiting in that direction.
+    const WAIT_ONLY: bool = false;
 
     /// The submission entry, without `user_data`. Called once, on the ring's thread,
     /// with `self` at the heap address it keeps until the completion: pointers into
@@ -132,6 +153,7 @@ struct Header {
 
 struct VTable {
     opcode: u8,
+    wait_only: bool,
     sqe: unsafe fn(NonNull<Header>, &Features) -> squeue::Entry,
     readiness: unsafe fn(NonNull<Header>) -> Readiness,
     attempt: unsafe fn(NonNull<Header>) -> i32,
@@ -158,6 +180,7 @@ unsafe impl<T: Send> Sync for OpInner<T> {}
 impl<T: Operation> OpInner<T> {
     const VTABLE: VTable = VTable {
         opcode: T::OPCODE,
+        wait_only: T::WAIT_ONLY,
         sqe: Self::sqe,
         readiness: Self::readiness,
         attempt: Self::attempt,
@@ -309,6 +332,11 @@ impl OpRef {
     /// The io_uring opcode of the request's entry.
     pub(crate) fn opcode(&self) -> u8 {
         self.header().vtable.opcode
+    }
+
+    /// See [`Operation::WAIT_ONLY`].
+    pub(crate) fn wait_only(&self) -> bool {
+        self.header().vtable.wait_only
     }
 
     /// The descriptor and direction the request waits for.

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use io_uring::{opcode, squeue, types, IoUring, Probe};
 
-use super::op::{Completion, Interest, OpRef};
+use super::op::{Completion, OpRef};
 use super::op_table::OpTable;
 use crate::error::SetupError;
 
@@ -266,10 +266,7 @@ impl Ring {
     fn arm_readiness(&mut self, op: OpRef) -> io::Result<()> {
         // SAFETY: the operation is with this ring and not completed.
         let readiness = unsafe { op.readiness() };
-        let events = match readiness.interest {
-            Interest::Read => libc::POLLIN | libc::POLLRDHUP,
-            Interest::Write => libc::POLLOUT,
-        };
+        let events = readiness.interest.poll_events();
         let sqe = opcode::PollAdd::new(types::Fd(readiness.fd), events as u32)
             .build()
             .user_data(op.into_raw() | READINESS_TAG);

@@ -43,6 +43,7 @@
 
 mod fd;
 mod ops;
+mod poll_io;
 mod tcp;
 mod udp;
 

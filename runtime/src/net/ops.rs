@@ -41,6 +41,7 @@ fn readiness(fd: &SharedFd, interest: Interest) -> Readiness {
         fd: fd.raw(),
         key: fd.key(),
         interest,
+        seen_not_ready: None,
     }
 }
 
@@ -527,5 +528,64 @@ impl<B: IoBufMut> Operation for RecvFrom<B> {
                 self.buf,
             ),
         }
+    }
+}
+
+/// A wait for a socket to become ready in one direction, taking nothing from it: the
+/// poll-style reads and writes make their own non-blocking system call into the caller's
+/// buffer once it is (see [`super::poll_io`]).
+pub(crate) struct Ready {
+    fd: SharedFd,
+    interest: Interest,
+    /// The readiness driver's epoch when the caller found the socket not ready.
+    seen_not_ready: Option<u64>,
+}
+
+impl Ready {
+    pub(crate) fn new(fd: SharedFd, interest: Interest, seen_not_ready: Option<u64>) -> Ready {
+        Ready {
+            fd,
+            interest,
+            seen_not_ready,
+        }
+    }
+}
+
+impl Operation for Ready {
+    type Output = io::Result<()>;
+
+    const OPCODE: u8 = opcode::PollAdd::CODE;
+
+    const WAIT_ONLY: bool = true;
+
+    fn sqe(&mut self, _: &Features) -> squeue::Entry {
+        // The kernel checks the socket as it arms the poll: one that is ready already
+        // completes at once.
+        opcode::PollAdd::new(types::Fd(self.fd.raw()), self.interest.poll_events() as u32).build()
+    }
+
+    fn readiness(&self) -> Readiness {
+        Readiness {
+            seen_not_ready: self.seen_not_ready,
+            ..readiness(&self.fd, self.interest)
+        }
+    }
+
+    fn attempt(&mut self) -> i32 {
+        let mut pollfd = libc::pollfd {
+            fd: self.fd.raw(),
+            events: self.interest.poll_events(),
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, no timeout.
+        match unsafe { libc::poll(&mut pollfd, 1, 0) } {
+            rc if rc < 0 => -io_errno(),
+            0 => -libc::EAGAIN,
+            _ => 0,
+        }
+    }
+
+    fn complete(self, result: io::Result<Completion>) -> io::Result<()> {
+        result?.io_result().map(drop)
     }
 }

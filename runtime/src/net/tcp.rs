@@ -1,18 +1,22 @@
 //! TCP listeners and streams.
 
 use std::future::Future;
-use std::io;
+use std::io::{self, IoSlice};
+use std::mem::MaybeUninit;
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, RawFd};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use super::fd::SharedFd;
 use super::ops::{Accept, Connect, Recv, Send};
+use super::poll_io::{self, PollWait};
 use super::{each_addr, no_addresses};
 use crate::buf::{IoBuf, IoBufMut};
+use crate::driver::op::Interest;
 use crate::op::Op;
 
 /// Connections the kernel queues for a listener before `accept` takes them (capped by
@@ -96,7 +100,7 @@ impl TcpListener {
             }
             _ => {}
         }
-        result.map(|(fd, addr)| (TcpStream { fd }, addr))
+        result.map(|(fd, addr)| (TcpStream::from_fd(fd), addr))
     }
 
     /// The address the listener is bound to.
@@ -124,9 +128,20 @@ fn sock_addr(addr: socket2::SockAddr) -> io::Result<SocketAddr> {
 /// futures they return own what they need (they do not borrow the stream), so a stream
 /// can be read in one task and written in another through an `Arc<TcpStream>`. The
 /// descriptor is closed once the stream and every operation on it are gone.
+///
+/// # Poll-style I/O
+///
+/// [`poll_read`](TcpStream::poll_read) and [`poll_write`](TcpStream::poll_write) read
+/// into and write from a borrowed buffer, the shape of tokio's and futures' I/O traits,
+/// which the stream implements with the cargo features `tokio-io` and `futures-io`
+/// (and hyper's with `hyper`). They wait for the socket's readiness, then move the bytes
+/// with one non-blocking system call: no copy, and a poll abandoned mid-flight loses
+/// nothing (see [`net`](crate::net#poll-style-io)).
 #[derive(Debug)]
 pub struct TcpStream {
     fd: SharedFd,
+    read_wait: PollWait,
+    write_wait: PollWait,
 }
 
 impl TcpStream {
@@ -138,7 +153,7 @@ impl TcpStream {
             let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
             let fd = SharedFd::new(socket.into_raw_fd());
             match Op::new(Connect::new(fd.clone(), addr)).await {
-                Ok(()) => return Ok(TcpStream { fd }),
+                Ok(()) => return Ok(TcpStream::from_fd(fd)),
                 Err(e) => last = Some(e),
             }
         }
@@ -148,9 +163,15 @@ impl TcpStream {
     /// Takes over a connection made with the standard library.
     pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
         stream.set_nonblocking(false)?;
-        Ok(TcpStream {
-            fd: SharedFd::new(stream.into_raw_fd()),
-        })
+        Ok(TcpStream::from_fd(SharedFd::new(stream.into_raw_fd())))
+    }
+
+    fn from_fd(fd: SharedFd) -> TcpStream {
+        TcpStream {
+            fd,
+            read_wait: PollWait::default(),
+            write_wait: PollWait::default(),
+        }
     }
 
     /// Receives into `buf`; gives back the count `n` and the buffer, whose data is then
@@ -201,10 +222,85 @@ impl TcpStream {
         }
     }
 
+    /// Reads what the socket has, up to `buf.len()` bytes, into `buf`, or registers the
+    /// task to be woken when there is something: the poll behind `AsyncRead`.
+    /// `Ready(Ok(0))` means the peer closed its side (or `buf` is empty).
+    ///
+    /// Nothing is taken from the socket unless this returns it: a poll that returns
+    /// `Pending` and is never repeated loses no byte.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::future::poll_fn;
+    /// use ringtide::net::{TcpListener, TcpStream};
+    ///
+    /// ringtide::Runtime::new()?.block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0")?;
+    ///     let mut client = TcpStream::connect(listener.local_addr()?).await?;
+    ///     let (mut server, _) = listener.accept().await?;
+    ///     poll_fn(|cx| client.poll_write(cx, b"hello")).await?;
+    ///     let mut buf = [0; 16];
+    ///     let n = poll_fn(|cx| server.poll_read(cx, &mut buf)).await?;
+    ///     assert_eq!(&buf[..n], b"hello");
+    ///     Ok::<_, std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        self.poll_read_uninit(cx, poll_io::as_uninit(buf))
+    }
+
+    /// [`poll_read`](Self::poll_read) into memory that need not be initialized: on
+    /// `Ready(Ok(n))` the first `n` bytes of `buf` are.
+    pub(crate) fn poll_read_uninit(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut [MaybeUninit<u8>],
+    ) -> Poll<io::Result<usize>> {
+        let fd = &self.fd;
+        self.read_wait
+            .poll_io(cx, fd, Interest::Read, || poll_io::recv(fd, buf))
+    }
+
+    /// Writes what the socket's send buffer has room for of `buf`, or registers the task
+    /// to be woken when there is room: the poll behind `AsyncWrite`. A count returned is
+    /// in the kernel's hands; `Pending` wrote nothing.
+    pub fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let fd = &self.fd;
+        self.write_wait
+            .poll_io(cx, fd, Interest::Write, || poll_io::send(fd, buf))
+    }
+
+    /// [`poll_write`](Self::poll_write) of several buffers in order, with one
+    /// `sendmsg(2)`.
+    pub fn poll_write_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let fd = &self.fd;
+        self.write_wait
+            .poll_io(cx, fd, Interest::Write, || poll_io::send_vectored(fd, bufs))
+    }
+
     /// Shuts down the read side, the write side, or both (`shutdown(2)`). Shutting
     /// down the write side sends the peer an end of stream once pending data is sent.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         SockRef::from(&self.fd).shutdown(how)
+    }
+
+    /// Shuts the write side down for the poll-style traits; a connection the peer
+    /// already reset has no write side left to shut, which is what was asked.
+    #[cfg_attr(
+        not(any(feature = "tokio-io", feature = "futures-io", feature = "hyper")),
+        allow(dead_code)
+    )]
+    pub(crate) fn shutdown_write(&self) -> io::Result<()> {
+        match self.shutdown(Shutdown::Write) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Ok(()),
+            result => result,
+        }
     }
 
     /// Sets `TCP_NODELAY`: small writes go out at once instead of waiting to be merged.

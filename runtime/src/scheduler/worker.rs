@@ -259,6 +259,13 @@ impl WorkerCore {
         self.worker_shared().clone()
     }
 
+    /// The epoch of this worker's readiness driver (see
+    /// [`Readiness::seen_not_ready`](crate::driver::op::Readiness)); `None` under a ring,
+    /// or while the driver is busy.
+    pub(crate) fn readiness_epoch(&self) -> Option<u64> {
+        self.driver.try_borrow().ok()?.readiness_epoch()
+    }
+
     /// Cancels an operation of this worker's ring.
     pub(crate) fn cancel_op(&self, op: OpRef) {
         match self.driver.try_borrow_mut() {
