@@ -9,7 +9,7 @@
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::io;
-use std::net::Shutdown as Direction;
+use std::net::{Shutdown as Direction, SocketAddr};
 use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -185,6 +185,35 @@ pub async fn serve(
     stats: Arc<ServerStats>,
     options: ServeOptions,
 ) -> io::Result<()> {
+    let counters = stats.clone();
+    accept_loop(listener, stop, &counters, move |stream, peer| {
+        let stats = stats.clone();
+        async move {
+            let echoed = echo(stream).await;
+            stats.count_end(echoed.bytes, echoed.result.is_ok());
+            if options.verbose {
+                match echoed.result {
+                    Ok(()) => eprintln!("{peer}: closed after {} bytes", echoed.bytes),
+                    Err(e) => eprintln!("{peer}: {e} after {} bytes", echoed.bytes),
+                }
+            }
+        }
+    })
+    .await
+}
+
+/// The accept loop of [`serve`] and [`serve_http`](crate::serve_http): accepts until
+/// `stop` resolves, and runs `connection(stream, peer)` for each connection in a task of
+/// its own (with `TCP_NODELAY` set: replies are small and latency-bound).
+pub(crate) async fn accept_loop<F>(
+    listener: TcpListener,
+    stop: impl Future<Output = ()>,
+    stats: &ServerStats,
+    mut connection: impl FnMut(TcpStream, SocketAddr) -> F,
+) -> io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
     let mut stop = pin!(stop);
     let mut log = RateLimitedLog::new(ACCEPT_LOG_INTERVAL);
     loop {
@@ -213,20 +242,9 @@ pub async fn serve(
             }
         };
         stats.count_accept();
-        // Echoed replies are small and latency-bound: send each at once.
         let _ = stream.set_nodelay(true);
-        let stats = stats.clone();
         // Detached: the task reports through `stats`, not through its handle.
-        drop(ringtide::spawn(async move {
-            let echoed = echo(stream).await;
-            stats.count_end(echoed.bytes, echoed.result.is_ok());
-            if options.verbose {
-                match echoed.result {
-                    Ok(()) => eprintln!("{peer}: closed after {} bytes", echoed.bytes),
-                    Err(e) => eprintln!("{peer}: {e} after {} bytes", echoed.bytes),
-                }
-            }
-        }));
+        drop(ringtide::spawn(connection(stream, peer)));
     }
 }
 

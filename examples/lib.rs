@@ -35,6 +35,7 @@
 )]
 
 mod echo;
+mod http;
 mod shutdown;
 
 // The Rust in the README and in docs/ compiles and runs as doc tests of this crate,
@@ -60,4 +61,5 @@ struct AsyncioDoctests;
 struct BenchmarksDoctests;
 
 pub use echo::{echo, serve, Echoed, ServeOptions, ServerStats, Summary, ECHO_BUFFER};
+pub use http::{route, serve_http, HttpBody, HttpOptions, MAX_SLEEP_MS};
 pub use shutdown::{Shutdown, Wait};
