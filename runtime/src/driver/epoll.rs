@@ -28,6 +28,14 @@
 //! request tries before it waits; only an attempt that fails with `EAGAIN` marks it not
 //! ready, and every arrival after that attempt is an edge still to be reported.
 //!
+//! A caller may find a descriptor not ready with its own system call (the poll-style
+//! reads and writes do) and then submit a wait that takes nothing
+//! ([`Operation::WAIT_ONLY`](super::op::Operation::WAIT_ONLY)). If it read the driver's
+//! [epoch](Poller::epoch) before that call and no wait has ended since, the same
+//! argument holds for its `EAGAIN`, and the wait is queued without an attempt; otherwise
+//! the wait's attempt is a `poll(2)` of the descriptor. An edge completes every wait
+//! queued in its direction, with no system call, and goes on to the requests behind them.
+//!
 //! # Descriptor numbers
 //!
 //! A closed descriptor leaves its epoll registrations by itself, and its number may be

@@ -16,6 +16,22 @@
 //! receive may already have taken from the socket is lost with it, as with any
 //! cancelled read.
 //!
+//! # Poll-style I/O
+//!
+//! Streams also read into and write from borrowed buffers, one poll at a time
+//! ([`TcpStream::poll_read`], [`TcpStream::poll_write`]): the shape of tokio's and
+//! futures' `AsyncRead`/`AsyncWrite`, which they implement with the cargo features
+//! `tokio-io` and `futures-io`, and of hyper's `rt::Read`/`rt::Write` (feature `hyper`).
+//! A poll waits for the socket's readiness (a poll request on the ring, an edge on epoll),
+//! then moves the bytes with one non-blocking system call straight into or out of the
+//! caller's buffer: no copy, and no byte taken from the socket unless the poll returns
+//! it, so abandoning a poll mid-flight (a dropped future, a lost `select!` branch) loses
+//! nothing. A write that returns a count has handed those bytes to the kernel.
+//!
+//! With the traits in scope, call their methods as `AsyncReadExt::read(&mut stream, ..)`:
+//! the stream's own owned-buffer [`read`](TcpStream::read) and
+//! [`write_all`](TcpStream::write_all) take precedence over trait methods of the same name.
+//!
 //! # Example
 //!
 //! ```
