@@ -40,7 +40,6 @@ pub struct Builder {
     pin_workers: bool,
     ring_entries: u32,
     spin_before_park: Duration,
-    without_ext_arg: bool,
     driver: Driver,
     max_blocking_threads: usize,
     thread_keep_alive: Duration,
@@ -60,7 +59,6 @@ impl Builder {
             pin_workers: true,
             ring_entries: 256,
             spin_before_park: Duration::ZERO,
-            without_ext_arg: false,
             driver: Driver::Auto,
             max_blocking_threads: blocking::DEFAULT_MAX_THREADS,
             thread_keep_alive: blocking::DEFAULT_KEEP_ALIVE,
@@ -172,14 +170,6 @@ impl Builder {
         self
     }
 
-    /// Makes the rings wait as on a kernel before 5.11, with a `TIMEOUT` request instead
-    /// of a wait timeout, so tests can cover that path on newer kernels.
-    #[doc(hidden)]
-    pub fn emulate_kernel_without_ext_arg(&mut self, yes: bool) -> &mut Self {
-        self.without_ext_arg = yes;
-        self
-    }
-
     /// Starts the workers.
     ///
     /// # Errors
@@ -223,7 +213,6 @@ impl Builder {
             self.pin_workers,
             self.ring_entries,
             self.spin_before_park,
-            self.without_ext_arg,
             selection,
             BlockingPool::new(self.max_blocking_threads, self.thread_keep_alive),
         )
@@ -262,7 +251,6 @@ fn start(
     pin: bool,
     ring_entries: u32,
     spin_before_park: Duration,
-    without_ext_arg: bool,
     selection: Selection,
     blocking: BlockingPool,
 ) -> io::Result<Runtime> {
@@ -304,7 +292,7 @@ fn start(
                 }
                 set_timer_slack();
                 let eventfd = std::os::fd::AsRawFd::as_raw_fd(&shared.workers[index].eventfd);
-                let driver = match IoDriver::new(&selection, ring_entries, eventfd, without_ext_arg)
+                let driver = match IoDriver::new(&selection, ring_entries, eventfd)
                 {
                     Ok(driver) => driver,
                     Err(e) => {

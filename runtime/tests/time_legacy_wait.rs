@@ -1,16 +1,20 @@
 //! Timers on the wait path of kernels before 5.11, where a parked worker's timeout is a
 //! `TIMEOUT` request in its ring (replaced on every park) instead of a wait argument.
 
-use std::sync::mpsc;
+use std::sync::{mpsc, Once};
 use std::time::Duration;
 
 use ringtide::time::{sleep, sleep_until, timeout, Instant};
 
+/// A runtime whose rings wait as on a kernel before 5.11. Every test of this binary runs
+/// on such rings: the variable is set once, before any runtime reads it.
 fn legacy_runtime(workers: usize) -> ringtide::Runtime {
+    static LEGACY: Once = Once::new();
+    LEGACY.call_once(|| std::env::set_var("RINGTIDE_IO_URING_WITHOUT", "ext_arg"));
     ringtide::Builder::new()
         .worker_threads(workers)
         .pin_workers(false)
-        .emulate_kernel_without_ext_arg(true)
+        .driver(ringtide::Driver::IoUring)
         .build()
         .expect("runtime")
 }

@@ -161,11 +161,10 @@ impl IoDriver {
         selection: &Selection,
         ring_entries: u32,
         eventfd: RawFd,
-        without_ext_arg: bool,
     ) -> io::Result<IoDriver> {
         match selection.driver {
             Driver::Epoll => epoll::Poller::new(eventfd).map(IoDriver::Epoll),
-            _ => uring::Ring::new(ring_entries, eventfd, without_ext_arg).map(IoDriver::Uring),
+            _ => uring::Ring::new(ring_entries, eventfd).map(IoDriver::Uring),
         }
     }
 

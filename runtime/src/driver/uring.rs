@@ -122,16 +122,13 @@ pub(crate) struct Ring {
 /// was set up with. The error names the cause and what to do.
 pub(crate) fn probe(entries: u32) -> io::Result<&'static str> {
     let (ring, setup) = build_ring(entries)?;
-    probe_features(&ring, setup, false).map(|f| f.setup)
+    probe_features(&ring, setup).map(|f| f.setup)
 }
 
 /// What the kernel offers this ring; an error if it lacks what ringtide needs.
-fn probe_features(
-    ring: &IoUring,
-    setup: &'static str,
-    without_ext_arg: bool,
-) -> io::Result<Features> {
-    let ext_arg = ring.params().is_feature_ext_arg() && !without_ext_arg;
+fn probe_features(ring: &IoUring, setup: &'static str) -> io::Result<Features> {
+    let without = without_opcodes();
+    let ext_arg = ring.params().is_feature_ext_arg() && !without.iter().any(|w| w == "ext_arg");
     let mut probe = Probe::new();
     // IORING_REGISTER_PROBE arrived in 5.6, with IORING_OP_READ and everything else
     // ringtide submits to a ring.
@@ -152,7 +149,7 @@ fn probe_features(
             opcodes |= 1 << code;
         }
     }
-    for name in without_opcodes() {
+    for name in without {
         if let Some((code, _)) = FALLIBLE.iter().find(|(_, n)| *n == name) {
             opcodes &= !(1 << code);
         }
@@ -166,10 +163,11 @@ fn probe_features(
     })
 }
 
-/// The operations `RINGTIDE_IO_URING_WITHOUT` (a comma-separated list of `accept`,
-/// `connect`, `recv`, `send`, `recvmsg`, `sendmsg`, `close`) asks the ring to run as
-/// readiness waits, as on a kernel without their opcodes: a way to exercise that path
-/// on a kernel that has them all.
+/// What `RINGTIDE_IO_URING_WITHOUT` (a comma-separated list) asks the ring to do without,
+/// as on an older kernel, so that those paths are exercised on a kernel that has it all:
+/// the operations `accept`, `connect`, `recv`, `send`, `recvmsg`, `sendmsg` and `close`
+/// then run as readiness waits, and `ext_arg` makes a parked worker's timeout a
+/// `TIMEOUT` request (replaced on every park) as before 5.11.
 fn without_opcodes() -> Vec<String> {
     std::env::var("RINGTIDE_IO_URING_WITHOUT")
         .map(|v| {
@@ -185,12 +183,9 @@ impl Ring {
     ///
     /// Must run on the worker thread that will use the ring: with
     /// `IORING_SETUP_SINGLE_ISSUER` the creating thread is the only one allowed to submit.
-    ///
-    /// `without_ext_arg` makes the ring behave as on a kernel before 5.11 (a `TIMEOUT`
-    /// request per park instead of a wait timeout), so that path is tested on new kernels.
-    pub(crate) fn new(entries: u32, eventfd: RawFd, without_ext_arg: bool) -> io::Result<Ring> {
+    pub(crate) fn new(entries: u32, eventfd: RawFd) -> io::Result<Ring> {
         let (ring, setup) = build_ring(entries)?;
-        let features = probe_features(&ring, setup, without_ext_arg)?;
+        let features = probe_features(&ring, setup)?;
         Ok(Ring {
             ring,
             features,
