@@ -3,9 +3,10 @@
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_deque::Worker;
 
@@ -292,8 +293,7 @@ fn start(
                 }
                 set_timer_slack();
                 let eventfd = std::os::fd::AsRawFd::as_raw_fd(&shared.workers[index].eventfd);
-                let driver = match IoDriver::new(&selection, ring_entries, eventfd)
-                {
+                let driver = match IoDriver::new(&selection, ring_entries, eventfd) {
                     Ok(driver) => driver,
                     Err(e) => {
                         let _ = ready.send(Err(e));
@@ -307,7 +307,17 @@ fn start(
                 }
                 let core = WorkerCore::new(index, shared, queue, driver, spin_before_park);
                 let _context = context::enter_worker(&core);
-                core.run();
+                // Tasks' panics are caught into their handles; one that reaches here is
+                // the runtime's own, and the other workers cannot finish a shutdown
+                // without this one: stop the process rather than hang its `drop`.
+                if catch_unwind(AssertUnwindSafe(|| core.run())).is_err() {
+                    eprintln!(
+                        "ringtide: worker {index} panicked in runtime code (the message is \
+                         above); aborting, since the runtime cannot go on or shut down \
+                         without it. This is a bug in ringtide: please report it."
+                    );
+                    std::process::abort();
+                }
             });
         match spawned {
             Ok(handle) => threads.push(handle),
@@ -342,6 +352,7 @@ fn start(
     Ok(Runtime {
         shared,
         threads,
+        shut_down: false,
         driver: selection.driver,
         io_uring_error: selection.io_uring_error.clone(),
         description: description.expect("every worker reported"),
@@ -395,6 +406,8 @@ fn set_timer_slack() {
 pub struct Runtime {
     shared: Arc<Shared>,
     threads: Vec<thread::JoinHandle<()>>,
+    /// The shutdown has begun (see [`Runtime::shut_down`]).
+    shut_down: bool,
     /// `IoUring` or `Epoll`.
     driver: Driver,
     /// Under `Driver::Auto`, why io_uring was not used.
@@ -584,6 +597,61 @@ impl Drop for Runtime {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     fn drop(&mut self) {
+        self.shut_down(None);
+    }
+}
+
+impl Runtime {
+    /// Shuts the runtime down as dropping it does, but waits at most `timeout` for the
+    /// workers and the running blocking jobs to finish. Returns whether they did; if not,
+    /// their threads are left to finish on their own, and the last one out frees what
+    /// the runtime shared.
+    ///
+    /// Either way, once this returns every task has been cancelled or is being
+    /// cancelled: pending timers are dropped with their tasks (none fires after), and
+    /// operations in flight are cancelled, their buffers kept until the kernel lets go
+    /// of them. What cannot be cut short is a blocking job already running (a thread
+    /// cannot be interrupted) or a task's own code that does not return: those are what
+    /// the timeout bounds. Jobs not yet started never run.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = ringtide::Runtime::new()?;
+    /// rt.spawn_blocking(|| std::thread::sleep(Duration::from_secs(3)));
+    /// rt.spawn(ringtide::time::sleep(Duration::from_secs(3600)));
+    /// // The job outlasts the timeout: its thread is left to finish alone.
+    /// # std::thread::sleep(Duration::from_millis(50)); // let the job start
+    /// assert!(!rt.shutdown_timeout(Duration::from_millis(10)));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> bool {
+        self.shut_down(Some(Instant::now() + timeout))
+    }
+
+    /// Starts the shutdown and returns at once, without waiting for the workers or the
+    /// blocking jobs: they finish it on their own, as after a
+    /// [`shutdown_timeout`](Runtime::shutdown_timeout) that timed out. For a runtime
+    /// dropped in a context where waiting is not allowed (another runtime's task).
+    ///
+    /// ```
+    /// let rt = ringtide::Runtime::new()?;
+    /// rt.spawn(ringtide::time::sleep(std::time::Duration::from_secs(3600)));
+    /// rt.shutdown_background();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn shutdown_background(mut self) {
+        self.shut_down(Some(Instant::now()));
+    }
+
+    /// The shutdown of [`Drop`] and the two methods above: waits for the threads until
+    /// `deadline` (`None`: for as long as they take). Returns whether they finished. Runs
+    /// once; later calls (the drop after a method) do nothing.
+    fn shut_down(&mut self, deadline: Option<Instant>) -> bool {
+        if self.shut_down {
+            return true;
+        }
+        self.shut_down = true;
         // Before the tasks are cancelled, so that no job starts once they are (see
         // "Shutdown" in `task::blocking`).
         let blocking_threads = self.shared.blocking.shutdown();
@@ -594,19 +662,26 @@ impl Drop for Runtime {
         if on_own_thread {
             // Detached, the blocking threads too: see the docs above.
             self.threads.clear();
-            return;
+            return false;
         }
-        for thread in self.threads.drain(..) {
-            // A worker that panicked has already dropped its ring (unwinding drains it);
-            // there is nothing more to do for it here.
-            let _ = thread.join();
+        let mut threads: Vec<_> = self.threads.drain(..).collect();
+        // The workers wait for the running jobs; their threads exit right after.
+        threads.extend(blocking_threads);
+        if let Some(deadline) = deadline {
+            while !threads.iter().all(thread::JoinHandle::is_finished) {
+                let now = Instant::now();
+                if now >= deadline {
+                    return false; // detached: the last thread out frees what is shared
+                }
+                thread::sleep((deadline - now).min(Duration::from_millis(1)));
+            }
         }
-        // The workers waited for the running jobs; their threads exit right after.
-        for thread in blocking_threads {
+        for thread in threads {
             let _ = thread.join();
         }
         // Every task is gone; anything still queued is an empty shell.
         self.shared.empty_injector();
+        true
     }
 }
 
