@@ -57,21 +57,25 @@
 //! });
 //! ```
 
+mod addr;
 mod fd;
 mod ops;
 mod poll_io;
+mod socket;
 mod tcp;
 mod udp;
 
+pub use addr::ToSocketAddrs;
+pub use socket::TcpSocket;
 pub use tcp::{TcpListener, TcpStream};
 pub use udp::UdpSocket;
 
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 
 /// Runs `f` on each address `addr` resolves to, until one succeeds; the last error
 /// otherwise. Names are resolved on the calling thread, as `std::net` does.
-fn each_addr<A: ToSocketAddrs, T>(
+fn each_addr<A: std::net::ToSocketAddrs, T>(
     addr: A,
     mut f: impl FnMut(SocketAddr) -> io::Result<T>,
 ) -> io::Result<T> {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use super::fd::SharedFd;
-use super::ops::{Accept, Connect, Recv, Send};
+use super::ops::{Accept, Recv, Send};
 use super::poll_io::{self, PollWait};
 use super::{each_addr, no_addresses};
 use crate::buf::{IoBuf, IoBufMut};
@@ -56,7 +56,11 @@ impl TcpListener {
     /// Binds a listener to `addr` (each resolved address in turn, until one binds).
     ///
     /// The socket has `SO_REUSEADDR` set, as `std::net::TcpListener` does, so a server
-    /// can restart on its port at once. Binding needs no runtime.
+    /// can restart on its port at once. Binding needs no runtime, and a host name
+    /// (`"localhost:8080"`) is looked up on the calling thread, as `std::net` does: bind
+    /// before the runtime's tasks depend on this thread, or bind a numeric address. For
+    /// other options (`SO_REUSEPORT`, the backlog), use a
+    /// [`TcpSocket`](super::TcpSocket).
     pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
         each_addr(addr, |addr| {
             let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
@@ -74,7 +78,7 @@ impl TcpListener {
         Ok(TcpListener::from_socket(Socket::from(listener)))
     }
 
-    fn from_socket(socket: Socket) -> TcpListener {
+    pub(crate) fn from_socket(socket: Socket) -> TcpListener {
         TcpListener {
             fd: SharedFd::new(socket.into_raw_fd()),
             backoff_ms: AtomicU32::new(0),
@@ -118,7 +122,7 @@ fn is_resource_exhaustion(e: &io::Error) -> bool {
     )
 }
 
-fn sock_addr(addr: socket2::SockAddr) -> io::Result<SocketAddr> {
+pub(crate) fn sock_addr(addr: socket2::SockAddr) -> io::Result<SocketAddr> {
     addr.as_socket().ok_or_else(no_addresses)
 }
 
@@ -145,15 +149,16 @@ pub struct TcpStream {
 }
 
 impl TcpStream {
-    /// Opens a connection to `addr` (each resolved address in turn, until one connects).
-    pub async fn connect<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
-        let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
+    /// Opens a connection to `addr` (each address it stands for in turn, until one
+    /// connects). A host name is looked up on a blocking thread, not on the worker (see
+    /// [`ToSocketAddrs`](super::ToSocketAddrs)); to set socket options before
+    /// connecting, use a [`TcpSocket`](super::TcpSocket).
+    pub async fn connect<A: super::ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
         let mut last = None;
-        for addr in addrs {
-            let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-            let fd = SharedFd::new(socket.into_raw_fd());
-            match Op::new(Connect::new(fd.clone(), addr)).await {
-                Ok(()) => return Ok(TcpStream::from_fd(fd)),
+        for addr in super::addr::resolve(&addr).await? {
+            let socket = super::TcpSocket::new_for(addr)?;
+            match socket.connect(addr).await {
+                Ok(stream) => return Ok(stream),
                 Err(e) => last = Some(e),
             }
         }
@@ -166,7 +171,7 @@ impl TcpStream {
         Ok(TcpStream::from_fd(SharedFd::new(stream.into_raw_fd())))
     }
 
-    fn from_fd(fd: SharedFd) -> TcpStream {
+    pub(crate) fn from_fd(fd: SharedFd) -> TcpStream {
         TcpStream {
             fd,
             read_wait: PollWait::default(),
