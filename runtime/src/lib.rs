@@ -137,6 +137,8 @@ mod prefetch;
 #[cfg(not(loom))]
 mod runtime;
 #[cfg(not(loom))]
+pub mod signal;
+#[cfg(not(loom))]
 mod spawn;
 #[cfg(not(loom))]
 pub mod task;
