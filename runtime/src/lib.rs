@@ -177,3 +177,9 @@ pub use runtime::{Builder, Runtime};
 pub use spawn::{spawn, spawn_eager, spawn_local};
 #[cfg(not(loom))]
 pub use task::{JoinError, JoinHandle};
+// `test` here does not replace the built-in `#[test]` in this crate: only this module
+// (which has no tests) sees the re-export, and the generated code names the built-in
+// attribute by its full path.
+#[cfg(not(loom))]
+#[doc(inline)]
+pub use ringtide_macros::{main, test};

@@ -1,0 +1,4 @@
+#[ringtide::main]
+async fn main<T: Default>() {
+    let _ = T::default();
+}

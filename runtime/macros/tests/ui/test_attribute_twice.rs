@@ -1,0 +1,5 @@
+#[ringtide::test]
+#[test]
+async fn twice() {}
+
+fn main() {}

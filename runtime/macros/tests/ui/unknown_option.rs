@@ -1,0 +1,5 @@
+#[ringtide::main(workers = 4)]
+async fn main() {}
+
+#[ringtide::test(flavor = "multi_thread")]
+async fn unknown() {}
