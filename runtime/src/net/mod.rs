@@ -44,14 +44,29 @@
 mod fd;
 mod ops;
 mod poll_io;
+mod stream;
 mod tcp;
 mod udp;
 
 pub use tcp::{TcpListener, TcpStream};
 pub use udp::UdpSocket;
 
+#[cfg_attr(
+    not(any(feature = "tokio-io", feature = "futures-io", feature = "hyper")),
+    allow(unused_imports)
+)]
+pub(crate) use stream::AsStreamSocket;
+
+use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+
+use socket2::SockAddr;
+
+use crate::buf::IoBufMut;
+use crate::op::Op;
+use fd::SharedFd;
+use ops::RecvFrom;
 
 /// Runs `f` on each address `addr` resolves to, until one succeeds; the last error
 /// otherwise. Names are resolved on the calling thread, as `std::net` does.
@@ -75,3 +90,48 @@ fn no_addresses() -> io::Error {
         "could not resolve to any address",
     )
 }
+
+/// Receives one datagram into `buf`, with its sender's address read by `addr` as the
+/// socket's family's address type.
+fn recv_from<B: IoBufMut, A: 'static>(
+    fd: &SharedFd,
+    buf: B,
+    addr: fn(&SockAddr) -> io::Result<A>,
+) -> impl Future<Output = (io::Result<(usize, A)>, B)> + std::marker::Send + 'static {
+    let recv = Op::new(RecvFrom::new(fd.clone(), buf));
+    async move {
+        let (result, buf) = recv.await;
+        (result.and_then(|(n, from)| Ok((n, addr(&from)?))), buf)
+    }
+}
+
+/// `send` and `recv` for a datagram type whose `fd` field is its [`SharedFd`], written
+/// once for `UdpSocket` and `UnixDatagram`.
+macro_rules! connected_datagram_methods {
+    () => {
+        /// Sends `buf`'s initialized bytes as one datagram to the connected peer.
+        pub fn send<B: $crate::buf::IoBuf>(
+            &self,
+            buf: B,
+        ) -> impl std::future::Future<Output = (std::io::Result<usize>, B)>
+               + std::marker::Send
+               + 'static {
+            $crate::op::Op::new($crate::net::ops::Send::new(self.fd.clone(), buf, 0))
+        }
+
+        /// Receives one datagram from the connected peer into `buf`; gives back the count `n`
+        /// and the buffer, whose data is then `buf[..n]`.
+        ///
+        /// As for [`recv_from`](Self::recv_from): filled from its start, up to its capacity,
+        /// and a `Vec`'s length becomes exactly `n`.
+        pub fn recv<B: $crate::buf::IoBufMut>(
+            &self,
+            buf: B,
+        ) -> impl std::future::Future<Output = (std::io::Result<usize>, B)>
+               + std::marker::Send
+               + 'static {
+            $crate::op::Op::new($crate::net::ops::Recv::datagram(self.fd.clone(), buf))
+        }
+    };
+}
+use connected_datagram_methods;

@@ -2,7 +2,6 @@
 //! readiness driver repeats instead, and what the result means.
 
 use std::io;
-use std::net::SocketAddr;
 use std::os::fd::RawFd;
 
 use io_uring::{opcode, squeue, types};
@@ -45,7 +44,8 @@ fn readiness(fd: &SharedFd, interest: Interest) -> Readiness {
     }
 }
 
-/// `accept4(2)`: a new connection's descriptor and the peer's address.
+/// `accept4(2)`: a new connection's descriptor and the peer's address, as the kernel
+/// wrote it (the listener's type reads it as its family's address).
 pub(crate) struct Accept {
     fd: SharedFd,
     storage: SockAddrStorage,
@@ -63,7 +63,7 @@ impl Accept {
 }
 
 impl Operation for Accept {
-    type Output = io::Result<(SharedFd, SocketAddr)>;
+    type Output = io::Result<(SharedFd, SockAddr)>;
 
     const OPCODE: u8 = opcode::Accept::CODE;
 
@@ -98,9 +98,6 @@ impl Operation for Accept {
         let fd = SharedFd::new(result?.io_result()? as RawFd);
         // SAFETY: the kernel wrote an address of the socket's family and its length.
         let addr = unsafe { SockAddr::new(self.storage, self.len) };
-        let addr = addr.as_socket().ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidData, "accepted a non-IP connection")
-        })?;
         Ok((fd, addr))
     }
 
@@ -120,10 +117,10 @@ pub(crate) struct Connect {
 }
 
 impl Connect {
-    pub(crate) fn new(fd: SharedFd, addr: SocketAddr) -> Connect {
+    pub(crate) fn new(fd: SharedFd, addr: SockAddr) -> Connect {
         Connect {
             fd,
-            addr: SockAddr::from(addr),
+            addr,
             started: false,
         }
     }
@@ -399,11 +396,11 @@ pub(crate) struct SendTo<B> {
 }
 
 impl<B: IoBuf> SendTo<B> {
-    pub(crate) fn new(fd: SharedFd, buf: B, addr: SocketAddr) -> SendTo<B> {
+    pub(crate) fn new(fd: SharedFd, buf: B, addr: SockAddr) -> SendTo<B> {
         SendTo {
             fd,
             buf,
-            addr: SockAddr::from(addr),
+            addr,
             header: MsgHeader::new(),
         }
     }
@@ -452,7 +449,8 @@ impl<B: IoBuf> Operation for SendTo<B> {
 }
 
 /// `recvmsg(2)` of a datagram, into the start of an owned buffer as for [`Recv`], and its
-/// sender's address.
+/// sender's address as the kernel wrote it (a Unix datagram's unnamed sender leaves it
+/// empty).
 pub(crate) struct RecvFrom<B> {
     fd: SharedFd,
     buf: B,
@@ -488,7 +486,7 @@ impl<B: IoBufMut> RecvFrom<B> {
 }
 
 impl<B: IoBufMut> Operation for RecvFrom<B> {
-    type Output = (io::Result<(usize, SocketAddr)>, B);
+    type Output = (io::Result<(usize, SockAddr)>, B);
 
     const OPCODE: u8 = opcode::RecvMsg::CODE;
 
@@ -518,16 +516,7 @@ impl<B: IoBufMut> Operation for RecvFrom<B> {
         unsafe { self.buf.set_init(n) };
         // SAFETY: the kernel wrote the sender's address and its length into the header.
         let addr = unsafe { SockAddr::new(self.storage, self.header.msg.msg_namelen) };
-        match addr.as_socket() {
-            Some(addr) => (Ok((n, addr)), self.buf),
-            None => (
-                Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "datagram from a non-IP address",
-                )),
-                self.buf,
-            ),
-        }
+        (Ok((n, addr)), self.buf)
     }
 }
 
