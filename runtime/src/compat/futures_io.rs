@@ -1,4 +1,4 @@
-//! `futures_io::{AsyncRead, AsyncWrite}` for [`TcpStream`].
+//! `futures_io::{AsyncRead, AsyncWrite}` for [`TcpStream`] and [`UnixStream`].
 
 use std::io;
 use std::pin::Pin;
@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 
 use futures_io::{AsyncRead, AsyncWrite};
 
-use crate::net::{AsStreamSocket, TcpStream};
+use crate::net::{AsStreamSocket, TcpStream, UnixStream};
 
 /// `AsyncRead` for each stream type.
 macro_rules! impl_futures_read {
@@ -23,5 +23,6 @@ macro_rules! impl_futures_read {
     )*};
 }
 
-impl_futures_read!(TcpStream);
+impl_futures_read!(TcpStream, UnixStream);
 impl_poll_write!(AsyncWrite, poll_close; TcpStream);
+impl_poll_write!(AsyncWrite, poll_close; UnixStream);

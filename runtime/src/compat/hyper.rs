@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use ::hyper::rt::{self, ReadBufCursor};
 
-use crate::net::{AsStreamSocket, TcpStream};
+use crate::net::{AsStreamSocket, TcpStream, UnixStream};
 use crate::time::Sleep;
 
 /// Spawns the tasks hyper runs in the background (an HTTP/2 connection's streams, a
@@ -83,5 +83,6 @@ macro_rules! impl_hyper_read {
     )*};
 }
 
-impl_hyper_read!(TcpStream);
+impl_hyper_read!(TcpStream, UnixStream);
 impl_poll_write!(rt::Write, poll_shutdown, is_write_vectored; TcpStream);
+impl_poll_write!(rt::Write, poll_shutdown, is_write_vectored; UnixStream);

@@ -3,9 +3,11 @@
 //! `futures-io` ([`futures_io::AsyncRead`]/[`AsyncWrite`](futures_io::AsyncWrite)) and
 //! `hyper` (`hyper::rt::{Read, Write}`, with [`crate::hyper`]'s executor and timer).
 //!
-//! Every implementation is a thin layer over the stream's own poll methods
-//! ([`TcpStream::poll_read`](crate::net::TcpStream::poll_read) and the rest), so all
-//! share their guarantees: no copy, and no byte lost to an abandoned poll.
+//! The streams are [`TcpStream`](crate::net::TcpStream) and
+//! [`UnixStream`](crate::net::UnixStream). Every implementation is a thin layer over the
+//! poll methods they share ([`TcpStream::poll_read`](crate::net::TcpStream::poll_read)
+//! and the rest), so all share their guarantees: no copy, and no byte lost to an
+//! abandoned poll.
 
 /// The write half of an `AsyncWrite`-shaped trait for a stream type, through its
 /// [`AsStreamSocket`](crate::net::AsStreamSocket): the three traits differ only in their

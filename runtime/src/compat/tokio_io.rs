@@ -1,4 +1,4 @@
-//! `tokio::io::{AsyncRead, AsyncWrite}` for [`TcpStream`].
+//! `tokio::io::{AsyncRead, AsyncWrite}` for [`TcpStream`] and [`UnixStream`].
 
 use std::io;
 use std::pin::Pin;
@@ -6,7 +6,7 @@ use std::task::{ready, Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::net::{AsStreamSocket, TcpStream};
+use crate::net::{AsStreamSocket, TcpStream, UnixStream};
 
 /// `AsyncRead` for each stream type, through its [`AsStreamSocket`].
 macro_rules! impl_tokio_read {
@@ -29,5 +29,6 @@ macro_rules! impl_tokio_read {
     )*};
 }
 
-impl_tokio_read!(TcpStream);
+impl_tokio_read!(TcpStream, UnixStream);
 impl_poll_write!(AsyncWrite, poll_shutdown, is_write_vectored; TcpStream);
+impl_poll_write!(AsyncWrite, poll_shutdown, is_write_vectored; UnixStream);

@@ -1,4 +1,4 @@
-//! TCP and UDP sockets whose I/O runs through the worker's driver.
+//! TCP, UDP and Unix sockets whose I/O runs through the worker's driver.
 //!
 //! Every accept, connect, receive, send and close is a request to the driver of the
 //! worker that polls it: an io_uring request on its ring, or, on the epoll driver, a
@@ -15,6 +15,40 @@
 //! connection that a cancelled accept produced anyway is closed. The data a cancelled
 //! receive may already have taken from the socket is lost with it, as with any
 //! cancelled read.
+//!
+//! # Unix sockets
+//!
+//! [`UnixListener`], [`UnixStream`] and [`UnixDatagram`] have TCP's and UDP's API, with
+//! std's [`std::os::unix::net::SocketAddr`] as the address: `bind`/`connect`/`send_to`
+//! take a path, `bind_addr`/`connect_addr`/`send_to_addr` a `SocketAddr`, which is how
+//! Linux abstract names (no file, gone with the last socket) are reached:
+//!
+//! ```
+//! use std::os::linux::net::SocketAddrExt;
+//! use std::os::unix::net::SocketAddr;
+//! use ringtide::net::{UnixListener, UnixStream};
+//!
+//! ringtide::Runtime::new()?.block_on(async {
+//!     let name = format!("ringtide-doc-net-{}", std::process::id());
+//!     let addr = SocketAddr::from_abstract_name(&name)?;
+//!     let listener = UnixListener::bind_addr(&addr)?;
+//!     let client = UnixStream::connect_addr(&addr).await?;
+//!     let (server, _) = listener.accept().await?;
+//!     assert_eq!(client.peer_addr()?.as_abstract_name(), Some(name.as_bytes()));
+//!     assert_eq!(server.peer_cred()?.uid(), client.peer_cred()?.uid());
+//!     Ok::<_, std::io::Error>(())
+//! })?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! A socket file outlives its socket: a server removes its path when it is done, and a
+//! `bind` to a path that still has a file fails with
+//! [`AddrInUse`](std::io::ErrorKind::AddrInUse) and a message saying a previous server
+//! may have left it (ringtide never deletes it for you). Connecting to a missing path is
+//! [`NotFound`](std::io::ErrorKind::NotFound) naming the path, and a path longer than
+//! the 107 bytes `sockaddr_un` holds is [`InvalidInput`](std::io::ErrorKind::InvalidInput)
+//! naming that limit. These errors keep the OS error's kind, and the OS error as their
+//! [`source`](std::error::Error::source).
 //!
 //! # Example
 //!
@@ -47,9 +81,14 @@ mod poll_io;
 mod stream;
 mod tcp;
 mod udp;
+mod unix_addr;
+mod unix_datagram;
+mod unix_stream;
 
 pub use tcp::{TcpListener, TcpStream};
 pub use udp::UdpSocket;
+pub use unix_datagram::UnixDatagram;
+pub use unix_stream::{UCred, UnixListener, UnixStream};
 
 #[cfg_attr(
     not(any(feature = "tokio-io", feature = "futures-io", feature = "hyper")),

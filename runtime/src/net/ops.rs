@@ -109,11 +109,19 @@ impl Operation for Accept {
 }
 
 /// `connect(2)`.
+///
+/// A non-blocking `connect` that fails with `EAGAIN` did not start: a Unix listener's
+/// backlog was full. No readiness edge announces room in another socket's backlog, so a
+/// readiness driver must not wait for one: the request completes with
+/// [`WouldBlock`](io::ErrorKind::WouldBlock) instead, and the caller tries again later
+/// (see [`Connect::not_started`]). A ring's `connect` waits for the room in the kernel.
 pub(crate) struct Connect {
     fd: SharedFd,
     addr: SockAddr,
     /// An attempt has called `connect`: the next ones ask how it went.
     started: bool,
+    /// The attempt's `connect` failed with `EAGAIN`: nothing was started.
+    not_started: bool,
 }
 
 impl Connect {
@@ -122,7 +130,14 @@ impl Connect {
             fd,
             addr,
             started: false,
+            not_started: false,
         }
+    }
+
+    /// Whether `e`, from a connect request, means the connection was not started because
+    /// the listener's backlog was full: the caller may try again on the same socket.
+    pub(crate) fn not_started(e: &io::Error) -> bool {
+        e.kind() == io::ErrorKind::WouldBlock
     }
 
     /// Where a non-blocking connect stands: 0 connected, `-EAGAIN` still in progress,
@@ -190,8 +205,15 @@ impl Operation for Connect {
                 unsafe { libc::connect(self.fd.raw(), self.addr.as_ptr().cast(), self.addr.len()) };
             match rc {
                 0 => 0,
-                _ if io_errno() == libc::EINPROGRESS => -libc::EAGAIN,
-                _ => -io_errno(),
+                _ => match io_errno() {
+                    libc::EINPROGRESS => -libc::EAGAIN,
+                    libc::EAGAIN => {
+                        // Any code but EAGAIN ends the request; `complete` reports it.
+                        self.not_started = true;
+                        -libc::EBUSY
+                    }
+                    errno => -errno,
+                },
             }
         };
         if result != -libc::EAGAIN {
@@ -202,6 +224,9 @@ impl Operation for Connect {
     }
 
     fn complete(self, result: io::Result<Completion>) -> io::Result<()> {
+        if self.not_started {
+            return Err(io::Error::from_raw_os_error(libc::EAGAIN));
+        }
         result?.io_result().map(drop)
     }
 }
