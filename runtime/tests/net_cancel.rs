@@ -17,45 +17,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use ringtide::buf::{IoBuf, IoBufMut};
 use ringtide::net::{TcpListener, TcpStream};
+use support::streams::CountedBuf;
 use support::{env_usize, fd_count, Rng};
-
-/// A buffer that counts its drops, to prove the runtime releases each exactly once.
-struct CountedBuf {
-    bytes: Vec<u8>,
-    drops: Arc<AtomicUsize>,
-}
-
-impl Drop for CountedBuf {
-    fn drop(&mut self) {
-        self.drops.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-// SAFETY: delegates to the Vec, whose heap bytes do not move with the struct.
-unsafe impl IoBuf for CountedBuf {
-    fn stable_ptr(&self) -> *const u8 {
-        self.bytes.stable_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.bytes.bytes_init()
-    }
-    fn bytes_total(&self) -> usize {
-        self.bytes.bytes_total()
-    }
-}
-
-// SAFETY: as above.
-unsafe impl IoBufMut for CountedBuf {
-    fn stable_mut_ptr(&mut self) -> *mut u8 {
-        self.bytes.stable_mut_ptr()
-    }
-    unsafe fn set_init(&mut self, pos: usize) {
-        // SAFETY: forwarded from the caller.
-        unsafe { self.bytes.set_init(pos) }
-    }
-}
 
 #[derive(Default)]
 struct Counters {

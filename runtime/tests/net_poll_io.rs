@@ -13,25 +13,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
 use ringtide::net::{TcpListener, TcpStream};
-use ringtide::{Builder, Driver};
 use support::pattern;
-
-/// A 2-worker runtime on each driver.
-fn runtimes() -> Vec<ringtide::Runtime> {
-    [Driver::IoUring, Driver::Epoll]
-        .into_iter()
-        .map(|driver| {
-            Builder::new()
-                .worker_threads(2)
-                .pin_workers(false)
-                .driver(driver)
-                .build()
-                .expect("runtime")
-        })
-        .collect()
-}
+use support::streams::{self, both_drivers as runtimes};
 
 /// A connected pair: (client, server side).
 async fn pair() -> (TcpStream, TcpStream) {
@@ -42,65 +26,22 @@ async fn pair() -> (TcpStream, TcpStream) {
     (client, server)
 }
 
-const MIB: usize = 1 << 20;
-
 #[test]
 fn tokio_util_lines_codec_round_trips_a_mebibyte() {
-    use tokio_util::codec::{Framed, LinesCodec};
     for rt in runtimes() {
         rt.block_on(async {
             let (client, server) = pair().await;
-            let echo = ringtide::spawn(async move {
-                let mut lines = Framed::new(server, LinesCodec::new());
-                while let Some(line) = lines.next().await {
-                    lines.send(line.unwrap()).await.unwrap();
-                }
-            });
-            // 16,384 lines of 63 characters and a newline: 1 MiB each way.
-            let sent: Vec<String> = (0..MIB / 64)
-                .map(|i| format!("{i:08}-{}", "x".repeat(54)))
-                .collect();
-            let (mut sink, mut stream) = Framed::new(client, LinesCodec::new()).split();
-            let writer = ringtide::spawn({
-                let sent = sent.clone();
-                async move {
-                    for line in sent {
-                        sink.feed(line).await.unwrap();
-                    }
-                    sink.close().await.unwrap();
-                }
-            });
-            let mut received = Vec::with_capacity(sent.len());
-            while let Some(line) = stream.next().await {
-                received.push(line.unwrap());
-            }
-            writer.await.unwrap();
-            echo.await.unwrap();
-            assert_eq!(received, sent);
+            streams::lines_codec_round_trips_a_mebibyte(client, server).await;
         });
     }
 }
 
 #[test]
 fn futures_io_read_to_end_and_write_all_are_byte_exact() {
-    use futures::{AsyncReadExt, AsyncWriteExt};
     for rt in runtimes() {
         rt.block_on(async {
-            let (mut client, mut server) = pair().await;
-            let data = pattern(7, MIB);
-            let reply = ringtide::spawn(async move {
-                let mut got = Vec::new();
-                server.read_to_end(&mut got).await.unwrap();
-                AsyncWriteExt::write_all(&mut server, &got).await.unwrap();
-                server.close().await.unwrap();
-                got.len()
-            });
-            AsyncWriteExt::write_all(&mut client, &data).await.unwrap();
-            client.close().await.unwrap();
-            let mut back = Vec::new();
-            client.read_to_end(&mut back).await.unwrap();
-            assert_eq!(reply.await.unwrap(), MIB);
-            assert!(back == data, "the echo differs from what was sent");
+            let (client, server) = pair().await;
+            streams::futures_io_round_trips_a_mebibyte(client, server).await;
         });
     }
 }

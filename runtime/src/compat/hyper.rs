@@ -3,14 +3,14 @@
 //! implement `hyper::rt::{Read, Write}`.
 
 use std::future::Future;
-use std::io::{self, IoSlice};
+use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
 use ::hyper::rt::{self, ReadBufCursor};
 
-use crate::net::TcpStream;
+use crate::net::{AsStreamSocket, TcpStream, UnixStream};
 use crate::time::Sleep;
 
 /// Spawns the tasks hyper runs in the background (an HTTP/2 connection's streams, a
@@ -63,48 +63,26 @@ impl rt::Timer for RingtideTimer {
 
 impl rt::Sleep for Sleep {}
 
-impl rt::Read for TcpStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        mut buf: ReadBufCursor<'_>,
-    ) -> Poll<io::Result<()>> {
-        // SAFETY: the receive only writes initialized bytes into the cursor's room.
-        let room = unsafe { buf.as_mut() };
-        let n = ready!(self.get_mut().poll_read_uninit(cx, room))?;
-        // SAFETY: the receive initialized the first `n` bytes of that room.
-        unsafe { buf.advance(n) };
-        Poll::Ready(Ok(()))
-    }
+/// `hyper::rt::Read` for each stream type, through its [`AsStreamSocket`].
+macro_rules! impl_hyper_read {
+    ($($stream:ty),*) => {$(
+        impl rt::Read for $stream {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                mut buf: ReadBufCursor<'_>,
+            ) -> Poll<io::Result<()>> {
+                // SAFETY: the receive only writes initialized bytes into the cursor's room.
+                let room = unsafe { buf.as_mut() };
+                let n = ready!(self.get_mut().stream_socket().poll_read_uninit(cx, room))?;
+                // SAFETY: the receive initialized the first `n` bytes of that room.
+                unsafe { buf.advance(n) };
+                Poll::Ready(Ok(()))
+            }
+        }
+    )*};
 }
 
-impl rt::Write for TcpStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        TcpStream::poll_write(self.get_mut(), cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        TcpStream::poll_write_vectored(self.get_mut(), cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        true
-    }
-
-    /// Nothing to flush: a write is in the kernel's send buffer once it returns.
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(self.shutdown_write())
-    }
-}
+impl_hyper_read!(TcpStream, UnixStream);
+impl_poll_write!(rt::Write, poll_shutdown, is_write_vectored; TcpStream);
+impl_poll_write!(rt::Write, poll_shutdown, is_write_vectored; UnixStream);

@@ -111,3 +111,33 @@ pub(crate) fn close_fd(fd: RawFd) {
         unsafe { libc::close(fd) };
     }
 }
+
+/// What holds a socket's [`SharedFd`]: the field [`impl_fd_traits!`] reaches through.
+pub(crate) trait SocketFd {
+    fn shared_fd(&self) -> &SharedFd;
+}
+
+impl SocketFd for SharedFd {
+    fn shared_fd(&self) -> &SharedFd {
+        self
+    }
+}
+
+/// `AsRawFd` and `AsFd` for socket types, through a field that holds the descriptor:
+/// `impl_fd_traits!(UdpSocket => fd, TcpStream => socket)`.
+macro_rules! impl_fd_traits {
+    ($($ty:ty => $field:ident),* $(,)?) => {$(
+        impl std::os::fd::AsRawFd for $ty {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                $crate::net::fd::SocketFd::shared_fd(&self.$field).raw()
+            }
+        }
+
+        impl std::os::fd::AsFd for $ty {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                std::os::fd::AsFd::as_fd($crate::net::fd::SocketFd::shared_fd(&self.$field))
+            }
+        }
+    )*};
+}
+pub(crate) use impl_fd_traits;

@@ -2,7 +2,6 @@
 //! readiness driver repeats instead, and what the result means.
 
 use std::io;
-use std::net::SocketAddr;
 use std::os::fd::RawFd;
 
 use io_uring::{opcode, squeue, types};
@@ -45,7 +44,8 @@ fn readiness(fd: &SharedFd, interest: Interest) -> Readiness {
     }
 }
 
-/// `accept4(2)`: a new connection's descriptor and the peer's address.
+/// `accept4(2)`: a new connection's descriptor and the peer's address, as the kernel
+/// wrote it (the listener's type reads it as its family's address).
 pub(crate) struct Accept {
     fd: SharedFd,
     storage: SockAddrStorage,
@@ -63,7 +63,7 @@ impl Accept {
 }
 
 impl Operation for Accept {
-    type Output = io::Result<(SharedFd, SocketAddr)>;
+    type Output = io::Result<(SharedFd, SockAddr)>;
 
     const OPCODE: u8 = opcode::Accept::CODE;
 
@@ -98,9 +98,6 @@ impl Operation for Accept {
         let fd = SharedFd::new(result?.io_result()? as RawFd);
         // SAFETY: the kernel wrote an address of the socket's family and its length.
         let addr = unsafe { SockAddr::new(self.storage, self.len) };
-        let addr = addr.as_socket().ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidData, "accepted a non-IP connection")
-        })?;
         Ok((fd, addr))
     }
 
@@ -112,20 +109,35 @@ impl Operation for Accept {
 }
 
 /// `connect(2)`.
+///
+/// A non-blocking `connect` that fails with `EAGAIN` did not start: a Unix listener's
+/// backlog was full. No readiness edge announces room in another socket's backlog, so a
+/// readiness driver must not wait for one: the request completes with
+/// [`WouldBlock`](io::ErrorKind::WouldBlock) instead, and the caller tries again later
+/// (see [`Connect::not_started`]). A ring's `connect` waits for the room in the kernel.
 pub(crate) struct Connect {
     fd: SharedFd,
     addr: SockAddr,
     /// An attempt has called `connect`: the next ones ask how it went.
     started: bool,
+    /// The attempt's `connect` failed with `EAGAIN`: nothing was started.
+    not_started: bool,
 }
 
 impl Connect {
-    pub(crate) fn new(fd: SharedFd, addr: SocketAddr) -> Connect {
+    pub(crate) fn new(fd: SharedFd, addr: SockAddr) -> Connect {
         Connect {
             fd,
-            addr: SockAddr::from(addr),
+            addr,
             started: false,
+            not_started: false,
         }
+    }
+
+    /// Whether `e`, from a connect request, means the connection was not started because
+    /// the listener's backlog was full: the caller may try again on the same socket.
+    pub(crate) fn not_started(e: &io::Error) -> bool {
+        e.kind() == io::ErrorKind::WouldBlock
     }
 
     /// Where a non-blocking connect stands: 0 connected, `-EAGAIN` still in progress,
@@ -193,8 +205,15 @@ impl Operation for Connect {
                 unsafe { libc::connect(self.fd.raw(), self.addr.as_ptr().cast(), self.addr.len()) };
             match rc {
                 0 => 0,
-                _ if io_errno() == libc::EINPROGRESS => -libc::EAGAIN,
-                _ => -io_errno(),
+                _ => match io_errno() {
+                    libc::EINPROGRESS => -libc::EAGAIN,
+                    libc::EAGAIN => {
+                        // Any code but EAGAIN ends the request; `complete` reports it.
+                        self.not_started = true;
+                        -libc::EBUSY
+                    }
+                    errno => -errno,
+                },
             }
         };
         if result != -libc::EAGAIN {
@@ -205,6 +224,9 @@ impl Operation for Connect {
     }
 
     fn complete(self, result: io::Result<Completion>) -> io::Result<()> {
+        if self.not_started {
+            return Err(io::Error::from_raw_os_error(libc::EAGAIN));
+        }
         result?.io_result().map(drop)
     }
 }
@@ -399,11 +421,11 @@ pub(crate) struct SendTo<B> {
 }
 
 impl<B: IoBuf> SendTo<B> {
-    pub(crate) fn new(fd: SharedFd, buf: B, addr: SocketAddr) -> SendTo<B> {
+    pub(crate) fn new(fd: SharedFd, buf: B, addr: SockAddr) -> SendTo<B> {
         SendTo {
             fd,
             buf,
-            addr: SockAddr::from(addr),
+            addr,
             header: MsgHeader::new(),
         }
     }
@@ -452,7 +474,8 @@ impl<B: IoBuf> Operation for SendTo<B> {
 }
 
 /// `recvmsg(2)` of a datagram, into the start of an owned buffer as for [`Recv`], and its
-/// sender's address.
+/// sender's address as the kernel wrote it (a Unix datagram's unnamed sender leaves it
+/// empty).
 pub(crate) struct RecvFrom<B> {
     fd: SharedFd,
     buf: B,
@@ -488,7 +511,7 @@ impl<B: IoBufMut> RecvFrom<B> {
 }
 
 impl<B: IoBufMut> Operation for RecvFrom<B> {
-    type Output = (io::Result<(usize, SocketAddr)>, B);
+    type Output = (io::Result<(usize, SockAddr)>, B);
 
     const OPCODE: u8 = opcode::RecvMsg::CODE;
 
@@ -518,16 +541,7 @@ impl<B: IoBufMut> Operation for RecvFrom<B> {
         unsafe { self.buf.set_init(n) };
         // SAFETY: the kernel wrote the sender's address and its length into the header.
         let addr = unsafe { SockAddr::new(self.storage, self.header.msg.msg_namelen) };
-        match addr.as_socket() {
-            Some(addr) => (Ok((n, addr)), self.buf),
-            None => (
-                Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "datagram from a non-IP address",
-                )),
-                self.buf,
-            ),
-        }
+        (Ok((n, addr)), self.buf)
     }
 }
 

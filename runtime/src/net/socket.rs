@@ -137,7 +137,7 @@ impl TcpSocket {
     /// Connects to `addr`, from the bound address if [`bind`](Self::bind) set one.
     pub async fn connect(self, addr: SocketAddr) -> io::Result<TcpStream> {
         let fd = SharedFd::new(self.socket.into_raw_fd());
-        Op::new(Connect::new(fd.clone(), addr)).await?;
+        Op::new(Connect::new(fd.clone(), addr.into())).await?;
         Ok(TcpStream::from_fd(fd))
     }
 

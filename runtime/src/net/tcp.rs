@@ -1,30 +1,15 @@
 //! TCP listeners and streams.
 
-use std::future::Future;
-use std::io::{self, IoSlice};
-use std::mem::MaybeUninit;
-use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, RawFd};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::task::{Context, Poll};
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::IntoRawFd;
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
-use super::fd::SharedFd;
-use super::ops::{Accept, Recv, Send};
-use super::poll_io::{self, PollWait};
+use super::fd::{impl_fd_traits, SharedFd};
+use super::stream::{stream_io_methods, ListenSocket, StreamSocket, BACKLOG};
 use super::{each_addr, no_addresses};
-use crate::buf::{IoBuf, IoBufMut};
-use crate::driver::op::Interest;
-use crate::op::Op;
-
-/// Connections the kernel queues for a listener before `accept` takes them (capped by
-/// `net.core.somaxconn`).
-const BACKLOG: i32 = 4096;
-
-/// Longest pause between accepts while the process is out of descriptors.
-const MAX_ACCEPT_BACKOFF_MS: u32 = 100;
 
 /// A TCP socket listening for connections.
 ///
@@ -47,9 +32,7 @@ const MAX_ACCEPT_BACKOFF_MS: u32 = 100;
 /// ```
 #[derive(Debug)]
 pub struct TcpListener {
-    fd: SharedFd,
-    /// Pause before the next accept, in milliseconds (0: none).
-    backoff_ms: AtomicU32,
+    socket: ListenSocket,
 }
 
 impl TcpListener {
@@ -80,8 +63,7 @@ impl TcpListener {
 
     pub(crate) fn from_socket(socket: Socket) -> TcpListener {
         TcpListener {
-            fd: SharedFd::new(socket.into_raw_fd()),
-            backoff_ms: AtomicU32::new(0),
+            socket: ListenSocket::new(SharedFd::new(socket.into_raw_fd())),
         }
     }
 
@@ -91,35 +73,17 @@ impl TcpListener {
     /// a connection accepted after the drop is closed. See the type's docs for what
     /// happens when descriptors run out.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let pause = self.backoff_ms.load(Ordering::Relaxed);
-        if pause > 0 {
-            crate::time::sleep(Duration::from_millis(u64::from(pause))).await;
-        }
-        let result = Op::new(Accept::new(self.fd.clone())).await;
-        match &result {
-            Ok(_) if pause > 0 => self.backoff_ms.store(0, Ordering::Relaxed),
-            Err(e) if is_resource_exhaustion(e) => {
-                let next = (pause * 2).clamp(1, MAX_ACCEPT_BACKOFF_MS);
-                self.backoff_ms.store(next, Ordering::Relaxed);
-            }
-            _ => {}
-        }
-        result.map(|(fd, addr)| (TcpStream::from_fd(fd), addr))
+        let (fd, addr) = self.socket.accept().await?;
+        let addr = addr.as_socket().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidData, "accepted a non-IP connection")
+        })?;
+        Ok((TcpStream::from_fd(fd), addr))
     }
 
     /// The address the listener is bound to.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        sock_addr(SockRef::from(&self.fd).local_addr()?)
+        sock_addr(SockRef::from(self.socket.fd()).local_addr()?)
     }
-}
-
-/// Accept failures that mean "out of descriptors or memory", which retrying at once
-/// cannot fix.
-fn is_resource_exhaustion(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    )
 }
 
 pub(crate) fn sock_addr(addr: socket2::SockAddr) -> io::Result<SocketAddr> {
@@ -143,9 +107,7 @@ pub(crate) fn sock_addr(addr: socket2::SockAddr) -> io::Result<SocketAddr> {
 /// nothing (see [`net`](crate::net#poll-style-io)).
 #[derive(Debug)]
 pub struct TcpStream {
-    fd: SharedFd,
-    read_wait: PollWait,
-    write_wait: PollWait,
+    socket: StreamSocket,
 }
 
 impl TcpStream {
@@ -173,188 +135,62 @@ impl TcpStream {
 
     pub(crate) fn from_fd(fd: SharedFd) -> TcpStream {
         TcpStream {
-            fd,
-            read_wait: PollWait::default(),
-            write_wait: PollWait::default(),
+            socket: StreamSocket::new(fd),
         }
     }
 
-    /// Receives into `buf`; gives back the count `n` and the buffer, whose data is then
-    /// `buf[..n]`.
-    ///
-    /// The read fills `buf` from its start, up to its capacity, whatever it held: a `Vec`
-    /// comes back with its length set to exactly `n` (shorter or longer than before), so
-    /// a buffer reused in a loop needs no `clear()`, and `vec![0; N]` reads as much as
-    /// `Vec::with_capacity(N)`. A `Box<[u8]>` keeps its length. `Ok(0)` always means the
-    /// peer closed its side (or `buf` has a capacity of 0). See [`crate::buf`] for why.
-    pub fn read<B: IoBufMut>(
-        &self,
-        buf: B,
-    ) -> impl Future<Output = (io::Result<usize>, B)> + std::marker::Send + 'static {
-        Op::new(Recv::new(self.fd.clone(), buf))
-    }
-
-    /// Sends what it can of `buf`'s initialized bytes; gives back the count and the
-    /// buffer.
-    pub fn write<B: IoBuf>(
-        &self,
-        buf: B,
-    ) -> impl Future<Output = (io::Result<usize>, B)> + std::marker::Send + 'static {
-        Op::new(Send::new(self.fd.clone(), buf, 0))
-    }
-
-    /// Sends all of `buf`'s initialized bytes, in as many sends as it takes. When the
-    /// peer is slow to read, this waits (the socket's send buffer applies backpressure).
-    pub fn write_all<B: IoBuf>(
-        &self,
-        buf: B,
-    ) -> impl Future<Output = (io::Result<()>, B)> + std::marker::Send + 'static {
-        let fd = self.fd.clone();
-        async move {
-            let mut buf = buf;
-            let mut offset = 0;
-            while offset < buf.bytes_init() {
-                let (result, back) = Op::new(Send::new(fd.clone(), buf, offset)).await;
-                buf = back;
-                match result {
-                    Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), buf),
-                    Ok(n) => offset += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return (Err(e), buf),
-                }
-            }
-            (Ok(()), buf)
-        }
-    }
-
-    /// Reads what the socket has, up to `buf.len()` bytes, into `buf`, or registers the
-    /// task to be woken when there is something: the poll behind `AsyncRead`.
-    /// `Ready(Ok(0))` means the peer closed its side (or `buf` is empty).
-    ///
-    /// Nothing is taken from the socket unless this returns it: a poll that returns
-    /// `Pending` and is never repeated loses no byte.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::future::poll_fn;
-    /// use ringtide::net::{TcpListener, TcpStream};
-    ///
-    /// ringtide::Runtime::new()?.block_on(async {
-    ///     let listener = TcpListener::bind("127.0.0.1:0")?;
-    ///     let mut client = TcpStream::connect(listener.local_addr()?).await?;
-    ///     let (mut server, _) = listener.accept().await?;
-    ///     poll_fn(|cx| client.poll_write(cx, b"hello")).await?;
-    ///     let mut buf = [0; 16];
-    ///     let n = poll_fn(|cx| server.poll_read(cx, &mut buf)).await?;
-    ///     assert_eq!(&buf[..n], b"hello");
-    ///     Ok::<_, std::io::Error>(())
-    /// })?;
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        self.poll_read_uninit(cx, poll_io::as_uninit(buf))
-    }
-
-    /// [`poll_read`](Self::poll_read) into memory that need not be initialized: on
-    /// `Ready(Ok(n))` the first `n` bytes of `buf` are.
-    pub(crate) fn poll_read_uninit(
-        &mut self,
-        cx: &mut Context<'_>,
-        buf: &mut [MaybeUninit<u8>],
-    ) -> Poll<io::Result<usize>> {
-        let fd = &self.fd;
-        self.read_wait
-            .poll_io(cx, fd, Interest::Read, || poll_io::recv(fd, buf))
-    }
-
-    /// Writes what the socket's send buffer has room for of `buf`, or registers the task
-    /// to be woken when there is room: the poll behind `AsyncWrite`. A count returned is
-    /// in the kernel's hands; `Pending` wrote nothing.
-    pub fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        let fd = &self.fd;
-        self.write_wait
-            .poll_io(cx, fd, Interest::Write, || poll_io::send(fd, buf))
-    }
-
-    /// [`poll_write`](Self::poll_write) of several buffers in order, with one
-    /// `sendmsg(2)`.
-    pub fn poll_write_vectored(
-        &mut self,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let fd = &self.fd;
-        self.write_wait
-            .poll_io(cx, fd, Interest::Write, || poll_io::send_vectored(fd, bufs))
-    }
-
-    /// Shuts down the read side, the write side, or both (`shutdown(2)`). Shutting
-    /// down the write side sends the peer an end of stream once pending data is sent.
-    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        SockRef::from(&self.fd).shutdown(how)
-    }
-
-    /// Shuts the write side down for the poll-style traits; a connection the peer
-    /// already reset has no write side left to shut, which is what was asked.
-    #[cfg_attr(
-        not(any(feature = "tokio-io", feature = "futures-io", feature = "hyper")),
-        allow(dead_code)
-    )]
-    pub(crate) fn shutdown_write(&self) -> io::Result<()> {
-        match self.shutdown(Shutdown::Write) {
-            Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Ok(()),
-            result => result,
-        }
+    stream_io_methods! {
+        /// # Examples
+        ///
+        /// ```
+        /// use std::future::poll_fn;
+        /// use ringtide::net::{TcpListener, TcpStream};
+        ///
+        /// ringtide::Runtime::new()?.block_on(async {
+        ///     let listener = TcpListener::bind("127.0.0.1:0")?;
+        ///     let mut client = TcpStream::connect(listener.local_addr()?).await?;
+        ///     let (mut server, _) = listener.accept().await?;
+        ///     poll_fn(|cx| client.poll_write(cx, b"hello")).await?;
+        ///     let mut buf = [0; 16];
+        ///     let n = poll_fn(|cx| server.poll_read(cx, &mut buf)).await?;
+        ///     assert_eq!(&buf[..n], b"hello");
+        ///     Ok::<_, std::io::Error>(())
+        /// })?;
+        /// # Ok::<(), std::io::Error>(())
+        /// ```
     }
 
     /// Sets `TCP_NODELAY`: small writes go out at once instead of waiting to be merged.
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        SockRef::from(&self.fd).set_tcp_nodelay(nodelay)
+        SockRef::from(self.socket.fd()).set_tcp_nodelay(nodelay)
     }
 
     /// Whether `TCP_NODELAY` is set.
     pub fn nodelay(&self) -> io::Result<bool> {
-        SockRef::from(&self.fd).tcp_nodelay()
+        SockRef::from(self.socket.fd()).tcp_nodelay()
     }
 
     /// Sets `SO_LINGER`. `Some(Duration::ZERO)` makes dropping the stream reset the
     /// connection instead of closing it gracefully.
     pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
-        SockRef::from(&self.fd).set_linger(linger)
+        SockRef::from(self.socket.fd()).set_linger(linger)
     }
 
     /// The address of the peer.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        sock_addr(SockRef::from(&self.fd).peer_addr()?)
+        sock_addr(SockRef::from(self.socket.fd()).peer_addr()?)
     }
 
     /// The local address of the connection.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        sock_addr(SockRef::from(&self.fd).local_addr()?)
+        sock_addr(SockRef::from(self.socket.fd()).local_addr()?)
     }
 }
 
-impl AsRawFd for TcpStream {
-    fn as_raw_fd(&self) -> RawFd {
-        self.fd.raw()
-    }
-}
+impl_fd_traits!(TcpStream => socket, TcpListener => socket);
 
-impl AsFd for TcpStream {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-}
-
-impl AsRawFd for TcpListener {
-    fn as_raw_fd(&self) -> RawFd {
-        self.fd.raw()
-    }
-}
-
-impl AsFd for TcpListener {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
+impl super::stream::AsStreamSocket for TcpStream {
+    fn stream_socket(&mut self) -> &mut StreamSocket {
+        &mut self.socket
     }
 }

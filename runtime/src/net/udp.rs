@@ -3,13 +3,13 @@
 use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, RawFd};
+use std::os::fd::IntoRawFd;
 
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
-use super::fd::SharedFd;
-use super::ops::{Recv, RecvFrom, Send, SendTo};
-use super::{each_addr, no_addresses};
+use super::fd::{impl_fd_traits, SharedFd};
+use super::ops::SendTo;
+use super::{connected_datagram_methods, each_addr, no_addresses, recv_from};
 use crate::buf::{IoBuf, IoBufMut};
 use crate::op::Op;
 
@@ -65,7 +65,7 @@ impl UdpSocket {
         buf: B,
         addr: SocketAddr,
     ) -> impl Future<Output = (io::Result<usize>, B)> + std::marker::Send + 'static {
-        Op::new(SendTo::new(self.fd.clone(), buf, addr))
+        Op::new(SendTo::new(self.fd.clone(), buf, addr.into()))
     }
 
     /// Receives one datagram into `buf`; gives back the count `n`, the sender and the
@@ -80,28 +80,14 @@ impl UdpSocket {
         buf: B,
     ) -> impl Future<Output = (io::Result<(usize, SocketAddr)>, B)> + std::marker::Send + 'static
     {
-        Op::new(RecvFrom::new(self.fd.clone(), buf))
+        recv_from(&self.fd, buf, |addr| {
+            addr.as_socket().ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidData, "datagram from a non-IP address")
+            })
+        })
     }
 
-    /// Sends `buf`'s initialized bytes as one datagram to the connected peer.
-    pub fn send<B: IoBuf>(
-        &self,
-        buf: B,
-    ) -> impl Future<Output = (io::Result<usize>, B)> + std::marker::Send + 'static {
-        Op::new(Send::new(self.fd.clone(), buf, 0))
-    }
-
-    /// Receives one datagram from the connected peer into `buf`; gives back the count `n`
-    /// and the buffer, whose data is then `buf[..n]`.
-    ///
-    /// As for [`recv_from`](Self::recv_from): filled from its start, up to its capacity,
-    /// and a `Vec`'s length becomes exactly `n`.
-    pub fn recv<B: IoBufMut>(
-        &self,
-        buf: B,
-    ) -> impl Future<Output = (io::Result<usize>, B)> + std::marker::Send + 'static {
-        Op::new(Recv::datagram(self.fd.clone(), buf))
-    }
+    connected_datagram_methods!();
 
     /// The address the socket is bound to.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -116,14 +102,4 @@ impl UdpSocket {
     }
 }
 
-impl AsRawFd for UdpSocket {
-    fn as_raw_fd(&self) -> RawFd {
-        self.fd.raw()
-    }
-}
-
-impl AsFd for UdpSocket {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-}
+impl_fd_traits!(UdpSocket => fd);

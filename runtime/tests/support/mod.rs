@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+pub mod streams;
+
 /// The runtime shapes every `rt_test!` body runs on.
 pub fn one_worker() -> ringtide::Runtime {
     ringtide::Builder::new()
