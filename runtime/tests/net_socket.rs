@@ -1,28 +1,16 @@
 //! `TcpSocket` options before connecting or listening, and host names looked up off the
 //! workers.
 
+mod support;
+
 use std::net::SocketAddr;
 
 use ringtide::net::{TcpListener, TcpSocket, TcpStream};
-use ringtide::{Builder, Driver};
-
-fn runtimes() -> Vec<ringtide::Runtime> {
-    [Driver::IoUring, Driver::Epoll]
-        .into_iter()
-        .map(|driver| {
-            Builder::new()
-                .worker_threads(1)
-                .pin_workers(false)
-                .driver(driver)
-                .build()
-                .expect("runtime")
-        })
-        .collect()
-}
+use support::streams::both_drivers;
 
 #[test]
 fn a_client_bound_first_connects_from_its_address() {
-    for rt in runtimes() {
+    for rt in both_drivers() {
         rt.block_on(async {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let client = TcpSocket::new_v4().unwrap();
@@ -42,7 +30,7 @@ fn a_client_bound_first_connects_from_its_address() {
 
 #[test]
 fn two_listeners_share_a_port_with_reuseport() {
-    for rt in runtimes() {
+    for rt in both_drivers() {
         rt.block_on(async {
             let first = TcpSocket::new_v4().unwrap();
             first.set_reuseport(true).unwrap();
@@ -79,7 +67,7 @@ fn buffer_sizes_are_set_before_connecting() {
 
 #[test]
 fn host_names_are_looked_up_for_connect() {
-    for rt in runtimes() {
+    for rt in both_drivers() {
         rt.block_on(async {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let port = listener.local_addr().unwrap().port();

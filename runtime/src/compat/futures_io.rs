@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 
 use futures_io::{AsyncRead, AsyncWrite};
 
-use crate::net::{AsStreamSocket, TcpStream, UnixStream};
+use crate::net::{AsStreamSocket, OwnedReadHalf, OwnedWriteHalf, TcpStream, UnixStream};
 
 /// `AsyncRead` for each stream type.
 macro_rules! impl_futures_read {
@@ -23,6 +23,13 @@ macro_rules! impl_futures_read {
     )*};
 }
 
-impl_futures_read!(TcpStream, UnixStream);
+impl_futures_read!(
+    TcpStream,
+    UnixStream,
+    OwnedReadHalf<TcpStream>,
+    OwnedReadHalf<UnixStream>
+);
 impl_poll_write!(AsyncWrite, poll_close; TcpStream);
 impl_poll_write!(AsyncWrite, poll_close; UnixStream);
+impl_poll_write!(AsyncWrite, poll_close; OwnedWriteHalf<TcpStream>);
+impl_poll_write!(AsyncWrite, poll_close; OwnedWriteHalf<UnixStream>);

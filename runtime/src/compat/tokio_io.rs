@@ -6,7 +6,7 @@ use std::task::{ready, Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::net::{AsStreamSocket, TcpStream, UnixStream};
+use crate::net::{AsStreamSocket, OwnedReadHalf, OwnedWriteHalf, TcpStream, UnixStream};
 
 /// `AsyncRead` for each stream type, through its [`AsStreamSocket`].
 macro_rules! impl_tokio_read {
@@ -29,6 +29,13 @@ macro_rules! impl_tokio_read {
     )*};
 }
 
-impl_tokio_read!(TcpStream, UnixStream);
+impl_tokio_read!(
+    TcpStream,
+    UnixStream,
+    OwnedReadHalf<TcpStream>,
+    OwnedReadHalf<UnixStream>
+);
 impl_poll_write!(AsyncWrite, poll_shutdown, is_write_vectored; TcpStream);
 impl_poll_write!(AsyncWrite, poll_shutdown, is_write_vectored; UnixStream);
+impl_poll_write!(AsyncWrite, poll_shutdown, is_write_vectored; OwnedWriteHalf<TcpStream>);
+impl_poll_write!(AsyncWrite, poll_shutdown, is_write_vectored; OwnedWriteHalf<UnixStream>);

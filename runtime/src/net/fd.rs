@@ -35,6 +35,11 @@ impl SharedFd {
         }))
     }
 
+    /// Whether `a` and `b` share one descriptor.
+    pub(crate) fn same(a: &SharedFd, b: &SharedFd) -> bool {
+        Arc::ptr_eq(&a.0, &b.0)
+    }
+
     pub(crate) fn raw(&self) -> RawFd {
         self.0.fd
     }

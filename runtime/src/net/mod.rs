@@ -95,6 +95,7 @@ mod fd;
 mod ops;
 mod poll_io;
 mod socket;
+pub(crate) mod split;
 mod stream;
 mod tcp;
 mod udp;
@@ -104,6 +105,7 @@ mod unix_stream;
 
 pub use addr::ToSocketAddrs;
 pub use socket::TcpSocket;
+pub use split::{OwnedReadHalf, OwnedWriteHalf, ReuniteError};
 pub use tcp::{TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix_datagram::UnixDatagram;

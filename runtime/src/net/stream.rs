@@ -105,6 +105,30 @@ impl StreamSocket {
         &self.fd
     }
 
+    /// The reading and the writing side, each with its own direction's wait.
+    pub(crate) fn split(self) -> (StreamSocket, StreamSocket) {
+        let read = StreamSocket {
+            fd: self.fd.clone(),
+            read_wait: self.read_wait,
+            write_wait: PollWait::default(),
+        };
+        let write = StreamSocket {
+            fd: self.fd,
+            read_wait: PollWait::default(),
+            write_wait: self.write_wait,
+        };
+        (read, write)
+    }
+
+    /// The two sides of one [`split`](Self::split) back together.
+    pub(crate) fn join(read: StreamSocket, write: StreamSocket) -> StreamSocket {
+        StreamSocket {
+            fd: read.fd,
+            read_wait: read.read_wait,
+            write_wait: write.write_wait,
+        }
+    }
+
     /// One receive into `buf`, filled from its start (see `TcpStream::read`).
     pub(crate) fn read<B: IoBufMut>(
         &self,
@@ -314,6 +338,19 @@ macro_rules! stream_io_methods {
         /// down the write side sends the peer an end of stream once pending data is sent.
         pub fn shutdown(&self, how: std::net::Shutdown) -> std::io::Result<()> {
             self.socket.shutdown(how)
+        }
+
+        /// Splits the stream into a reading and a writing half that can move to two
+        /// tasks, on any workers; [`OwnedReadHalf::reunite`](crate::net::OwnedReadHalf::reunite)
+        /// puts it back together. Dropping the writing half shuts the write side down
+        /// (see [`OwnedWriteHalf`](crate::net::OwnedWriteHalf)).
+        pub fn into_split(
+            self,
+        ) -> (
+            $crate::net::OwnedReadHalf<Self>,
+            $crate::net::OwnedWriteHalf<Self>,
+        ) {
+            $crate::net::split::split(self)
         }
     };
 }

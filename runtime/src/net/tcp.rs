@@ -189,6 +189,16 @@ impl TcpStream {
 
 impl_fd_traits!(TcpStream => socket, TcpListener => socket);
 
+impl super::split::Splittable for TcpStream {
+    fn into_socket(self) -> StreamSocket {
+        self.socket
+    }
+
+    fn from_socket(socket: StreamSocket) -> TcpStream {
+        TcpStream { socket }
+    }
+}
+
 impl super::stream::AsStreamSocket for TcpStream {
     fn stream_socket(&mut self) -> &mut StreamSocket {
         &mut self.socket

@@ -258,6 +258,16 @@ impl UnixStream {
 
 impl_fd_traits!(UnixStream => socket, UnixListener => socket);
 
+impl super::split::Splittable for UnixStream {
+    fn into_socket(self) -> StreamSocket {
+        self.socket
+    }
+
+    fn from_socket(socket: StreamSocket) -> UnixStream {
+        UnixStream { socket }
+    }
+}
+
 impl AsStreamSocket for UnixStream {
     fn stream_socket(&mut self) -> &mut StreamSocket {
         &mut self.socket
