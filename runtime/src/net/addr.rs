@@ -40,7 +40,6 @@ mod sealed {
 }
 
 /// Where addresses come from.
-#[doc(hidden)]
 #[derive(Debug)]
 pub enum Lookup {
     /// Known without a lookup.
