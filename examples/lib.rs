@@ -57,6 +57,10 @@ struct ArchitectureDoctests;
 struct AsyncioDoctests;
 
 #[cfg(doctest)]
+#[doc = include_str!("../docs/ECOSYSTEM.md")]
+struct EcosystemDoctests;
+
+#[cfg(doctest)]
 #[doc = include_str!("../docs/BENCHMARKS.md")]
 struct BenchmarksDoctests;
 
