@@ -82,7 +82,13 @@ where
 #[derive(Debug, Clone, Copy)]
 pub struct HttpOptions {
     /// How long a client may take to send a request's headers before the connection is
-    /// closed (hyper's `header_read_timeout`, HTTP/1.1).
+    /// closed (hyper's `header_read_timeout`, HTTP/1.1). The time between two requests
+    /// of a keep-alive connection counts too.
+    ///
+    /// It starts once the connection is known to speak HTTP/1.1, at its first byte:
+    /// hyper-util's detection of HTTP/1.1 versus HTTP/2 has no timeout, so a client
+    /// that connects and sends nothing, or stops inside the HTTP/2 preface, is not cut
+    /// by it; nor is an HTTP/2 connection.
     pub header_read_timeout: Duration,
     /// Log every connection's end to stderr.
     pub verbose: bool,

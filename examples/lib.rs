@@ -6,6 +6,9 @@
 //! * `gather_wait`: asyncio's `gather` and `wait` snippets with ringtide's combinators.
 //! * `echo_server`: a TCP echo server (`--addr`, `--workers`, `--verbose`) that stops
 //!   cleanly on Ctrl-C or SIGTERM.
+//! * `http_server`: hyper on ringtide, HTTP/1.1 and h2c on one port (`--addr`,
+//!   `--workers`, `--driver`, `--header-read-timeout`), serving [`route`] with
+//!   [`serve_http`]; try it with curl, wrk or h2load, stop it with Ctrl-C or SIGTERM.
 //!
 //! The echo server's parts live here so that `ringtide-bench echo --compare` serves with
 //! exactly the same code:
