@@ -14,19 +14,24 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::io;
+use std::io::{self, IoSlice};
+use std::mem::MaybeUninit;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{Either, Full};
 use hyper::body::Body;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::rt::ReadBufCursor;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::server::conn::auto;
 use ringtide::hyper::{RingtideExecutor, RingtideTimer};
-use ringtide::net::TcpListener;
+use ringtide::net::{TcpListener, TcpStream};
+use ringtide::time::Sleep;
 
 use crate::echo::{accept_loop, ServerStats};
 
@@ -85,10 +90,11 @@ pub struct HttpOptions {
     /// closed (hyper's `header_read_timeout`, HTTP/1.1). The time between two requests
     /// of a keep-alive connection counts too.
     ///
-    /// It starts once the connection is known to speak HTTP/1.1, at its first byte:
-    /// hyper-util's detection of HTTP/1.1 versus HTTP/2 has no timeout, so a client
-    /// that connects and sends nothing, or stops inside the HTTP/2 preface, is not cut
-    /// by it; nor is an HTTP/2 connection.
+    /// The same bound applies to a connection's opening bytes, before hyper knows
+    /// which protocol it speaks (hyper-util's detection of HTTP/1.1 versus HTTP/2 has no
+    /// timeout of its own): a client that connects and sends nothing, or stops inside
+    /// the HTTP/2 preface and first SETTINGS frame, is cut too. An HTTP/2 connection
+    /// that has opened is not: idle HTTP/2 connections are normal.
     pub header_read_timeout: Duration,
     /// Log every connection's end to stderr.
     pub verbose: bool,
@@ -140,6 +146,7 @@ pub async fn serve_http(
                 .header_read_timeout(options.header_read_timeout);
             builder.http2().timer(RingtideTimer);
             let service = service_fn(|request| route(request, ringtide::time::sleep));
+            let stream = Opening::new(stream, options.header_read_timeout);
             let served = builder.serve_connection(stream, service).await;
             stats.count_end(0, served.is_ok());
             if options.verbose {
@@ -151,6 +158,92 @@ pub async fn serve_http(
         }
     })
     .await
+}
+
+/// The bytes a connection must send within the header timeout before hyper's own
+/// timeouts take over: the HTTP/2 preface (24) and a SETTINGS frame's header (9). An
+/// HTTP/1.1 request's head is at least this long, or complete (and timed by hyper).
+const OPENING_BYTES: usize = 33;
+
+/// A connection whose first [`OPENING_BYTES`] must arrive within a deadline; then it is
+/// the stream itself, at the cost of one branch per read.
+struct Opening {
+    stream: TcpStream,
+    /// Until the opening bytes are in.
+    deadline: Option<(Pin<Box<Sleep>>, usize)>,
+}
+
+impl Opening {
+    fn new(stream: TcpStream, within: Duration) -> Opening {
+        Opening {
+            stream,
+            deadline: Some((Box::pin(ringtide::time::sleep(within)), OPENING_BYTES)),
+        }
+    }
+}
+
+impl hyper::rt::Read for Opening {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        mut buf: ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let Some((deadline, missing)) = &mut this.deadline else {
+            return Pin::new(&mut this.stream).poll_read(cx, buf);
+        };
+        if deadline.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client sent no request within the header read timeout",
+            )));
+        }
+        // SAFETY: only initialized bytes are written into the cursor's room, which is
+        // zeroed first so that `poll_read` may take it as a byte slice.
+        let room = unsafe { buf.as_mut() };
+        room.fill(MaybeUninit::new(0));
+        // SAFETY: just initialized, every byte of it.
+        let bytes = unsafe { &mut *(room as *mut [MaybeUninit<u8>] as *mut [u8]) };
+        let n = ready!(this.stream.poll_read(cx, bytes))?;
+        // SAFETY: `n` bytes were read into the room's start (all of it is initialized).
+        unsafe { buf.advance(n) };
+        if n == 0 || n >= *missing {
+            this.deadline = None;
+        } else {
+            *missing -= n;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl hyper::rt::Write for Opening {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
 }
 
 /// The `ms` of `/sleep?ms=N`, or why it is unusable.

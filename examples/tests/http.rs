@@ -454,47 +454,58 @@ async fn streamed_then_left(
     (client, echo, body)
 }
 
+/// Clients that stall before their request is whole are cut by the header timeout:
+/// one inside its headers (hyper's own timeout), one that sends nothing, and one that
+/// stops inside the HTTP/2 preface (before hyper knows the protocol).
 #[test]
-fn a_client_stalled_inside_its_headers_is_cut_by_the_header_timeout() {
+fn a_client_stalled_before_its_request_is_whole_is_cut_by_the_header_timeout() {
     let _gate = sockets_open();
     let timeout = Duration::from_millis(200);
     let options = HttpOptions {
         header_read_timeout: timeout,
         verbose: false,
     };
+    let openings: [&[u8]; 3] = [b"GET / HTTP/1.1\r\nHost: exam", b"", b"PRI * HTTP/2.0\r\n"];
     each_server(options, |server| {
         let driver = server.driver;
-        let (waited, outcome) = on_tokio(async {
-            let started = Instant::now();
-            let mut stream = tokio::net::TcpStream::connect(server.addr)
-                .await
-                .expect("connect");
-            stream
-                .write_all(b"GET / HTTP/1.1\r\nHost: exam")
-                .await
-                .unwrap();
-            let mut received = Vec::new();
-            let outcome =
-                tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut received))
+        for (i, opening) in openings.iter().enumerate() {
+            let (waited, outcome) = on_tokio(async {
+                let started = Instant::now();
+                let mut stream = tokio::net::TcpStream::connect(server.addr)
                     .await
-                    .expect("the server cuts the stalled client within 10 s");
-            (started.elapsed(), outcome.map(|_| received))
-        });
-        match outcome {
-            Ok(received) => assert!(
-                received.is_empty() || received.starts_with(b"HTTP/1.1 408"),
-                "{driver}: {:?}",
-                String::from_utf8_lossy(&received)
-            ),
-            Err(e) => assert_eq!(e.kind(), io::ErrorKind::ConnectionReset, "{driver}: {e}"),
+                    .expect("connect");
+                stream.write_all(opening).await.unwrap();
+                let mut received = Vec::new();
+                let outcome = tokio::time::timeout(
+                    Duration::from_secs(10),
+                    stream.read_to_end(&mut received),
+                )
+                .await
+                .expect("the server cuts the stalled client within 10 s");
+                (started.elapsed(), outcome.map(|_| received))
+            });
+            let what = String::from_utf8_lossy(opening);
+            match outcome {
+                Ok(received) => assert!(
+                    received.is_empty() || received.starts_with(b"HTTP/1.1 408"),
+                    "{driver}, after {what:?}: {:?}",
+                    String::from_utf8_lossy(&received)
+                ),
+                Err(e) => assert_eq!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionReset,
+                    "{driver}, after {what:?}: {e}"
+                ),
+            }
+            assert!(waited >= timeout, "{driver}: cut after {waited:?}");
+            let summary = server.settled();
+            let ended = i as u64 + 1;
+            assert_eq!(
+                (summary.accepted, summary.failed),
+                (ended, ended),
+                "{driver}, after {what:?}: {summary}"
+            );
         }
-        assert!(waited >= timeout, "{driver}: cut after {waited:?}");
-        let summary = server.settled();
-        assert_eq!(
-            (summary.accepted, summary.failed),
-            (1, 1),
-            "{driver}: {summary}"
-        );
 
         // A request that comes whole in time is served as usual.
         on_tokio(hello_once(server.addr));
