@@ -24,8 +24,8 @@ pub struct HttpArgs {
     /// Required: the command has no other mode yet.
     #[arg(long)]
     compare: bool,
-    /// Worker threads of each server [default: 1]. With one worker, tokio runs its
-    /// current-thread scheduler, otherwise its multi-thread one.
+    /// Worker threads of each server. With one worker, tokio runs its current-thread
+    /// scheduler, otherwise its multi-thread one.
     #[arg(long, default_value_t = 1, value_parser = values::count(1, MAX_WORKERS))]
     workers: usize,
     /// Pin nothing: by default the server runs on the first CPU available and the load
