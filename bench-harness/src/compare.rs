@@ -14,7 +14,7 @@ use ringtide::Driver;
 use crate::drivers::{self, NotMeasured};
 use crate::echo::{self, LoadConfig};
 use crate::report::echo::EchoRun;
-use crate::serve::{ServerProcess, ServerRuntime, ServerSpec};
+use crate::serve::{Protocol, ServerProcess, ServerRuntime, ServerSpec};
 use crate::sys;
 
 /// Settings of a comparison.
@@ -57,13 +57,19 @@ impl Placement {
                 client_cpu: Some(client),
                 note: format!("server pinned to CPU {server}, load generator to CPU {client}"),
             },
-            _ => Placement {
-                server_cpu: None,
-                client_cpu: None,
-                note: "fewer than 2 CPUs available: nothing pinned, server and load generator \
-                       share the CPU"
-                    .to_string(),
-            },
+            _ => Placement::unpinned(
+                "fewer than 2 CPUs available: nothing pinned, server and load generator share \
+                 the CPU",
+            ),
+        }
+    }
+
+    /// Nothing pinned; `note` says why.
+    pub fn unpinned(note: &str) -> Placement {
+        Placement {
+            server_cpu: None,
+            client_cpu: None,
+            note: note.to_string(),
         }
     }
 }
@@ -72,9 +78,24 @@ impl Placement {
 /// every load (sizes, then connection counts); returns the runs and the drivers left
 /// out.
 pub fn run(config: &CompareConfig) -> io::Result<(Vec<EchoRun>, Vec<NotMeasured>)> {
-    let (ringtide, not_measured) = drivers::check_all(drivers::entries(&config.drivers));
+    let (servers, not_measured) = servers(&config.drivers, config.progress);
+    let mut runs = Vec::new();
+    for &size in &config.sizes {
+        for &connections in &config.connections {
+            for spec in &servers {
+                runs.push(measure(config, spec, connections, size)?);
+            }
+        }
+    }
+    Ok((runs, not_measured))
+}
+
+/// The servers of a comparison: ringtide on each of `drivers` that runs here, in order,
+/// then tokio; and the drivers left out (said on stderr as well with `progress`).
+pub fn servers(drivers: &[Driver], progress: bool) -> (Vec<ServerSpec>, Vec<NotMeasured>) {
+    let (ringtide, not_measured) = drivers::check_all(drivers::entries(drivers));
     for skipped in &not_measured {
-        if config.progress {
+        if progress {
             eprintln!("{}: not measured: {}", skipped.name, skipped.reason);
         }
     }
@@ -93,15 +114,7 @@ pub fn run(config: &CompareConfig) -> io::Result<(Vec<EchoRun>, Vec<NotMeasured>
         driver: None,
         name: ServerRuntime::Tokio.name().to_string(),
     });
-    let mut runs = Vec::new();
-    for &size in &config.sizes {
-        for &connections in &config.connections {
-            for spec in &servers {
-                runs.push(measure(config, spec, connections, size)?);
-            }
-        }
-    }
-    Ok((runs, not_measured))
+    (servers, not_measured)
 }
 
 fn measure(
@@ -111,7 +124,7 @@ fn measure(
     size: usize,
 ) -> io::Result<EchoRun> {
     let placement = &config.placement;
-    let mut server = ServerProcess::start(spec, config.workers, placement.server_cpu)?;
+    let server = ServerProcess::start(spec, Protocol::Echo, config.workers, placement.server_cpu)?;
     let load = LoadConfig {
         addr: server.addr(),
         connections,
@@ -126,13 +139,8 @@ fn measure(
         progress: config.progress,
     };
     let result = echo::run(&load);
-    let stopped = server.stop();
+    server.finish(&spec.name);
     let result = result?;
-    match stopped {
-        Ok(status) if status.success() => {}
-        Ok(status) => eprintln!("warning: the {} server exited with {status}", spec.name),
-        Err(e) => eprintln!("warning: stopping the {} server: {e}", spec.name),
-    }
     Ok(EchoRun {
         server: spec.name.clone(),
         driver: spec.driver,

@@ -159,9 +159,7 @@ impl LoadResult {
             reasons.push(format!(
                 "no request completed in the measured window ({errors} errors)"
             ));
-        } else if u128::from(errors) * 100
-            > u128::from(self.requests) * u128::from(ERROR_PERCENT_ALLOWED)
-        {
+        } else if above_error_allowance(errors, self.requests) {
             reasons.push(format!(
                 "{errors} errors for {} requests measured, more than the \
                  {ERROR_PERCENT_ALLOWED}% a run may have",
@@ -176,6 +174,11 @@ impl LoadResult {
 /// healthy server under heavy load may reset a connection now and then; beyond that, the
 /// figures measure the failures rather than the server. (`echo --help` says 1%.)
 pub const ERROR_PERCENT_ALLOWED: u64 = 1;
+
+/// Whether `errors` are more than [`ERROR_PERCENT_ALLOWED`] percent of `requests`.
+pub fn above_error_allowance(errors: u64, requests: u64) -> bool {
+    u128::from(errors) * 100 > u128::from(requests) * u128::from(ERROR_PERCENT_ALLOWED)
+}
 
 /// What one connection did, returned by its task.
 #[derive(Debug, Default)]

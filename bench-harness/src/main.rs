@@ -6,6 +6,9 @@
 //! * `ringtide-bench echo`: a load generator for TCP echo servers (see `echo.rs`), and
 //!   with `--compare` the ringtide (on each I/O driver of `--driver`) and tokio echo
 //!   servers under the same loads (see `compare.rs`).
+//! * `ringtide-bench http --compare`: the ringtide (on each I/O driver of `--driver`)
+//!   and tokio HTTP servers, one hyper service on both, loaded by wrk and h2load (see
+//!   `http.rs`).
 //! * The runtime micro-benchmarks against tokio are criterion benches:
 //!   `cargo bench -p ringtide-bench --bench runtime`.
 
@@ -14,6 +17,7 @@ mod compare;
 mod deadlines;
 mod drivers;
 mod echo;
+mod http;
 mod latency;
 mod recorder;
 mod report;
@@ -25,6 +29,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use commands::echo::EchoArgs;
+use commands::http::HttpArgs;
 use commands::latency::LatencyArgs;
 use commands::serve::ServeArgs;
 
@@ -49,7 +54,14 @@ enum Command {
     /// side by side.
     #[command(after_help = commands::echo::EXIT_STATUS)]
     Echo(EchoArgs),
-    /// Runs an echo server for `echo --compare` (prints its address on stdout).
+    /// HTTP load on the ringtide (on each --driver) and tokio servers of one hyper
+    /// service, with wrk (HTTP/1.1) and h2load (h2c): requests/s, latency, errors and
+    /// server user and system CPU per request, medians of alternating runs and ratios to
+    /// tokio.
+    #[command(after_help = commands::http::EXIT_STATUS)]
+    Http(HttpArgs),
+    /// Runs a server for `echo --compare` or `http --compare` (prints its address on
+    /// stdout).
     #[command(hide = true)]
     Serve(ServeArgs),
 }
@@ -59,6 +71,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Latency(args) => commands::latency::run(&args),
         Command::Echo(args) => commands::echo::run(&args),
+        Command::Http(args) => commands::http::run(&args),
         Command::Serve(args) => commands::serve::run(&args),
     }
 }

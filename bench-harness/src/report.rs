@@ -1,12 +1,14 @@
 //! What one latency run measured, and the ways it is reported: a terminal table
 //! (`table.rs`), JSON (`json.rs`), HdrHistogram `.hgrm` files (`hgrm.rs`) and an SVG
 //! percentile plot (`plot.rs`), all built on the figures of `summary.rs`. The echo
-//! benchmark's reports are in `echo.rs`.
+//! benchmark's reports are in `echo.rs`, the HTTP
+//! comparison's in `http.rs`.
 //!
 //! Lateness is recorded in nanoseconds; every report shows it in microseconds.
 
 pub mod echo;
 mod hgrm;
+pub mod http;
 mod json;
 mod plot;
 mod summary;

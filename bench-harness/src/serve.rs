@@ -1,14 +1,22 @@
-//! The echo servers that `ringtide-bench echo --compare` measures, and the child
-//! processes it runs them in.
+//! The servers that `ringtide-bench echo --compare` and `http --compare` measure, and
+//! the child processes they run in.
 //!
-//! `ringtide-bench serve --runtime ringtide|tokio` (hidden) serves with the same echo
-//! loop on either runtime (ringtide on the I/O driver `--driver` names): one 16 KiB
-//! buffer per connection, read, write all of it back, repeat. It prints the address it
+//! `ringtide-bench serve --runtime ringtide|tokio --protocol echo|http` (hidden) serves
+//! with the same code on either runtime (ringtide on the I/O driver `--driver` names):
+//!
+//! * `echo`: one 16 KiB buffer per connection, read, write all of it back, repeat.
+//! * `http`: `ringtide_examples::route` (hello, streamed echo, timer sleep, 404) through
+//!   hyper-util's auto builder (HTTP/1.1 and h2c on one port), on ringtide with
+//!   `ringtide_examples::serve_http`, on tokio with the same builder settings over
+//!   `TokioIo`, `TokioExecutor` and `TokioTimer`, and `tokio::time::sleep` as the timer.
+//!
+//! Both sides set `TCP_NODELAY` on every connection. A server prints the address it
 //! listens on as the first line of stdout, and stops cleanly on SIGTERM or SIGINT, with a
 //! summary on stderr that names the runtime and the driver. Each server runs in its own
 //! process so that its CPU time (`/proc/PID/stat`) is its own and nothing of one runtime
 //! lingers into the next.
 
+use std::future::Future;
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -16,13 +24,18 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use ringtide::Driver;
-use ringtide_examples::{serve, ServeOptions, ServerStats, Shutdown, ECHO_BUFFER};
+use ringtide_examples::{
+    route, serve, serve_http, HttpOptions, ServeOptions, ServerStats, Shutdown, ECHO_BUFFER,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::sys;
 
-/// The runtimes an echo server can run on.
+/// The runtimes a server can run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ServerRuntime {
     Ringtide,
@@ -34,6 +47,25 @@ impl ServerRuntime {
         match self {
             ServerRuntime::Ringtide => "ringtide",
             ServerRuntime::Tokio => "tokio",
+        }
+    }
+}
+
+/// What a server speaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Protocol {
+    /// Raw TCP echo.
+    #[default]
+    Echo,
+    /// HTTP/1.1 and HTTP/2 with prior knowledge (h2c), on one port.
+    Http,
+}
+
+impl Protocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Echo => "echo",
+            Protocol::Http => "http",
         }
     }
 }
@@ -52,6 +84,7 @@ pub struct ServerSpec {
 #[derive(Debug, Clone, Copy)]
 pub struct ServeConfig {
     pub runtime: ServerRuntime,
+    pub protocol: Protocol,
     /// ringtide's I/O driver.
     pub driver: Driver,
     pub addr: SocketAddr,
@@ -60,7 +93,7 @@ pub struct ServeConfig {
     pub cpu: Option<usize>,
 }
 
-/// Runs an echo server until SIGTERM or SIGINT; prints its address on stdout first.
+/// Runs a server until SIGTERM or SIGINT; prints its address on stdout first.
 pub fn run(config: ServeConfig) -> io::Result<()> {
     // Before any thread starts, so that every thread has the signals blocked.
     let shutdown = Shutdown::on_signals()?;
@@ -71,14 +104,15 @@ pub fn run(config: ServeConfig) -> io::Result<()> {
     }
     sys::raise_descriptor_limit();
     let stats = Arc::new(ServerStats::default());
+    let protocol = config.protocol.name();
     let server = match config.runtime {
         ServerRuntime::Ringtide => {
             let driver = serve_ringtide(config, &shutdown, stats.clone())?;
-            format!("ringtide echo server on {driver}")
+            format!("ringtide {protocol} server on {driver}")
         }
         ServerRuntime::Tokio => {
             serve_tokio(config, &shutdown, stats.clone())?;
-            "tokio echo server".to_string()
+            format!("tokio {protocol} server")
         }
     };
     eprintln!("{server}: {}", stats.summary());
@@ -100,61 +134,108 @@ fn serve_ringtide(
 ) -> io::Result<Driver> {
     let rt = ringtide::Builder::new()
         .worker_threads(config.workers)
+        // Placement is the harness's, the same for every runtime: the whole process is
+        // pinned (--cpu) or nothing is, as with tokio, whose workers are never pinned.
+        .pin_workers(false)
         .driver(config.driver)
         .build()?;
     let listener = ringtide::net::TcpListener::bind(config.addr)?;
     announce(listener.local_addr()?)?;
     let stop = shutdown.clone();
-    let server = serve(
-        listener,
-        async move { stop.wait().await },
-        stats,
-        ServeOptions::default(),
-    );
-    rt.block_on(rt.spawn(server))
-        .map_err(|e| io::Error::other(e.to_string()))??;
+    let stop = async move { stop.wait().await };
+    let served = match config.protocol {
+        Protocol::Echo => {
+            rt.block_on(rt.spawn(serve(listener, stop, stats, ServeOptions::default())))
+        }
+        Protocol::Http => {
+            rt.block_on(rt.spawn(serve_http(listener, stop, stats, HttpOptions::default())))
+        }
+    };
+    served.map_err(|e| io::Error::other(e.to_string()))??;
     Ok(rt.driver())
 }
 
-/// The tokio twin of the examples' `serve`: the same accept loop and echo loop.
+/// The tokio twin of the examples' servers: the same accept loop, and for each
+/// connection the same echo loop or the same HTTP service and builder settings.
 fn serve_tokio(
     config: ServeConfig,
     shutdown: &Shutdown,
     stats: Arc<ServerStats>,
 ) -> io::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(config.workers)
-        .enable_all()
-        .build()?;
+    // HTTP on one worker runs on tokio's current-thread scheduler, the shape a one-core
+    // tokio + hyper server would take. The echo comparison keeps the multi-thread
+    // scheduler its published figures were measured on.
+    let rt = if config.protocol == Protocol::Http && config.workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(config.workers)
+            .enable_all()
+            .build()?
+    };
     let listener = rt.block_on(tokio::net::TcpListener::bind(config.addr))?;
     announce(listener.local_addr()?)?;
     let stop = shutdown.clone();
+    let counters = stats.clone();
     let server = async move {
-        loop {
-            let accepted = tokio::select! {
-                _ = stop.wait() => return,
-                accepted = listener.accept() => accepted,
-            };
-            match accepted {
-                Ok((stream, _)) => {
-                    stats.count_accept();
-                    let _ = stream.set_nodelay(true);
+        match config.protocol {
+            Protocol::Echo => {
+                tokio_accept_loop(listener, &stop, &counters, move |stream| {
                     let stats = stats.clone();
-                    tokio::spawn(async move {
+                    async move {
                         let (bytes, result) = tokio_echo(stream).await;
                         stats.count_end(bytes, result.is_ok());
-                    });
-                }
-                Err(e) => {
-                    stats.count_accept_error();
-                    eprintln!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
+                    }
+                })
+                .await
+            }
+            Protocol::Http => {
+                let options = HttpOptions::default();
+                tokio_accept_loop(listener, &stop, &counters, move |stream| {
+                    let stats = stats.clone();
+                    async move {
+                        let served = tokio_http(stream, options).await;
+                        stats.count_end(0, served.is_ok());
+                    }
+                })
+                .await
             }
         }
     };
     rt.block_on(rt.spawn(server))
         .map_err(|e| io::Error::other(e.to_string()))
+}
+
+/// The tokio twin of the examples' accept loop: accepts until `shutdown`, and runs
+/// `connection(stream)` for each connection in a task of its own, with `TCP_NODELAY`.
+async fn tokio_accept_loop<F>(
+    listener: tokio::net::TcpListener,
+    shutdown: &Shutdown,
+    stats: &ServerStats,
+    mut connection: impl FnMut(tokio::net::TcpStream) -> F,
+) where
+    F: Future<Output = ()> + Send + 'static,
+{
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.wait() => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                stats.count_accept();
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(connection(stream));
+            }
+            Err(e) => {
+                stats.count_accept_error();
+                eprintln!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    }
 }
 
 async fn tokio_echo(mut stream: tokio::net::TcpStream) -> (u64, io::Result<()>) {
@@ -173,12 +254,30 @@ async fn tokio_echo(mut stream: tokio::net::TcpStream) -> (u64, io::Result<()>) 
     }
 }
 
+/// Serves one connection as `ringtide_examples::serve_http` does on ringtide: the same
+/// builder settings and the same service, on tokio's executor, timer and sleep.
+async fn tokio_http(
+    stream: tokio::net::TcpStream,
+    options: HttpOptions,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(options.header_read_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let service = service_fn(|request| route(request, tokio::time::sleep));
+    builder
+        .serve_connection(TokioIo::new(stream), service)
+        .await
+}
+
 /// How long a server may take to say where it listens, and to exit once told to.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// An echo server running as a child process of the harness (this same binary, with
-/// the hidden `serve` subcommand). Dropping it kills the process if it still runs.
+/// A server running as a child process of the harness (this same binary, with the
+/// hidden `serve` subcommand). Dropping it kills the process if it still runs.
 #[derive(Debug)]
 pub struct ServerProcess {
     child: Child,
@@ -186,10 +285,11 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts `spec`'s server listening on a free loopback port, pinned to `cpu`, and
-    /// waits until it says where it listens.
+    /// Starts `spec`'s `protocol` server listening on a free loopback port, pinned to
+    /// `cpu`, and waits until it says where it listens.
     pub fn start(
         spec: &ServerSpec,
+        protocol: Protocol,
         workers: usize,
         cpu: Option<usize>,
     ) -> io::Result<ServerProcess> {
@@ -200,6 +300,8 @@ impl ServerProcess {
                 "serve",
                 "--runtime",
                 spec.runtime.name(),
+                "--protocol",
+                protocol.name(),
                 "--addr",
                 "127.0.0.1:0",
             ])
@@ -231,8 +333,9 @@ impl ServerProcess {
             Ok(_) | Err(_) => {
                 let status = server.stop().ok();
                 return Err(io::Error::other(format!(
-                    "the {} echo server did not report its address (exit: {status:?})",
-                    spec.name
+                    "the {} {} server did not report its address (exit: {status:?})",
+                    spec.name,
+                    protocol.name()
                 )));
             }
         };
@@ -240,8 +343,9 @@ impl ServerProcess {
             io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!(
-                    "the {} echo server printed `{line}`, not an address",
-                    spec.name
+                    "the {} {} server printed `{line}`, not an address",
+                    spec.name,
+                    protocol.name()
                 ),
             )
         })?;
@@ -256,6 +360,16 @@ impl ServerProcess {
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Stops the server as [`stop`](Self::stop) does, and warns on stderr if it did not
+    /// exit cleanly: by then its figures are in, so that is worth a line, not a failure.
+    pub fn finish(mut self, name: &str) {
+        match self.stop() {
+            Ok(status) if status.success() => {}
+            Ok(status) => eprintln!("warning: the {name} server exited with {status}"),
+            Err(e) => eprintln!("warning: stopping the {name} server: {e}"),
+        }
     }
 
     /// Asks the server to stop (SIGTERM), waits for it (killing it after a few seconds)

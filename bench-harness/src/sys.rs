@@ -110,32 +110,68 @@ pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
     }
 }
 
-/// User plus system CPU time, in seconds, that process `pid` has used (`None` for the
-/// calling process), from `/proc/PID/stat`.
-pub fn cpu_seconds(pid: Option<u32>) -> io::Result<f64> {
+/// CPU time a process has used, in seconds, by mode.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CpuTimes {
+    /// Time spent running the process's own code (`utime`).
+    pub user: f64,
+    /// Time the kernel spent on the process's behalf: system calls, page faults
+    /// (`stime`).
+    pub system: f64,
+}
+
+impl CpuTimes {
+    /// User plus system time.
+    pub fn total(self) -> f64 {
+        self.user + self.system
+    }
+
+    /// The time used between `earlier` and `self`.
+    pub fn since(self, earlier: CpuTimes) -> CpuTimes {
+        CpuTimes {
+            user: self.user - earlier.user,
+            system: self.system - earlier.system,
+        }
+    }
+}
+
+/// User and system CPU time that process `pid` has used (`None` for the calling
+/// process), from `/proc/PID/stat`, in clock ticks (`sysconf(_SC_CLK_TCK)`) converted to
+/// seconds.
+pub fn cpu_times(pid: Option<u32>) -> io::Result<CpuTimes> {
     let path = match pid {
         Some(pid) => format!("/proc/{pid}/stat"),
         None => "/proc/self/stat".to_string(),
     };
     let stat = std::fs::read_to_string(&path)?;
-    let ticks = parse_cpu_ticks(&stat).ok_or_else(|| {
+    let (utime, stime) = parse_cpu_ticks(&stat).ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::InvalidData,
             format!("{path} has no utime and stime fields"),
         )
     })?;
-    Ok(ticks as f64 / clock_ticks_per_second())
+    let per_second = clock_ticks_per_second();
+    Ok(CpuTimes {
+        user: utime as f64 / per_second,
+        system: stime as f64 / per_second,
+    })
 }
 
-/// utime + stime (fields 14 and 15) of a `/proc/PID/stat` line, in clock ticks. The
+/// User plus system CPU time, in seconds, that process `pid` has used (`None` for the
+/// calling process).
+pub fn cpu_seconds(pid: Option<u32>) -> io::Result<f64> {
+    cpu_times(pid).map(CpuTimes::total)
+}
+
+/// utime and stime (fields 14 and 15) of a `/proc/PID/stat` line, in clock ticks. The
 /// command name (field 2) is in parentheses and may itself hold spaces and parentheses,
 /// so fields are counted from the last `)`.
-fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+fn parse_cpu_ticks(stat: &str) -> Option<(u64, u64)> {
     let after_name = &stat[stat.rfind(')')? + 1..];
     let mut fields = after_name.split_whitespace().skip(11);
     let utime: u64 = fields.next()?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
-    Some(utime + stime)
+    Some((utime, stime))
 }
 
 fn clock_ticks_per_second() -> f64 {
@@ -173,7 +209,7 @@ mod tests {
     #[test]
     fn cpu_ticks_are_read_past_an_awkward_command_name() {
         let stat = "1234 (a (b) c) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 3 0";
-        assert_eq!(parse_cpu_ticks(stat), Some(325));
+        assert_eq!(parse_cpu_ticks(stat), Some((250, 75)));
         assert_eq!(parse_cpu_ticks("1234 (x) S 1"), None);
         assert_eq!(parse_cpu_ticks("no name here"), None);
     }
@@ -215,7 +251,9 @@ mod tests {
     fn this_process_has_used_some_cpu_and_may_run_somewhere() {
         let spin = std::time::Instant::now();
         while spin.elapsed() < std::time::Duration::from_millis(30) {}
-        assert!(cpu_seconds(None).unwrap() > 0.0);
+        let used = cpu_times(None).unwrap();
+        assert!(used.user > 0.0, "{used:?}");
+        assert!(cpu_seconds(None).unwrap() >= used.total());
         assert!(!core_ids().is_empty());
     }
 }

@@ -5,106 +5,24 @@
 //! test) that do not echo or that stop mid-run.
 
 mod common;
+mod server;
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use common::assert_refused_in_one_line;
-
-fn bench(args: &[&str]) -> Output {
-    harness()
-        .args(args)
-        .output()
-        .expect("the harness binary runs")
-}
-
-/// `ringtide-bench`, with no `RINGTIDE_DRIVER` to override `--driver`.
-fn harness() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ringtide-bench"));
-    command.env_remove("RINGTIDE_DRIVER");
-    command
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ringtide-echo-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// A `ringtide-bench serve` child, killed when dropped.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
+use server::{bench, check, harness, read_json, scratch, Server};
 
 impl Server {
+    /// An echo server on `runtime`, its stderr shown.
     fn start(runtime: &str) -> Server {
         Server::spawn(&["--runtime", runtime], Stdio::inherit())
     }
-
-    /// Starts `serve` with `args`, its stderr going to `stderr`.
-    fn spawn(args: &[&str], stderr: Stdio) -> Server {
-        let mut child = harness()
-            .args(["serve", "--addr", "127.0.0.1:0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("the server starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line.trim().parse().expect("the server prints its address");
-        Server { child, addr }
-    }
-
-    /// Stops the server with SIGTERM, as a person would, checks it exits cleanly, and
-    /// returns what it wrote to stderr if that was piped.
-    fn stop(mut self) -> String {
-        let pid = self.child.id().to_string();
-        let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(killed.success());
-        let status = self.child.wait().unwrap();
-        let mut stderr = String::new();
-        if let Some(mut pipe) = self.child.stderr.take() {
-            pipe.read_to_string(&mut stderr).unwrap();
-        }
-        assert!(
-            status.success(),
-            "the server exits cleanly on SIGTERM: {status}: {stderr}"
-        );
-        stderr
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn check(out: &Output) -> (String, String) {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        out.status
-    );
-    (stdout, stderr)
-}
-
-fn read_json(path: &PathBuf) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 #[test]

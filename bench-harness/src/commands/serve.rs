@@ -1,4 +1,5 @@
-//! `ringtide-bench serve` (hidden): runs one echo server for `echo --compare`.
+//! `ringtide-bench serve` (hidden): runs one server for `echo --compare` or
+//! `http --compare`.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -8,7 +9,7 @@ use ringtide::Driver;
 
 use super::values;
 use super::MAX_WORKERS;
-use crate::serve::{self, ServeConfig, ServerRuntime};
+use crate::serve::{self, Protocol, ServeConfig, ServerRuntime};
 use crate::sys;
 
 #[derive(Debug, Args)]
@@ -16,6 +17,9 @@ pub struct ServeArgs {
     /// The runtime to serve on.
     #[arg(long, value_enum)]
     runtime: ServerRuntime,
+    /// What to serve: TCP echo, or HTTP/1.1 and h2c on one port.
+    #[arg(long, value_enum, default_value_t = Protocol::Echo)]
+    protocol: Protocol,
     /// With --runtime ringtide: its I/O driver, io_uring, epoll or auto [default: auto].
     #[arg(long, value_parser = values::DriverName)]
     driver: Option<Driver>,
@@ -39,13 +43,15 @@ pub fn run(args: &ServeArgs) -> ExitCode {
     if let Some(cpu) = args.cpu {
         if let Err(why) = sys::check_cpu(cpu) {
             eprintln!(
-                "error: cannot pin the echo server to CPU {cpu}: {why}; give --cpu one of those"
+                "error: cannot pin the {} server to CPU {cpu}: {why}; give --cpu one of those",
+                args.protocol.name()
             );
             return ExitCode::from(2);
         }
     }
     let config = ServeConfig {
         runtime: args.runtime,
+        protocol: args.protocol,
         driver: args.driver.unwrap_or_default(),
         addr: args.addr,
         workers: args.workers,
@@ -54,7 +60,11 @@ pub fn run(args: &ServeArgs) -> ExitCode {
     match serve::run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {} echo server: {e}", args.runtime.name());
+            eprintln!(
+                "error: {} {} server: {e}",
+                args.runtime.name(),
+                args.protocol.name()
+            );
             ExitCode::FAILURE
         }
     }

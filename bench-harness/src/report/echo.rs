@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::json::write_json_file;
 use super::summary::ratio;
 use super::table::{
-    name_width, show, show_lateness, show_ratio, write_figures, write_not_measured, Column,
+    at_least, at_most, name_width, show_lateness, write_figures, write_not_measured, Column,
 };
 use crate::drivers::{NotMeasured, PLAIN_NAME};
 use crate::echo::LoadResult;
@@ -418,14 +418,6 @@ pub fn print_table(
     write_not_measured(out, not_measured)
 }
 
-/// A ratio, followed by ` ok` or ` X` where `met` says whether it meets its target.
-fn marked(ratio: Option<f64>, met: Option<bool>) -> String {
-    match (ratio, met) {
-        (Some(r), Some(met)) => format!("{} {}", show_ratio(r), if met { "ok" } else { "X" }),
-        _ => show(ratio, show_ratio),
-    }
-}
-
 /// Writes a block of ratios under `heading`, a row per load (and server, named when
 /// `with_server`), each ratio marked ` ok` or ` X` against its server's targets when
 /// `with_targets`.
@@ -455,8 +447,6 @@ fn write_ratios(
         } else {
             Targets::NONE
         };
-        let at_least = |v: Option<f64>, b: Option<f64>| marked(v, v.zip(b).map(|(v, b)| v >= b));
-        let at_most = |v: Option<f64>, b: Option<f64>| marked(v, v.zip(b).map(|(v, b)| v <= b));
         let server = if with_server { r.server.as_str() } else { "" };
         writeln!(
             out,

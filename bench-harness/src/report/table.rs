@@ -113,6 +113,24 @@ pub(super) fn show(value: Option<f64>, show: fn(f64) -> String) -> String {
     }
 }
 
+/// A ratio, followed by ` ok` or ` X` where `met` says whether it meets its target.
+fn marked(ratio: Option<f64>, met: Option<bool>) -> String {
+    match (ratio, met) {
+        (Some(r), Some(met)) => format!("{} {}", show_ratio(r), if met { "ok" } else { "X" }),
+        _ => show(ratio, show_ratio),
+    }
+}
+
+/// A ratio marked against a lower bound, where there is one: `1.05 ok`, `0.92 X`.
+pub(super) fn at_least(ratio: Option<f64>, bound: Option<f64>) -> String {
+    marked(ratio, ratio.zip(bound).map(|(r, b)| r >= b))
+}
+
+/// A ratio marked against an upper bound, where there is one: `0.70 ok`, `1.10 X`.
+pub(super) fn at_most(ratio: Option<f64>, bound: Option<f64>) -> String {
+    marked(ratio, ratio.zip(bound).map(|(r, b)| r <= b))
+}
+
 /// The most an epoll runtime's p99 lateness may be, in multiples of the floor's, in
 /// spread mode.
 const EPOLL_P99_TO_FLOOR: f64 = 2.0;
