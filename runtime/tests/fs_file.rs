@@ -179,3 +179,24 @@ fn a_file_from_std_works_the_same() {
         });
     }
 }
+
+/// The public types and futures of `ringtide::fs` can move between threads and tasks.
+#[allow(dead_code)]
+fn _ensure_send_and_sync() {
+    fn is_send_sync<T: Send + Sync>(_: &T) {}
+    fn is_send_static<T: Send + 'static>(_: &T) {}
+    fn check(file: &File, options: &OpenOptions, meta: &ringtide::fs::Metadata) {
+        is_send_sync(file);
+        is_send_sync(options);
+        is_send_sync(meta);
+        is_send_sync(&ringtide::buf::AlignedBuf::with_capacity(0, 1));
+        is_send_static(&file.read_at(Vec::new(), 0));
+        is_send_static(&file.write_all_at(Vec::new(), 0));
+        is_send_static(&file.readv_at(vec![Vec::new()], 0));
+        is_send_static(&file.sync_all());
+        is_send_static(&file.metadata());
+        is_send_static(&ringtide::fs::read("x"));
+        is_send_static(&ringtide::fs::create_dir_all("x"));
+    }
+    let _ = check;
+}

@@ -13,7 +13,7 @@ use super::{IoBuf, IoBufMut};
 /// storage's block size ([`File::dio_alignment`](crate::fs::File::dio_alignment) says
 /// how much).
 ///
-/// It works like a `Vec<u8>` that cannot grow: [`len`](<[u8]>::len) bytes of data (what
+/// It works like a `Vec<u8>` that cannot grow: `len` bytes of data (what
 /// it derefs to) in [`capacity`](Self::capacity) bytes of memory. As for a `Vec`, a read
 /// fills it from the start up to its capacity and sets its length to the count read
 /// (see [`crate::buf`]); a write sends its `len` bytes. All of its memory is zeroed when

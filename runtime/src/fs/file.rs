@@ -148,7 +148,7 @@ impl Drop for FileInner {
 /// # std::fs::create_dir_all(&dir)?;
 /// # let path = dir.join("data.bin");
 /// ringtide::Runtime::new()?.block_on(async {
-///     let file = File::create(&path).await?;
+///     let file = File::create_new(&path).await?; // for reading and writing
 ///     let (res, _) = file.write_all_at(&b"hello, world"[..], 0).await;
 ///     res?;
 ///     let (n, buf) = file.read_at(vec![0; 5], 7).await;

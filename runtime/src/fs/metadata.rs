@@ -18,7 +18,7 @@ use crate::driver::uring::Features;
 const MASK: u32 = libc::STATX_BASIC_STATS | libc::STATX_BTIME;
 
 /// Metadata of a file, as [`std::fs::Metadata`] gives it: from
-/// [`fs::metadata`](super::metadata), [`fs::symlink_metadata`](super::symlink_metadata)
+/// [`fs::metadata`](super::metadata()), [`fs::symlink_metadata`](super::symlink_metadata)
 /// or [`File::metadata`](super::File::metadata).
 ///
 /// # Examples
