@@ -6,6 +6,9 @@
 //! * `ringtide-bench echo`: a load generator for TCP echo servers (see `echo.rs`), and
 //!   with `--compare` the ringtide (on each I/O driver of `--driver`) and tokio echo
 //!   servers under the same loads (see `compare.rs`).
+//! * `ringtide-bench fs`: 4 KiB random file reads and writes at several queue depths,
+//!   page cache warm and `O_DIRECT`, and with `--compare` tokio::fs and fio's io_uring
+//!   engine under the same loads (see `fs_load.rs`).
 //! * The runtime micro-benchmarks against tokio are criterion benches:
 //!   `cargo bench -p ringtide-bench --bench runtime`.
 
@@ -14,6 +17,7 @@ mod compare;
 mod deadlines;
 mod drivers;
 mod echo;
+mod fs_load;
 mod latency;
 mod recorder;
 mod report;
@@ -25,6 +29,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use commands::echo::EchoArgs;
+use commands::fs::FsArgs;
 use commands::latency::LatencyArgs;
 use commands::serve::ServeArgs;
 
@@ -49,6 +54,9 @@ enum Command {
     /// side by side.
     #[command(after_help = commands::echo::EXIT_STATUS)]
     Echo(EchoArgs),
+    /// 4 KiB random file reads and writes: IOPS, latency and CPU per operation; with
+    /// --compare, tokio::fs and fio's io_uring engine side by side.
+    Fs(FsArgs),
     /// Runs an echo server for `echo --compare` (prints its address on stdout).
     #[command(hide = true)]
     Serve(ServeArgs),
@@ -60,5 +68,6 @@ fn main() -> ExitCode {
         Command::Latency(args) => commands::latency::run(&args),
         Command::Echo(args) => commands::echo::run(&args),
         Command::Serve(args) => commands::serve::run(&args),
+        Command::Fs(args) => commands::fs::run(&args),
     }
 }

@@ -9,79 +9,18 @@
 //! so that no other test opens descriptors while this one counts them.
 
 mod fs_support;
+mod support;
 
 use std::future::Future;
 use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use fs_support::{pattern, TempDir};
-use ringtide::buf::{IoBuf, IoBufMut};
 use ringtide::fs::File;
-
-/// A buffer that counts its drops.
-struct CountedBuf {
-    bytes: Vec<u8>,
-    drops: Arc<AtomicUsize>,
-}
-
-impl Drop for CountedBuf {
-    fn drop(&mut self) {
-        self.drops.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-// SAFETY: delegates to the Vec, whose heap bytes do not move with the struct.
-unsafe impl IoBuf for CountedBuf {
-    fn stable_ptr(&self) -> *const u8 {
-        self.bytes.stable_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.bytes.bytes_init()
-    }
-    fn bytes_total(&self) -> usize {
-        self.bytes.bytes_total()
-    }
-}
-
-// SAFETY: as above.
-unsafe impl IoBufMut for CountedBuf {
-    fn stable_mut_ptr(&mut self) -> *mut u8 {
-        self.bytes.stable_mut_ptr()
-    }
-    unsafe fn set_init(&mut self, pos: usize) {
-        // SAFETY: forwarded from the caller.
-        unsafe { self.bytes.set_init(pos) }
-    }
-}
-
-/// Polls a future once, then gives it back if it is not done.
-struct PollOnce<F>(Option<F>);
-
-impl<F: Future + Unpin> Future for PollOnce<F> {
-    type Output = Result<F::Output, F>;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut fut = self.0.take().unwrap();
-        match Pin::new(&mut fut).poll(cx) {
-            Poll::Ready(v) => Poll::Ready(Ok(v)),
-            Poll::Pending => Poll::Ready(Err(fut)),
-        }
-    }
-}
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
+use support::{env_usize, fd_count, CountedBuf, PollOnce};
 
 const FILE_SIZE: usize = 8 << 20;
 

@@ -4,6 +4,7 @@
 //! blocking threads while it counts them.
 
 mod fs_support;
+mod support;
 
 use std::sync::Arc;
 

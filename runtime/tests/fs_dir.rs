@@ -3,6 +3,7 @@
 //! test runs on io_uring and on epoll.
 
 mod fs_support;
+mod support;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;

@@ -3,6 +3,7 @@
 //! runs on io_uring and on epoll.
 
 mod fs_support;
+mod support;
 
 use std::io;
 use std::os::unix::fs::PermissionsExt;

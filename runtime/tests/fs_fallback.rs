@@ -4,6 +4,7 @@
 //! it.
 
 mod fs_support;
+mod support;
 
 use std::sync::Once;
 

@@ -2,6 +2,7 @@
 //! `RINGTIDE_DRIVER` says otherwise), with the same checks as `fs_fallback`.
 
 mod fs_support;
+mod support;
 
 use fs_support::{exercise_every_operation, runtimes, TempDir};
 

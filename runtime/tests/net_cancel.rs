@@ -14,48 +14,10 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use ringtide::buf::{IoBuf, IoBufMut};
 use ringtide::net::{TcpListener, TcpStream};
-use support::{env_usize, fd_count, Rng};
-
-/// A buffer that counts its drops, to prove the runtime releases each exactly once.
-struct CountedBuf {
-    bytes: Vec<u8>,
-    drops: Arc<AtomicUsize>,
-}
-
-impl Drop for CountedBuf {
-    fn drop(&mut self) {
-        self.drops.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-// SAFETY: delegates to the Vec, whose heap bytes do not move with the struct.
-unsafe impl IoBuf for CountedBuf {
-    fn stable_ptr(&self) -> *const u8 {
-        self.bytes.stable_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.bytes.bytes_init()
-    }
-    fn bytes_total(&self) -> usize {
-        self.bytes.bytes_total()
-    }
-}
-
-// SAFETY: as above.
-unsafe impl IoBufMut for CountedBuf {
-    fn stable_mut_ptr(&mut self) -> *mut u8 {
-        self.bytes.stable_mut_ptr()
-    }
-    unsafe fn set_init(&mut self, pos: usize) {
-        // SAFETY: forwarded from the caller.
-        unsafe { self.bytes.set_init(pos) }
-    }
-}
+use support::{env_usize, fd_count, CountedBuf, PollOnce, Rng};
 
 #[derive(Default)]
 struct Counters {
@@ -73,20 +35,6 @@ impl Counters {
         CountedBuf {
             bytes: vec![0; 64],
             drops: self.drops.clone(),
-        }
-    }
-}
-
-/// Polls a future once, then gives it back.
-struct PollOnce<F>(Option<F>);
-
-impl<F: std::future::Future + Unpin> std::future::Future for PollOnce<F> {
-    type Output = Result<F::Output, F>;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut fut = self.0.take().unwrap();
-        match Pin::new(&mut fut).poll(cx) {
-            Poll::Ready(v) => Poll::Ready(Ok(v)),
-            Poll::Pending => Poll::Ready(Err(fut)),
         }
     }
 }

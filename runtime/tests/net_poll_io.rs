@@ -15,22 +15,11 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use ringtide::net::{TcpListener, TcpStream};
-use ringtide::{Builder, Driver};
 use support::pattern;
 
 /// A 2-worker runtime on each driver.
 fn runtimes() -> Vec<ringtide::Runtime> {
-    [Driver::IoUring, Driver::Epoll]
-        .into_iter()
-        .map(|driver| {
-            Builder::new()
-                .worker_threads(2)
-                .pin_workers(false)
-                .driver(driver)
-                .build()
-                .expect("runtime")
-        })
-        .collect()
+    support::runtimes_on_each_driver()
 }
 
 /// A connected pair: (client, server side).

@@ -252,28 +252,27 @@ impl File {
         pos: u64,
     ) -> impl Future<Output = (io::Result<()>, B)> + Send + 'static {
         let fd = self.fd.clone();
-        async move {
-            let mut buf = buf;
-            let mut filled = 0;
-            while filled < buf.bytes_total() {
-                let read = ReadAt::new(fd.clone(), buf, pos + filled as u64, filled);
-                let (result, back) = run(read).await;
-                buf = back;
-                match result {
-                    Ok(0) => {
-                        let eof = io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            format!("the file ends {filled} bytes after offset {pos}"),
-                        );
-                        return (Err(fd.error(eof, "read_exact_at")), buf);
-                    }
-                    Ok(n) => filled += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return (Err(e), buf),
-                }
-            }
-            (Ok(()), buf)
-        }
+        let step_fd = fd.clone();
+        until_done(
+            fd,
+            buf,
+            B::bytes_total,
+            move |buf, filled| {
+                run(ReadAt::new(
+                    step_fd.clone(),
+                    buf,
+                    pos + filled as u64,
+                    filled,
+                ))
+            },
+            move |filled| {
+                let eof = format!("the file ends {filled} bytes after offset {pos}");
+                (
+                    io::Error::new(io::ErrorKind::UnexpectedEof, eof),
+                    "read_exact_at",
+                )
+            },
+        )
     }
 
     /// Writes `buf`'s initialized bytes at file offset `pos`, or as many as one write
@@ -294,25 +293,21 @@ impl File {
         pos: u64,
     ) -> impl Future<Output = (io::Result<()>, B)> + Send + 'static {
         let fd = self.fd.clone();
-        async move {
-            let mut buf = buf;
-            let mut written = 0;
-            while written < buf.bytes_init() {
-                let write = WriteAt::new(fd.clone(), buf, pos + written as u64, written);
-                let (result, back) = run(write).await;
-                buf = back;
-                match result {
-                    Ok(0) => {
-                        let zero = io::Error::from(io::ErrorKind::WriteZero);
-                        return (Err(fd.error(zero, "write_all_at")), buf);
-                    }
-                    Ok(n) => written += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return (Err(e), buf),
-                }
-            }
-            (Ok(()), buf)
-        }
+        let step_fd = fd.clone();
+        until_done(
+            fd,
+            buf,
+            B::bytes_init,
+            move |buf, written| {
+                run(WriteAt::new(
+                    step_fd.clone(),
+                    buf,
+                    pos + written as u64,
+                    written,
+                ))
+            },
+            |_| (io::ErrorKind::WriteZero.into(), "write_all_at"),
+        )
     }
 
     /// Reads into `bufs` in order from file offset `pos` (one `preadv`): each is filled
@@ -397,6 +392,37 @@ impl File {
             }
         }
     }
+}
+
+/// The loop of `read_exact_at` and `write_all_at`: `step(buf, done)` moves bytes after
+/// the first `done` until `goal(&buf)` are done; a step that moves none ends it with
+/// the error (and operation name) `short(done)` gives.
+async fn until_done<B, Step, Fut>(
+    fd: FileFd,
+    mut buf: B,
+    goal: fn(&B) -> usize,
+    mut step: Step,
+    short: impl Fn(usize) -> (io::Error, &'static str),
+) -> (io::Result<()>, B)
+where
+    Step: FnMut(B, usize) -> Fut,
+    Fut: Future<Output = (io::Result<usize>, B)>,
+{
+    let mut done = 0;
+    while done < goal(&buf) {
+        let (result, back) = step(buf, done).await;
+        buf = back;
+        match result {
+            Ok(0) => {
+                let (e, op) = short(done);
+                return (Err(fd.error(e, op)), buf);
+            }
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (Err(e), buf),
+        }
+    }
+    (Ok(()), buf)
 }
 
 impl AsFd for File {

@@ -20,26 +20,81 @@ fn readiness(file: &FileFd) -> Readiness {
     no_readiness(file.raw(), file.key())
 }
 
+/// The part of a positional read or write that does not depend on its direction.
+struct Positional {
+    file: FileFd,
+    pos: u64,
+    write: bool,
+}
+
+impl Positional {
+    fn sqe(&self, ptr: *mut u8, len: usize) -> squeue::Entry {
+        let fd = types::Fd(self.file.raw());
+        if self.write {
+            opcode::Write::new(fd, ptr, len as u32)
+                .offset(self.pos)
+                .build()
+        } else {
+            opcode::Read::new(fd, ptr, len as u32)
+                .offset(self.pos)
+                .build()
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `len` bytes from `ptr` must be the operation's own buffer: writable for a read,
+    /// initialized for a write.
+    unsafe fn call(&self, ptr: *mut u8, len: usize) -> i32 {
+        let (fd, pos) = (self.file.raw(), self.pos as i64);
+        // SAFETY: the caller vouches for the memory.
+        let n = unsafe {
+            if self.write {
+                libc::pwrite(fd, ptr.cast(), len, pos)
+            } else {
+                libc::pread(fd, ptr.cast(), len, pos)
+            }
+        };
+        syscall_result(n as i64)
+    }
+
+    /// The count of a completion, or its error with what failed.
+    fn result(
+        &self,
+        result: io::Result<Completion>,
+        ptr: *mut u8,
+        len: usize,
+    ) -> io::Result<usize> {
+        result
+            .and_then(|c| c.io_result())
+            .map(|n| n as usize)
+            .map_err(|e| {
+                let op = if self.write { "write" } else { "read" };
+                self.file.rw_error(e, op, &[(ptr as usize, len)], self.pos)
+            })
+    }
+}
+
 /// `pread(2)` into an owned buffer from index `start` up to its capacity. The buffer
 /// then holds its first `start` bytes and what was read after them (see `crate::buf`).
 pub(crate) struct ReadAt<B> {
-    file: FileFd,
+    call: Positional,
     buf: B,
-    pos: u64,
     start: usize,
 }
 
 impl<B: IoBufMut> ReadAt<B> {
     pub(crate) fn new(file: FileFd, buf: B, pos: u64, start: usize) -> ReadAt<B> {
         let start = start.min(buf.bytes_total());
-        ReadAt {
+        let call = Positional {
             file,
-            buf,
             pos,
-            start,
-        }
+            write: false,
+        };
+        ReadAt { call, buf, start }
     }
 
+    /// Where the read goes: after the first `start` bytes, up to the capacity.
     fn target(&mut self) -> (*mut u8, usize) {
         // SAFETY: `start <= bytes_total`, within the buffer.
         let ptr = unsafe { self.buf.stable_mut_ptr().add(self.start) };
@@ -54,65 +109,55 @@ impl<B: IoBufMut> Operation for ReadAt<B> {
 
     fn sqe(&mut self, _: &Features) -> squeue::Entry {
         let (ptr, len) = self.target();
-        opcode::Read::new(types::Fd(self.file.raw()), ptr, len as u32)
-            .offset(self.pos)
-            .build()
+        self.call.sqe(ptr, len)
     }
 
     fn readiness(&self) -> Readiness {
-        readiness(&self.file)
+        readiness(&self.call.file)
     }
 
     fn attempt(&mut self) -> i32 {
         let (ptr, len) = self.target();
         // SAFETY: the buffer is writable for `len` bytes from `ptr`, and nothing else
         // uses it while the operation holds it.
-        let n = unsafe { libc::pread(self.file.raw(), ptr.cast(), len, self.pos as i64) };
-        syscall_result(n as i64)
+        unsafe { self.call.call(ptr, len) }
     }
 
     fn complete(mut self, result: io::Result<Completion>) -> Self::Output {
-        match result.and_then(|c| c.io_result()) {
-            Ok(n) => {
-                // SAFETY: the kernel wrote `n` bytes from `start`, after the `start`
-                // bytes the buffer already held.
-                unsafe { self.buf.set_init(self.start + n as usize) };
-                (Ok(n as usize), self.buf)
-            }
-            Err(e) => {
-                let (ptr, len) = self.target();
-                let e = self
-                    .file
-                    .rw_error(e, "read", &[(ptr as usize, len)], self.pos);
-                (Err(e), self.buf)
-            }
+        let (ptr, len) = self.target();
+        let result = self.call.result(result, ptr, len);
+        if let Ok(n) = result {
+            // SAFETY: the kernel wrote `n` bytes from `start`, after the `start` bytes
+            // the buffer already held.
+            unsafe { self.buf.set_init(self.start + n) };
         }
+        (result, self.buf)
     }
 }
 
 /// `pwrite(2)` of an owned buffer's initialized bytes from index `start`.
 pub(crate) struct WriteAt<B> {
-    file: FileFd,
+    call: Positional,
     buf: B,
-    pos: u64,
     start: usize,
 }
 
 impl<B: IoBuf> WriteAt<B> {
     pub(crate) fn new(file: FileFd, buf: B, pos: u64, start: usize) -> WriteAt<B> {
         let start = start.min(buf.bytes_init());
-        WriteAt {
+        let call = Positional {
             file,
-            buf,
             pos,
-            start,
-        }
+            write: true,
+        };
+        WriteAt { call, buf, start }
     }
 
-    fn source(&self) -> (*const u8, usize) {
+    /// What the write sends: the initialized bytes after the first `start`.
+    fn source(&self) -> (*mut u8, usize) {
         // SAFETY: `start <= bytes_init`, within the buffer.
         let ptr = unsafe { self.buf.stable_ptr().add(self.start) };
-        (ptr, max_len(self.buf.bytes_init() - self.start))
+        (ptr.cast_mut(), max_len(self.buf.bytes_init() - self.start))
     }
 }
 
@@ -123,60 +168,94 @@ impl<B: IoBuf> Operation for WriteAt<B> {
 
     fn sqe(&mut self, _: &Features) -> squeue::Entry {
         let (ptr, len) = self.source();
-        opcode::Write::new(types::Fd(self.file.raw()), ptr, len as u32)
-            .offset(self.pos)
-            .build()
+        self.call.sqe(ptr, len)
     }
 
     fn readiness(&self) -> Readiness {
-        readiness(&self.file)
+        readiness(&self.call.file)
     }
 
     fn attempt(&mut self) -> i32 {
         let (ptr, len) = self.source();
-        // SAFETY: `len` initialized bytes from `ptr`, inside the buffer.
-        let n = unsafe { libc::pwrite(self.file.raw(), ptr.cast(), len, self.pos as i64) };
-        syscall_result(n as i64)
+        // SAFETY: `len` initialized bytes from `ptr`, inside the buffer; a write only
+        // reads them.
+        unsafe { self.call.call(ptr, len) }
     }
 
     fn complete(self, result: io::Result<Completion>) -> Self::Output {
-        match result.and_then(|c| c.io_result()) {
-            Ok(n) => (Ok(n as usize), self.buf),
-            Err(e) => {
-                let (ptr, len) = self.source();
-                let e = self
-                    .file
-                    .rw_error(e, "write", &[(ptr as usize, len)], self.pos);
-                (Err(e), self.buf)
-            }
-        }
+        let (ptr, len) = self.source();
+        (self.call.result(result, ptr, len), self.buf)
     }
 }
 
-/// The iovec array of a vectored operation, pointing into the buffers it sits beside.
-struct IoVecs(Vec<libc::iovec>);
+/// The part of a vectored read or write that does not depend on its direction: the
+/// file, the offset, and the iovec array pointing into the buffers it sits beside.
+struct Vectored {
+    file: FileFd,
+    iovecs: Vec<libc::iovec>,
+    pos: u64,
+    write: bool,
+}
 
 // SAFETY: the pointers refer to the buffers stored next to the array in the same
 // operation, which moves between threads as a whole.
-unsafe impl Send for IoVecs {}
+unsafe impl Send for Vectored {}
 
-impl IoVecs {
-    /// Each segment's address and length, for an error message.
-    fn segments(&self) -> Vec<(usize, usize)> {
-        self.0
-            .iter()
-            .map(|v| (v.iov_base as usize, v.iov_len))
-            .collect()
+impl Vectored {
+    fn sqe(&self) -> squeue::Entry {
+        let (fd, iov, n) = (
+            types::Fd(self.file.raw()),
+            self.iovecs.as_ptr(),
+            self.iovecs.len(),
+        );
+        if self.write {
+            opcode::Writev::new(fd, iov, n as u32)
+                .offset(self.pos)
+                .build()
+        } else {
+            opcode::Readv::new(fd, iov, n as u32)
+                .offset(self.pos)
+                .build()
+        }
+    }
+
+    fn call(&self) -> i32 {
+        let (fd, iov, n) = (self.file.raw(), self.iovecs.as_ptr(), self.iovecs.len());
+        // SAFETY: each iovec points at its buffer's writable bytes (a read) or
+        // initialized bytes (a write), which nothing else uses while the operation
+        // holds them.
+        let rc = unsafe {
+            if self.write {
+                libc::pwritev(fd, iov, n as libc::c_int, self.pos as i64)
+            } else {
+                libc::preadv(fd, iov, n as libc::c_int, self.pos as i64)
+            }
+        };
+        syscall_result(rc as i64)
+    }
+
+    /// The count of a completion, or its error with what failed.
+    fn result(&self, result: io::Result<Completion>) -> io::Result<usize> {
+        result
+            .and_then(|c| c.io_result())
+            .map(|n| n as usize)
+            .map_err(|e| {
+                let segments: Vec<(usize, usize)> = self
+                    .iovecs
+                    .iter()
+                    .map(|v| (v.iov_base as usize, v.iov_len))
+                    .collect();
+                let op = if self.write { "write" } else { "read" };
+                self.file.rw_error(e, op, &segments, self.pos)
+            })
     }
 }
 
 /// `preadv(2)` into owned buffers, each from its start up to its capacity; each then
 /// holds what was read into it (see `crate::buf`).
 pub(crate) struct ReadvAt<B> {
-    file: FileFd,
+    call: Vectored,
     bufs: Vec<B>,
-    iovecs: IoVecs,
-    pos: u64,
 }
 
 impl<B: IoBufMut> ReadvAt<B> {
@@ -188,12 +267,13 @@ impl<B: IoBufMut> ReadvAt<B> {
                 iov_len: b.bytes_total(),
             })
             .collect();
-        ReadvAt {
+        let call = Vectored {
             file,
-            bufs,
-            iovecs: IoVecs(iovecs),
+            iovecs,
             pos,
-        }
+            write: false,
+        };
+        ReadvAt { call, bufs }
     }
 }
 
@@ -203,59 +283,36 @@ impl<B: IoBufMut> Operation for ReadvAt<B> {
     const OPCODE: u8 = opcode::Readv::CODE;
 
     fn sqe(&mut self, _: &Features) -> squeue::Entry {
-        let iov = &self.iovecs.0;
-        opcode::Readv::new(types::Fd(self.file.raw()), iov.as_ptr(), iov.len() as u32)
-            .offset(self.pos)
-            .build()
+        self.call.sqe()
     }
 
     fn readiness(&self) -> Readiness {
-        readiness(&self.file)
+        readiness(&self.call.file)
     }
 
     fn attempt(&mut self) -> i32 {
-        let iov = &self.iovecs.0;
-        // SAFETY: each iovec points at its buffer's writable bytes, which nothing else
-        // uses while the operation holds them.
-        let n = unsafe {
-            libc::preadv(
-                self.file.raw(),
-                iov.as_ptr(),
-                iov.len() as libc::c_int,
-                self.pos as i64,
-            )
-        };
-        syscall_result(n as i64)
+        self.call.call()
     }
 
     fn complete(mut self, result: io::Result<Completion>) -> Self::Output {
-        match result.and_then(|c| c.io_result()) {
-            Ok(n) => {
-                let mut left = n as usize;
-                for buf in &mut self.bufs {
-                    let k = left.min(buf.bytes_total());
-                    // SAFETY: the kernel fills the segments in order: `k` bytes of this one.
-                    unsafe { buf.set_init(k) };
-                    left -= k;
-                }
-                (Ok(n as usize), self.bufs)
-            }
-            Err(e) => {
-                let e = self
-                    .file
-                    .rw_error(e, "read", &self.iovecs.segments(), self.pos);
-                (Err(e), self.bufs)
+        let result = self.call.result(result);
+        if let Ok(n) = result {
+            let mut left = n;
+            for buf in &mut self.bufs {
+                let k = left.min(buf.bytes_total());
+                // SAFETY: the kernel fills the segments in order: `k` bytes of this one.
+                unsafe { buf.set_init(k) };
+                left -= k;
             }
         }
+        (result, self.bufs)
     }
 }
 
 /// `pwritev(2)` of owned buffers' initialized bytes.
 pub(crate) struct WritevAt<B> {
-    file: FileFd,
+    call: Vectored,
     bufs: Vec<B>,
-    iovecs: IoVecs,
-    pos: u64,
 }
 
 impl<B: IoBuf> WritevAt<B> {
@@ -267,12 +324,13 @@ impl<B: IoBuf> WritevAt<B> {
                 iov_len: b.bytes_init(),
             })
             .collect();
-        WritevAt {
+        let call = Vectored {
             file,
-            bufs,
-            iovecs: IoVecs(iovecs),
+            iovecs,
             pos,
-        }
+            write: true,
+        };
+        WritevAt { call, bufs }
     }
 }
 
@@ -282,40 +340,19 @@ impl<B: IoBuf> Operation for WritevAt<B> {
     const OPCODE: u8 = opcode::Writev::CODE;
 
     fn sqe(&mut self, _: &Features) -> squeue::Entry {
-        let iov = &self.iovecs.0;
-        opcode::Writev::new(types::Fd(self.file.raw()), iov.as_ptr(), iov.len() as u32)
-            .offset(self.pos)
-            .build()
+        self.call.sqe()
     }
 
     fn readiness(&self) -> Readiness {
-        readiness(&self.file)
+        readiness(&self.call.file)
     }
 
     fn attempt(&mut self) -> i32 {
-        let iov = &self.iovecs.0;
-        // SAFETY: each iovec points at its buffer's initialized bytes.
-        let n = unsafe {
-            libc::pwritev(
-                self.file.raw(),
-                iov.as_ptr(),
-                iov.len() as libc::c_int,
-                self.pos as i64,
-            )
-        };
-        syscall_result(n as i64)
+        self.call.call()
     }
 
     fn complete(self, result: io::Result<Completion>) -> Self::Output {
-        match result.and_then(|c| c.io_result()) {
-            Ok(n) => (Ok(n as usize), self.bufs),
-            Err(e) => {
-                let e = self
-                    .file
-                    .rw_error(e, "write", &self.iovecs.segments(), self.pos);
-                (Err(e), self.bufs)
-            }
-        }
+        (self.call.result(result), self.bufs)
     }
 }
 

@@ -1,6 +1,6 @@
 //! Helpers shared by the `fs_*` tests: temporary directories, runtimes on both drivers,
 //! and one pass over every file operation.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ringtide::fs::{self, File, OpenOptions};
-use ringtide::{Builder, Driver, Runtime};
 
 /// A directory removed (with what it holds) when dropped.
 pub struct TempDir(PathBuf);
@@ -44,21 +43,8 @@ impl Drop for TempDir {
     }
 }
 
-/// A 2-worker runtime on each driver (both epoll when `RINGTIDE_DRIVER=epoll` overrides
-/// the builder).
-pub fn runtimes() -> Vec<Runtime> {
-    [Driver::IoUring, Driver::Epoll]
-        .into_iter()
-        .map(|driver| {
-            Builder::new()
-                .worker_threads(2)
-                .pin_workers(false)
-                .driver(driver)
-                .build()
-                .expect("runtime")
-        })
-        .collect()
-}
+/// A 2-worker runtime on each driver.
+pub use crate::support::runtimes_on_each_driver as runtimes;
 
 /// Deterministic bytes, different for each `seed`.
 pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
