@@ -10,8 +10,7 @@
 //! in the task that made it) recorded, in a histogram per task merged at the end, so
 //! that no counter is shared between the tasks. CPU time is the whole process's user
 //! plus system time over the window (`/proc/self/stat`), the kernel's io_uring worker
-//! threads included; fio reports its own (its `usr_cpu` + `sys_cpu` over its run, for
-//! processes whose io_uring worker threads count too).
+//! threads included; for fio, that of its processes from `wait4` (see [`fio`]).
 
 use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
@@ -380,28 +379,63 @@ pub fn fio_command(cell: Cell, setup: &Setup) -> Vec<String> {
 }
 
 /// fio with its io_uring engine at the cell's depth; `Err` says why it did not run.
+///
+/// Its CPU time is that of all its processes and their threads over the whole run,
+/// from `wait4` (the kernel's io_uring workers, which run buffered writes, are threads of
+/// the process that made the ring): fio's own `usr_cpu`/`sys_cpu` are those of each
+/// job's submitting thread only. Per operation, it is divided by the operations of the
+/// warm-up and the window, at the rate fio measured in the window.
 pub fn fio(cell: Cell, setup: &Setup) -> Result<Figures, String> {
     let args = fio_command(cell, setup);
-    let output = Command::new(&args[0])
+    let mut child = Command::new(&args[0])
         .args(&args[1..])
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => {
                 "fio is not installed (Debian: apt-get install -y fio)".to_string()
             }
             _ => format!("fio: {e}"),
         })?;
-    if !output.status.success() {
+    let mut stderr = child.stderr.take().expect("piped");
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = io::Read::read_to_string(&mut stderr, &mut text);
+        text
+    });
+    let mut stdout = String::new();
+    let _ = io::Read::read_to_string(child.stdout.as_mut().expect("piped"), &mut stdout);
+    let (status, cpu) = wait_with_cpu(child.id())?;
+    let stderr = stderr.join().unwrap_or_default();
+    if status != 0 {
         return Err(format!(
-            "fio failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
+            "fio failed (wait status {status}): {}",
+            stderr.trim()
         ));
     }
     // fio may print notes before its JSON.
-    let text = String::from_utf8_lossy(&output.stdout);
-    let json = text.find('{').map(|i| &text[i..]).unwrap_or(&text);
-    parse_fio(json, cell.access)
+    let json = stdout.find('{').map(|i| &stdout[i..]).unwrap_or(&stdout);
+    let mut figures = parse_fio(json, cell.access)?;
+    let ops = figures.iops * (setup.warmup + setup.duration).as_secs_f64();
+    figures.cpu_us_per_op = cpu * 1e6 / ops;
+    Ok(figures)
+}
+
+/// Waits for the child `pid` (not waited for otherwise); returns its wait status and the
+/// user plus system CPU seconds of it and every descendant it waited for.
+fn wait_with_cpu(pid: u32) -> Result<(i32, f64), String> {
+    let mut status = 0;
+    // SAFETY: all-zero is a valid rusage.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is this process's child, waited for once; both out-pointers are
+    // valid.
+    let rc = unsafe { libc::wait4(pid as i32, &mut status, 0, &mut usage) };
+    if rc < 0 {
+        return Err(format!("waiting for fio: {}", io::Error::last_os_error()));
+    }
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Ok((status, seconds(usage.ru_utime) + seconds(usage.ru_stime)))
 }
 
 /// The figures of fio's JSON report (one group-reported job).

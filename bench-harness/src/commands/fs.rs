@@ -46,6 +46,10 @@ pub struct FsArgs {
     /// Time each load is measured.
     #[arg(long, default_value = "2s", value_parser = values::positive_duration())]
     duration: Duration,
+    /// Runs of each runtime per configuration, taken in turns; the one with the median
+    /// IOPS is reported.
+    #[arg(long, default_value_t = 1, value_parser = values::count(1usize, 99))]
+    rounds: usize,
     /// Do not pin ringtide's workers to CPUs.
     #[arg(long)]
     no_pin: bool,
@@ -128,16 +132,20 @@ fn run_on(args: &FsArgs, path: &Path) -> Result<ExitCode, String> {
     };
     let direct_refused = direct_refused(path);
     println!(
-        "fs: 4 KiB random I/O on {} ({} MiB, file system {}); warm-up {:?}, {:?} measured per run",
+        "fs: 4 KiB random I/O on {} ({} MiB, file system {}); warm-up {:?}, {:?} measured \
+         per run, median of {} run(s) each",
         path.display(),
         args.size >> 20,
         file_system(path),
         args.warmup,
         args.duration,
+        args.rounds,
     );
     println!(
-        "    CPU: user+sys of the whole process over the window (fio: its own usr+sys); \
-         fio runs with --invalidate=0 (page cache kept warm)"
+        "    CPU: user+sys of the whole process over the window, io_uring worker threads \
+         included (fio: of all its processes and threads over its run, from wait4, as its \
+         own usr_cpu/sys_cpu leave the io_uring workers out); fio runs with \
+         --invalidate=0 (page cache kept warm)"
     );
     let mut failed = false;
     let mut rows = Vec::new();
@@ -167,7 +175,7 @@ fn run_on(args: &FsArgs, path: &Path) -> Result<ExitCode, String> {
                         workers,
                     };
                     fio_example.get_or_insert_with(|| fs_load::fio_command(cell, &setup));
-                    let row = run_cell(cell, &setup, args.compare);
+                    let row = run_cell(cell, &setup, args.compare, args.rounds);
                     failed |= row
                         .results
                         .iter()
@@ -201,36 +209,55 @@ struct Row {
     results: Vec<(&'static str, Result<Figures, String>)>,
 }
 
-fn run_cell(cell: Cell, setup: &Setup, compare: bool) -> Row {
-    let mut row = Row {
-        cell,
-        driver: None,
-        results: Vec::new(),
-    };
-    for name in RUNTIMES {
-        if name != "ringtide" && !compare {
-            continue;
+fn run_cell(cell: Cell, setup: &Setup, compare: bool, rounds: usize) -> Row {
+    let names: Vec<&'static str> = RUNTIMES
+        .into_iter()
+        .filter(|&name| name == "ringtide" || compare)
+        .collect();
+    let mut driver = None;
+    let mut runs: Vec<Vec<Result<Figures, String>>> = vec![Vec::new(); names.len()];
+    // Round after round, each runtime in turn: a burst of load from elsewhere on the
+    // machine then lands on one run of each rather than on every run of one.
+    for _ in 0..rounds {
+        for (name, runs) in names.iter().zip(&mut runs) {
+            // Each runtime starts from the same state: no dirty page (rewriting a page
+            // that an earlier run left dirty costs the kernel less than dirtying a
+            // clean one), and for buffered runs the whole file in the page cache.
+            if let Err(e) = fs_load::settle_file(&setup.path, cell.cache) {
+                runs.push(Err(format!("{}: {e}", setup.path.display())));
+                continue;
+            }
+            runs.push(match *name {
+                "ringtide" => fs_load::ringtide(cell, setup).map(|(figures, on)| {
+                    driver = Some(on);
+                    figures
+                }),
+                "tokio-fs" => fs_load::tokio_fs(cell, setup),
+                "tokio-pread" => fs_load::tokio_pread(cell, setup),
+                _ => fs_load::fio(cell, setup),
+            });
         }
-        // Each runtime starts from the same state: no dirty page (rewriting a page
-        // that an earlier run left dirty costs the kernel less than dirtying a clean
-        // one), and for buffered runs the whole file in the page cache.
-        if let Err(e) = fs_load::settle_file(&setup.path, cell.cache) {
-            row.results
-                .push((name, Err(format!("{}: {e}", setup.path.display()))));
-            continue;
-        }
-        let result = match name {
-            "ringtide" => fs_load::ringtide(cell, setup).map(|(figures, driver)| {
-                row.driver = Some(driver);
-                figures
-            }),
-            "tokio-fs" => fs_load::tokio_fs(cell, setup),
-            "tokio-pread" => fs_load::tokio_pread(cell, setup),
-            _ => fs_load::fio(cell, setup),
-        };
-        row.results.push((name, result));
     }
-    row
+    let results = names
+        .into_iter()
+        .zip(runs)
+        .map(|(name, runs)| (name, median_run(runs)))
+        .collect();
+    Row {
+        cell,
+        driver,
+        results,
+    }
+}
+
+/// The run with the median IOPS (the lower middle one of an even count); the first
+/// error if any run failed.
+fn median_run(runs: Vec<Result<Figures, String>>) -> Result<Figures, String> {
+    let mut done = runs.into_iter().collect::<Result<Vec<Figures>, String>>()?;
+    done.sort_by(|a, b| a.iops.total_cmp(&b.iops));
+    done.get((done.len().max(1) - 1) / 2)
+        .copied()
+        .ok_or_else(|| "no run".to_string())
 }
 
 fn figures<'a>(row: &'a Row, name: &str) -> Option<&'a Figures> {
@@ -408,5 +435,21 @@ mod tests {
         assert!(parse_file_size("100").is_err(), "not whole blocks");
         assert!(parse_file_size("1T").is_err());
         assert!(parse_file_size("99999999999G").is_err());
+    }
+
+    #[test]
+    fn the_median_run_is_reported() {
+        let run = |iops| {
+            Ok(Figures {
+                iops,
+                p50_us: iops,
+                p99_us: 0.0,
+                cpu_us_per_op: 0.0,
+            })
+        };
+        let median = median_run(vec![run(3.0), run(1.0), run(2.0)]).unwrap();
+        assert_eq!((median.iops, median.p50_us), (2.0, 2.0));
+        assert_eq!(median_run(vec![run(2.0), run(1.0)]).unwrap().iops, 1.0);
+        assert!(median_run(vec![run(1.0), Err("broke".into())]).is_err());
     }
 }
