@@ -263,10 +263,16 @@ impl Ring {
         // SAFETY: each operation is submitted once, here, on the ring's thread.
         let sqe = unsafe { op.sqe(&self.features) };
         op.set_slot(self.ops.insert(op.user_data()));
+        let at_once = op.submit_at_once();
         let sqe = sqe.user_data(op.into_raw());
         // SAFETY: the ring now holds a reference to the operation, which owns every
         // buffer the entry points at, until the completion is reaped.
-        unsafe { self.push(&sqe) }
+        unsafe { self.push(&sqe)? };
+        if at_once {
+            // Hands over what is queued, without waiting for completions.
+            self.enter(0)?;
+        }
+        Ok(())
     }
 
     /// Runs an operation whose opcode the kernel lacks: tries it now, and waits for its

@@ -47,6 +47,11 @@ impl FileFd {
         self.0.fd
     }
 
+    /// Opened with `O_DIRECT`: its reads and writes go straight to the device.
+    pub(crate) fn direct(&self) -> bool {
+        self.0.direct
+    }
+
     /// Tells this descriptor apart from any other open at the same time.
     pub(crate) fn key(&self) -> u64 {
         Arc::as_ptr(&self.0) as u64

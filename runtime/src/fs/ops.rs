@@ -116,6 +116,11 @@ impl<B: IoBufMut> Operation for ReadAt<B> {
         readiness(&self.call.file)
     }
 
+    fn submit_at_once(&self) -> bool {
+        // The device gets each request as soon as it is made (see `Operation`).
+        self.call.file.direct()
+    }
+
     fn attempt(&mut self) -> i32 {
         let (ptr, len) = self.target();
         // SAFETY: the buffer is writable for `len` bytes from `ptr`, and nothing else
@@ -173,6 +178,11 @@ impl<B: IoBuf> Operation for WriteAt<B> {
 
     fn readiness(&self) -> Readiness {
         readiness(&self.call.file)
+    }
+
+    fn submit_at_once(&self) -> bool {
+        // The device gets each request as soon as it is made (see `Operation`).
+        self.call.file.direct()
     }
 
     fn attempt(&mut self) -> i32 {
@@ -290,6 +300,11 @@ impl<B: IoBufMut> Operation for ReadvAt<B> {
         readiness(&self.call.file)
     }
 
+    fn submit_at_once(&self) -> bool {
+        // The device gets each request as soon as it is made (see `Operation`).
+        self.call.file.direct()
+    }
+
     fn attempt(&mut self) -> i32 {
         self.call.call()
     }
@@ -345,6 +360,11 @@ impl<B: IoBuf> Operation for WritevAt<B> {
 
     fn readiness(&self) -> Readiness {
         readiness(&self.call.file)
+    }
+
+    fn submit_at_once(&self) -> bool {
+        // The device gets each request as soon as it is made (see `Operation`).
+        self.call.file.direct()
     }
 
     fn attempt(&mut self) -> i32 {
