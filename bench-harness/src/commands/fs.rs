@@ -145,7 +145,12 @@ fn run_on(args: &FsArgs, path: &Path) -> Result<ExitCode, String> {
         "    CPU: user+sys of the whole process over the window, io_uring worker threads \
          included (fio: of all its processes and threads over its run, from wait4, as its \
          own usr_cpu/sys_cpu leave the io_uring workers out); fio runs with \
-         --invalidate=0 (page cache kept warm)"
+         --invalidate=0 (page cache kept warm); ringtide's workers {}",
+        if setup.pin {
+            "pinned to CPUs (--no-pin: not)"
+        } else {
+            "not pinned, like fio's and tokio's threads"
+        }
     );
     let mut failed = false;
     let mut rows = Vec::new();
