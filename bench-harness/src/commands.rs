@@ -1,6 +1,7 @@
 //! The subcommands: their options, the checks clap cannot make, and running them.
 
 pub mod echo;
+pub mod fs;
 pub mod http;
 pub mod latency;
 pub mod serve;

@@ -9,6 +9,9 @@
 //! * `ringtide-bench http --compare`: the ringtide (on each I/O driver of `--driver`)
 //!   and tokio HTTP servers, one hyper service on both, loaded by wrk and h2load (see
 //!   `http.rs`).
+//! * `ringtide-bench fs`: 4 KiB random file reads and writes at several queue depths,
+//!   page cache warm and `O_DIRECT`, and with `--compare` tokio::fs and fio's io_uring
+//!   engine under the same loads (see `fs_load.rs`).
 //! * The runtime micro-benchmarks against tokio are criterion benches:
 //!   `cargo bench -p ringtide-bench --bench runtime`.
 
@@ -17,6 +20,7 @@ mod compare;
 mod deadlines;
 mod drivers;
 mod echo;
+mod fs_load;
 mod http;
 mod latency;
 mod recorder;
@@ -29,6 +33,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use commands::echo::EchoArgs;
+use commands::fs::FsArgs;
 use commands::http::HttpArgs;
 use commands::latency::LatencyArgs;
 use commands::serve::ServeArgs;
@@ -60,6 +65,9 @@ enum Command {
     /// tokio.
     #[command(after_help = commands::http::EXIT_STATUS)]
     Http(HttpArgs),
+    /// 4 KiB random file reads and writes: IOPS, latency and CPU per operation; with
+    /// --compare, tokio::fs and fio's io_uring engine side by side.
+    Fs(FsArgs),
     /// Runs a server for `echo --compare` or `http --compare` (prints its address on
     /// stdout).
     #[command(hide = true)]
@@ -73,5 +81,6 @@ fn main() -> ExitCode {
         Command::Echo(args) => commands::echo::run(&args),
         Command::Http(args) => commands::http::run(&args),
         Command::Serve(args) => commands::serve::run(&args),
+        Command::Fs(args) => commands::fs::run(&args),
     }
 }

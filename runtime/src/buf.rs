@@ -40,6 +40,10 @@
 //! assert_eq!(&buf[..], b"hi");
 //! ```
 
+mod aligned;
+
+pub use aligned::AlignedBuf;
+
 /// A buffer an operation can read from (a write or send) while the kernel holds it.
 ///
 /// # Safety

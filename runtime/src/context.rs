@@ -64,6 +64,16 @@ pub(crate) fn readiness_epoch() -> Option<u64> {
     unsafe { &*worker }.readiness_epoch()
 }
 
+/// Whether the rings of the current thread's runtime run `opcode` themselves: false on
+/// the epoll driver, where the kernel lacks the opcode (or `RINGTIDE_IO_URING_WITHOUT`
+/// names it), and outside a runtime. The file operations ask before they build a
+/// request, and run on the blocking pool where the answer is no.
+pub(crate) fn ring_runs(opcode: u8) -> bool {
+    with_runtime(|shared| {
+        shared.is_some_and(|s| crate::driver::uring::supports(s.ring_opcodes, opcode))
+    })
+}
+
 /// Calls `f` with the runtime of the current thread's context, if it has one.
 pub(crate) fn with_runtime<R>(f: impl FnOnce(Option<&Arc<Shared>>) -> R) -> R {
     with_current(|current| match current {

@@ -75,6 +75,8 @@ mod driver {
 #[cfg(not(loom))]
 mod error;
 #[cfg(not(loom))]
+pub mod fs;
+#[cfg(not(loom))]
 mod handle;
 #[cfg(all(feature = "hyper", not(loom)))]
 pub mod hyper {

@@ -263,7 +263,12 @@ fn start(
                 .map_err(|e| SetupError::creating(WorkerResource::Eventfd, index, e))
         })
         .collect::<io::Result<Vec<_>>>()?;
-    let shared = Arc::new(Shared::new(stealers, eventfds, blocking));
+    let shared = Arc::new(Shared::new(
+        stealers,
+        eventfds,
+        blocking,
+        selection.ring_opcodes,
+    ));
     let cores = if pin {
         core_affinity::get_core_ids().unwrap_or_default()
     } else {

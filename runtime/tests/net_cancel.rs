@@ -14,12 +14,10 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use ringtide::net::{TcpListener, TcpStream};
-use support::streams::CountedBuf;
-use support::{env_usize, fd_count, Rng};
+use support::{env_usize, fd_count, CountedBuf, PollOnce, Rng};
 
 #[derive(Default)]
 struct Counters {
@@ -37,20 +35,6 @@ impl Counters {
         CountedBuf {
             bytes: vec![0; 64],
             drops: self.drops.clone(),
-        }
-    }
-}
-
-/// Polls a future once, then gives it back.
-struct PollOnce<F>(Option<F>);
-
-impl<F: std::future::Future + Unpin> std::future::Future for PollOnce<F> {
-    type Output = Result<F::Output, F>;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut fut = self.0.take().unwrap();
-        match Pin::new(&mut fut).poll(cx) {
-            Poll::Ready(v) => Poll::Ready(Ok(v)),
-            Poll::Pending => Poll::Ready(Err(fut)),
         }
     }
 }

@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use ringtide::net::{TcpListener, TcpStream};
 use support::pattern;
-use support::streams::{self, both_drivers as runtimes};
+use support::runtimes_on_each_driver as runtimes;
+use support::streams;
 
 /// A connected pair: (client, server side).
 async fn pair() -> (TcpStream, TcpStream) {

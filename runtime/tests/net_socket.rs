@@ -6,7 +6,7 @@ mod support;
 use std::net::SocketAddr;
 
 use ringtide::net::{TcpListener, TcpSocket, TcpStream};
-use support::streams::both_drivers;
+use support::runtimes_on_each_driver as both_drivers;
 
 #[test]
 fn a_client_bound_first_connects_from_its_address() {

@@ -10,7 +10,7 @@ use futures::{SinkExt, StreamExt};
 use ringtide::net::{TcpListener, TcpStream, UnixStream};
 use ringtide::time::timeout;
 use support::pattern;
-use support::streams::both_drivers;
+use support::runtimes_on_each_driver as both_drivers;
 
 async fn tcp_pair() -> (TcpStream, TcpStream) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -22,7 +22,8 @@ use std::time::{Duration, Instant};
 use ringtide::net::{UnixDatagram, UnixListener, UnixStream};
 use ringtide::time::timeout;
 use support::pattern;
-use support::streams::{self, both_drivers as runtimes, CountedBuf};
+use support::streams;
+use support::{runtimes_on_each_driver as runtimes, CountedBuf};
 
 const MIB: usize = 1 << 20;
 

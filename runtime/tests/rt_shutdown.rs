@@ -142,8 +142,11 @@ fn fd_count_returns_to_baseline_after_drop() {
     // Other tests run in parallel threads of this process and open rings too; retry
     // until the count settles rather than compare a single racy snapshot.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while open_fds() > before && std::time::Instant::now() < deadline {
+    let mut now_open = open_fds();
+    while now_open > before && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
+        now_open = open_fds();
     }
-    assert!(open_fds() <= before, "ring and eventfd descriptors leaked");
+    // The count that settled, not a fresh one another test may have raised meanwhile.
+    assert!(now_open <= before, "ring and eventfd descriptors leaked");
 }

@@ -15,7 +15,7 @@ use crate::time::Sleep;
 
 /// Spawns the tasks hyper runs in the background (an HTTP/2 connection's streams, a
 /// client connection's driver) onto the current ringtide runtime, with
-/// [`ringtide::spawn`](crate::spawn).
+/// [`ringtide::spawn`](crate::spawn()).
 ///
 /// Give it to hyper's builders: `http2::Builder::new(RingtideExecutor)`, hyper-util's
 /// `auto::Builder::new(RingtideExecutor)`.

@@ -98,6 +98,9 @@ pub(crate) struct Selection {
     pub(crate) driver: Driver,
     /// Under `Auto`, why io_uring was not used.
     pub(crate) io_uring_error: Option<String>,
+    /// The opcodes the rings run themselves (as in
+    /// [`Features::opcodes`](uring::Features)); 0 on epoll.
+    pub(crate) ring_opcodes: u64,
 }
 
 /// Resolves `requested` (or `RINGTIDE_DRIVER`, which overrides it) to the driver the
@@ -111,10 +114,11 @@ pub(crate) fn select(requested: Driver, ring_entries: u32) -> io::Result<Selecti
     };
     match requested {
         Driver::IoUring => {
-            uring::probe(ring_entries)?;
+            let features = uring::probe(ring_entries)?;
             Ok(Selection {
                 driver: Driver::IoUring,
                 io_uring_error: None,
+                ring_opcodes: features.opcodes,
             })
         }
         Driver::Epoll => {
@@ -122,17 +126,20 @@ pub(crate) fn select(requested: Driver, ring_entries: u32) -> io::Result<Selecti
             Ok(Selection {
                 driver: Driver::Epoll,
                 io_uring_error: None,
+                ring_opcodes: 0,
             })
         }
         Driver::Auto => match uring::probe(ring_entries) {
-            Ok(_) => Ok(Selection {
+            Ok(features) => Ok(Selection {
                 driver: Driver::IoUring,
                 io_uring_error: None,
+                ring_opcodes: features.opcodes,
             }),
             Err(ring_error) => match epoll::probe() {
                 Ok(()) => Ok(Selection {
                     driver: Driver::Epoll,
                     io_uring_error: Some(ring_error.to_string()),
+                    ring_opcodes: 0,
                 }),
                 Err(epoll_error) => Err(io::Error::new(
                     ring_error.kind(),

@@ -130,6 +130,16 @@ pub(crate) trait Operation: Send + Sized + 'static {
         false
     }
 
+    /// Whether a ring should hand the request to the kernel at once rather than with the
+    /// worker's next batch of submissions: for a request a device serves with nothing in
+    /// front of it (an `O_DIRECT` read or write), so that the device works on it while
+    /// the worker runs the tasks that queue the next ones. Costs one system call per
+    /// request; a batch flushed later would leave the device idle meanwhile. Asked once,
+    /// when the request is made.
+    fn submit_at_once(&self) -> bool {
+        false
+    }
+
     /// The output for a completion, or for an error that kept the request from the
     /// kernel (no runtime, runtime shut down).
     fn complete(self, result: io::Result<Completion>) -> Self::Output;
@@ -149,6 +159,8 @@ struct Header {
     /// Index in the owning driver's table of requests in flight; only that driver's
     /// thread touches it.
     slot: UnsafeCell<usize>,
+    /// [`Operation::submit_at_once`], as the request said when it was made.
+    submit_at_once: bool,
 }
 
 struct VTable {
@@ -334,6 +346,11 @@ impl OpRef {
         self.header().vtable.opcode
     }
 
+    /// See [`Operation::submit_at_once`].
+    pub(crate) fn submit_at_once(&self) -> bool {
+        self.header().submit_at_once
+    }
+
     /// See [`Operation::WAIT_ONLY`].
     pub(crate) fn wait_only(&self) -> bool {
         self.header().vtable.wait_only
@@ -436,6 +453,7 @@ impl<T: Operation> OpCell<T> {
                     state: OpState::new(),
                     completion: UnsafeCell::new(Completion::default()),
                     slot: UnsafeCell::new(usize::MAX),
+                    submit_at_once: data.submit_at_once(),
                 },
                 data: UnsafeCell::new(Some(data)),
             }),

@@ -71,6 +71,27 @@ const FALLIBLE: [(u8, &str); 7] = [
     (opcode::Close::CODE, "close"),
 ];
 
+/// The opcodes of the file operations (see `crate::fs`), by the name
+/// `RINGTIDE_IO_URING_WITHOUT` takes. The `fs` layer hands one of these to a ring only
+/// where the ring has it, and runs it on the blocking pool otherwise: a file is always
+/// "ready", so a readiness wait cannot make it asynchronous.
+const FILE_OPCODES: [(u8, &str); 14] = [
+    (opcode::OpenAt::CODE, "openat"),
+    (opcode::Read::CODE, "read"),
+    (opcode::Write::CODE, "write"),
+    (opcode::Readv::CODE, "readv"),
+    (opcode::Writev::CODE, "writev"),
+    (opcode::Fsync::CODE, "fsync"),
+    (opcode::Fallocate::CODE, "fallocate"),
+    (opcode::Ftruncate::CODE, "ftruncate"),
+    (opcode::Statx::CODE, "statx"),
+    (opcode::UnlinkAt::CODE, "unlinkat"),
+    (opcode::MkDirAt::CODE, "mkdirat"),
+    (opcode::RenameAt::CODE, "renameat"),
+    (opcode::LinkAt::CODE, "linkat"),
+    (opcode::SymlinkAt::CODE, "symlinkat"),
+];
+
 /// What the kernel offers, probed once when the ring is built.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Features {
@@ -88,8 +109,13 @@ pub(crate) struct Features {
 
 impl Features {
     fn supports(&self, opcode: u8) -> bool {
-        opcode < 64 && self.opcodes & (1 << opcode) != 0
+        supports(self.opcodes, opcode)
     }
+}
+
+/// Whether the opcode set `opcodes` (as in [`Features::opcodes`]) has `opcode`.
+pub(crate) fn supports(opcodes: u64, opcode: u8) -> bool {
+    opcode < 64 && opcodes & (1 << opcode) != 0
 }
 
 /// One worker's ring.
@@ -118,11 +144,11 @@ pub(crate) struct Ring {
 }
 
 /// Checks that this process can use io_uring as ringtide needs it: a ring of `entries`
-/// can be set up and has the opcodes ringtide cannot do without. Returns what the ring
-/// was set up with. The error names the cause and what to do.
-pub(crate) fn probe(entries: u32) -> io::Result<&'static str> {
+/// can be set up and has the opcodes ringtide cannot do without. Returns what the kernel
+/// offers. The error names the cause and what to do.
+pub(crate) fn probe(entries: u32) -> io::Result<Features> {
     let (ring, setup) = build_ring(entries)?;
-    probe_features(&ring, setup).map(|f| f.setup)
+    probe_features(&ring, setup)
 }
 
 /// What the kernel offers this ring; an error if it lacks what ringtide needs.
@@ -150,7 +176,8 @@ fn probe_features(ring: &IoUring, setup: &'static str) -> io::Result<Features> {
         }
     }
     for name in without {
-        if let Some((code, _)) = FALLIBLE.iter().find(|(_, n)| *n == name) {
+        let mut known = FALLIBLE.iter().chain(FILE_OPCODES.iter());
+        if let Some((code, _)) = known.find(|(_, n)| *n == name) {
             opcodes &= !(1 << code);
         }
     }
@@ -166,8 +193,9 @@ fn probe_features(ring: &IoUring, setup: &'static str) -> io::Result<Features> {
 /// What `RINGTIDE_IO_URING_WITHOUT` (a comma-separated list) asks the ring to do without,
 /// as on an older kernel, so that those paths are exercised on a kernel that has it all:
 /// the operations `accept`, `connect`, `recv`, `send`, `recvmsg`, `sendmsg` and `close`
-/// then run as readiness waits, and `ext_arg` makes a parked worker's timeout a
-/// `TIMEOUT` request (replaced on every park) as before 5.11.
+/// then run as readiness waits, the file operations of [`FILE_OPCODES`] (`openat`,
+/// `read`, `statx`, ...) on the blocking pool, and `ext_arg` makes a parked worker's
+/// timeout a `TIMEOUT` request (replaced on every park) as before 5.11.
 fn without_opcodes() -> Vec<String> {
     std::env::var("RINGTIDE_IO_URING_WITHOUT")
         .map(|v| {
@@ -235,10 +263,16 @@ impl Ring {
         // SAFETY: each operation is submitted once, here, on the ring's thread.
         let sqe = unsafe { op.sqe(&self.features) };
         op.set_slot(self.ops.insert(op.user_data()));
+        let at_once = op.submit_at_once();
         let sqe = sqe.user_data(op.into_raw());
         // SAFETY: the ring now holds a reference to the operation, which owns every
         // buffer the entry points at, until the completion is reaped.
-        unsafe { self.push(&sqe) }
+        unsafe { self.push(&sqe)? };
+        if at_once {
+            // Hands over what is queued, without waiting for completions.
+            self.enter(0)?;
+        }
+        Ok(())
     }
 
     /// Runs an operation whose opcode the kernel lacks: tries it now, and waits for its

@@ -64,6 +64,9 @@ pub(crate) struct Shared {
     pub(crate) blocking: BlockingPool,
     /// Threads inside `block_on`, woken when the last worker exits.
     pub(crate) block_on_threads: BlockOnThreads,
+    /// The opcodes every worker's ring runs itself (0 on epoll): where a file operation
+    /// goes (see `context::ring_runs`).
+    pub(crate) ring_opcodes: u64,
 }
 
 /// Aligns a value to its own pair of cache lines (the unit adjacent-line prefetchers
@@ -162,6 +165,7 @@ impl Shared {
         stealers: Vec<Stealer<Runnable>>,
         eventfds: Vec<OwnedFd>,
         blocking: BlockingPool,
+        ring_opcodes: u64,
     ) -> Shared {
         let workers: Box<[Arc<WorkerShared>]> = eventfds
             .into_iter()
@@ -188,6 +192,7 @@ impl Shared {
             next_remote: AtomicUsize::new(0),
             blocking,
             block_on_threads: BlockOnThreads::default(),
+            ring_opcodes,
         }
     }
 

@@ -104,6 +104,72 @@ impl<F> Drop for Probed<F> {
     }
 }
 
+/// A 2-worker runtime on each driver, io_uring then epoll (both epoll when
+/// `RINGTIDE_DRIVER=epoll` overrides the builder), for tests whose body runs on each.
+pub fn runtimes_on_each_driver() -> Vec<ringtide::Runtime> {
+    [ringtide::Driver::IoUring, ringtide::Driver::Epoll]
+        .into_iter()
+        .map(|driver| {
+            ringtide::Builder::new()
+                .worker_threads(2)
+                .pin_workers(false)
+                .driver(driver)
+                .build()
+                .expect("runtime")
+        })
+        .collect()
+}
+
+/// A buffer that counts its drops, to prove the runtime releases each exactly once.
+pub struct CountedBuf {
+    pub bytes: Vec<u8>,
+    pub drops: Arc<AtomicUsize>,
+}
+
+impl Drop for CountedBuf {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+// SAFETY: delegates to the Vec, whose heap bytes do not move with the struct.
+unsafe impl ringtide::buf::IoBuf for CountedBuf {
+    fn stable_ptr(&self) -> *const u8 {
+        self.bytes.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.bytes.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.bytes.capacity()
+    }
+}
+
+// SAFETY: as above.
+unsafe impl ringtide::buf::IoBufMut for CountedBuf {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        self.bytes.as_mut_ptr()
+    }
+    unsafe fn set_init(&mut self, pos: usize) {
+        // SAFETY: forwarded from the caller.
+        unsafe { ringtide::buf::IoBufMut::set_init(&mut self.bytes, pos) }
+    }
+}
+
+/// Polls a future once, then gives it back if it is not done.
+pub struct PollOnce<F>(pub Option<F>);
+
+impl<F: Future + Unpin> Future for PollOnce<F> {
+    type Output = Result<F::Output, F>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut fut = self.0.take().unwrap();
+        match Pin::new(&mut fut).poll(cx) {
+            Poll::Ready(v) => Poll::Ready(Ok(v)),
+            Poll::Pending => Poll::Ready(Err(fut)),
+        }
+    }
+}
+
 /// A small deterministic PRNG (xorshift64*), so stress tests are reproducible.
 pub struct Rng(u64);
 

@@ -1,30 +1,11 @@
 //! Checks that any byte stream passes, whatever its socket family: the poll-style
-//! traits end to end, and a buffer that counts its drops for cancellation tests.
-
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+//! traits end to end.
 
 use futures::{SinkExt, StreamExt};
-use ringtide::buf::{IoBuf, IoBufMut};
 
 use super::pattern;
 
 const MIB: usize = 1 << 20;
-
-/// A 2-worker runtime on each driver, so that a test body runs on both every time.
-pub fn both_drivers() -> Vec<ringtide::Runtime> {
-    [ringtide::Driver::IoUring, ringtide::Driver::Epoll]
-        .into_iter()
-        .map(|driver| {
-            ringtide::Builder::new()
-                .worker_threads(2)
-                .pin_workers(false)
-                .driver(driver)
-                .build()
-                .expect("runtime")
-        })
-        .collect()
-}
 
 /// 1 MiB each way through tokio-util's `LinesCodec` (16,384 lines of 63 characters and
 /// a newline), echoed line by line by `server`: every line comes back, in order.
@@ -82,40 +63,4 @@ where
     client.read_to_end(&mut back).await.unwrap();
     assert_eq!(reply.await.unwrap(), MIB);
     assert!(back == data, "the echo differs from what was sent");
-}
-
-/// A buffer that counts its drops, to prove the runtime releases each exactly once.
-pub struct CountedBuf {
-    pub bytes: Vec<u8>,
-    pub drops: Arc<AtomicUsize>,
-}
-
-impl Drop for CountedBuf {
-    fn drop(&mut self) {
-        self.drops.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-// SAFETY: delegates to the Vec, whose heap bytes do not move with the struct.
-unsafe impl IoBuf for CountedBuf {
-    fn stable_ptr(&self) -> *const u8 {
-        self.bytes.stable_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.bytes.bytes_init()
-    }
-    fn bytes_total(&self) -> usize {
-        self.bytes.bytes_total()
-    }
-}
-
-// SAFETY: as above.
-unsafe impl IoBufMut for CountedBuf {
-    fn stable_mut_ptr(&mut self) -> *mut u8 {
-        self.bytes.stable_mut_ptr()
-    }
-    unsafe fn set_init(&mut self, pos: usize) {
-        // SAFETY: forwarded from the caller.
-        unsafe { self.bytes.set_init(pos) }
-    }
 }
