@@ -191,6 +191,7 @@ impl Shared {
         }
     }
 
+    #[inline]
     pub(crate) fn is_shutdown(&self) -> bool {
         self.shutdown.0.load(Ordering::Acquire)
     }
