@@ -20,6 +20,7 @@ thread_local! {
 pub(crate) fn with_budget<R>(f: impl FnOnce() -> R) -> R {
     struct Restore(u32);
     impl Drop for Restore {
+        #[inline]
         fn drop(&mut self) {
             REMAINING.with(|r| r.set(self.0));
         }

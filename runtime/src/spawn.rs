@@ -45,6 +45,13 @@ where
 /// The [`JoinHandle`] behaves the same either way, and a panic in the first poll is
 /// caught into it, as for [`spawn`].
 ///
+/// A task that finishes in its first poll costs far less than a spawned one: unless it
+/// kept a clone of its waker, its memory is given back before `spawn_eager` returns, and
+/// an output of up to two words (`()`, an integer, an `io::Result<usize>`, a `Box`)
+/// waits in the handle itself; a larger one waits in the task's memory, as for [`spawn`].
+/// A waker the first poll handed out (to a timer, a socket, a channel) wakes the task
+/// whenever it is used, during that poll or after.
+///
 /// The first poll runs on the spawner's stack, before `spawn_eager` returns. An eager
 /// task that spawns eagerly nests; past 16 levels the spawn is queued instead. Called
 /// from [`Runtime::block_on`](crate::Runtime::block_on) (or a blocking job), where no worker runs, the task is
@@ -79,19 +86,16 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let shared = context::with_current(|current| match current {
-        Current::Worker(core) => Ok(core.shared.clone()),
-        Current::BlockOn(shared) => Err(shared.clone()),
+    context::with_current(|current| match current {
+        // The first poll runs inside this closure, which holds no borrow of the context
+        // on a worker: the future may use the context itself.
+        Current::Worker(core) => task::spawn_eager(&core.shared, future),
+        Current::BlockOn(shared) => task::spawn(shared, future, ANY_WORKER),
         Current::None => panic!(
             "ringtide::spawn_eager called outside a ringtide runtime: call it from a task \
              or inside Runtime::block_on"
         ),
-    });
-    match shared {
-        // Outside the context closure: the first poll may use the context itself.
-        Ok(shared) => task::spawn_eager(&shared, future),
-        Err(shared) => task::spawn(&shared, future, ANY_WORKER),
-    }
+    })
 }
 
 /// Spawns a `!Send` task that stays on the current worker thread: it is never stolen,

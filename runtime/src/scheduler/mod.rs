@@ -196,6 +196,7 @@ impl Shared {
         }
     }
 
+    #[inline]
     pub(crate) fn is_shutdown(&self) -> bool {
         self.shutdown.0.load(Ordering::Acquire)
     }

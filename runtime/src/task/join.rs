@@ -3,6 +3,8 @@
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
+use std::mem::{align_of, size_of, ManuallyDrop, MaybeUninit};
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Mutex;
@@ -30,27 +32,48 @@ use super::TaskMeta;
 /// ```
 #[must_use = "dropping a JoinHandle detaches the task; await it to get its output"]
 pub struct JoinHandle<T> {
-    raw: RawJoinHandle<T>,
-    /// The output has been returned.
-    done: bool,
+    inner: Inner<T>,
+}
+
+/// Where the task's outcome is.
+enum Inner<T> {
+    /// In the task's memory, once it finishes.
+    Task(RawJoinHandle<T>),
+    /// Here: an eager task that finished in its first poll, whose memory is gone.
+    Output(InlineOutput<T>),
+    /// Here: an eager task that panicked in its first poll.
+    Panicked(Box<dyn Any + Send + 'static>),
+    /// Returned by the last poll.
+    Taken,
 }
 
 // SAFETY: the handle holds a counted reference to the task, whose shared parts are
-// atomics and `TaskMeta` (which is `Sync`); through it, the handle only moves or drops
-// the output, which is `Send` here.
+// atomics and `TaskMeta` (which is `Sync`), or the outcome itself; it only moves or drops
+// the output, which is `Send` here, or the panic payload, which is `Send`.
 unsafe impl<T: Send> Send for JoinHandle<T> {}
-// SAFETY: shared access to a handle only reads `TaskMeta` and the task's atomic state.
+// SAFETY: shared access to a handle only reads `TaskMeta` and the task's atomic state;
+// an outcome held here is touched only through `&mut self` or by value.
 unsafe impl<T: Send> Sync for JoinHandle<T> {}
 
 impl<T> Unpin for JoinHandle<T> {}
 
 impl<T> JoinHandle<T> {
     pub(crate) fn new(raw: RawJoinHandle<T>) -> Self {
-        JoinHandle { raw, done: false }
+        JoinHandle {
+            inner: Inner::Task(raw),
+        }
     }
 
-    fn meta(&self) -> &TaskMeta {
-        self.raw.metadata()
+    /// The handle of an eager task that finished in its first poll, with its outcome:
+    /// the output, or the panic's payload.
+    pub(crate) fn finished(
+        outcome: Result<InlineOutput<T>, Box<dyn Any + Send + 'static>>,
+    ) -> Self {
+        let inner = match outcome {
+            Ok(output) => Inner::Output(output),
+            Err(payload) => Inner::Panicked(payload),
+        };
+        JoinHandle { inner }
     }
 
     /// Cancels the task.
@@ -74,7 +97,11 @@ impl<T> JoinHandle<T> {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn abort(&self) {
-        let meta = self.meta();
+        // Anything but a task is already finished.
+        let Inner::Task(raw) = &self.inner else {
+            return;
+        };
+        let meta: &TaskMeta = raw.metadata();
         // Step 2 of the handshake in `crate::task`: flag first, then the key.
         meta.aborted.store(true, Ordering::SeqCst);
         let key = meta.key.load(Ordering::SeqCst);
@@ -85,7 +112,10 @@ impl<T> JoinHandle<T> {
 
     /// Whether the task has finished: completed, panicked or been cancelled.
     pub fn is_finished(&self) -> bool {
-        self.raw.is_finished()
+        match &self.inner {
+            Inner::Task(raw) => raw.is_finished(),
+            Inner::Output(_) | Inner::Panicked(_) | Inner::Taken => true,
+        }
     }
 }
 
@@ -93,10 +123,18 @@ impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        assert!(!self.done, "JoinHandle polled after it returned its output");
-        let output = std::task::ready!(self.raw.poll(cx));
-        self.done = true;
-        Poll::Ready(output)
+        if let Inner::Task(raw) = &mut self.inner {
+            let output = std::task::ready!(raw.poll(cx));
+            // Lets go of the task now rather than when the handle is dropped.
+            self.inner = Inner::Taken;
+            return Poll::Ready(output);
+        }
+        Poll::Ready(match std::mem::replace(&mut self.inner, Inner::Taken) {
+            Inner::Output(output) => Ok(output.into_inner()),
+            Inner::Panicked(payload) => Err(JoinError::panic(payload)),
+            Inner::Taken => panic!("JoinHandle polled after it returned its output"),
+            Inner::Task(_) => unreachable!("handled above"),
+        })
     }
 }
 
@@ -105,6 +143,50 @@ impl<T> fmt::Debug for JoinHandle<T> {
         f.debug_struct("JoinHandle")
             .field("finished", &self.is_finished())
             .finish()
+    }
+}
+
+/// Room for an output in the handle itself: two words, enough for `()`, integers,
+/// `io::Result<usize>`, a `Box` or an `Arc`, without making every handle as large as
+/// its output type (handles are moved a lot, and most outputs are small).
+type Words = [usize; 2];
+
+/// An output held by the handle, in place of its task: see [`Words`].
+pub(crate) struct InlineOutput<T> {
+    words: MaybeUninit<Words>,
+    _output: PhantomData<T>,
+}
+
+impl<T> InlineOutput<T> {
+    /// Whether a `T` fits: a constant for each output type.
+    const FITS: bool =
+        size_of::<T>() <= size_of::<Words>() && align_of::<T>() <= align_of::<Words>();
+
+    /// Stores `output`, or gives it back if it does not fit.
+    pub(crate) fn new(output: T) -> Result<Self, T> {
+        if !Self::FITS {
+            return Err(output);
+        }
+        let mut words = MaybeUninit::<Words>::uninit();
+        // SAFETY: a `T` fits in `Words`, in size and in alignment.
+        unsafe { words.as_mut_ptr().cast::<T>().write(output) };
+        Ok(InlineOutput {
+            words,
+            _output: PhantomData,
+        })
+    }
+
+    fn into_inner(self) -> T {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: `new` stored a `T`, which is read once: `this` is never dropped.
+        unsafe { this.words.as_ptr().cast::<T>().read() }
+    }
+}
+
+impl<T> Drop for InlineOutput<T> {
+    fn drop(&mut self) {
+        // SAFETY: `new` stored a `T`, which `into_inner` did not take (it forgets `self`).
+        unsafe { self.words.as_mut_ptr().cast::<T>().drop_in_place() }
     }
 }
 
@@ -219,5 +301,36 @@ impl From<JoinError> for std::io::Error {
             std::io::ErrorKind::Other
         };
         std::io::Error::new(kind, err)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_handle_is_three_words_whatever_its_output() {
+        let words = 3 * size_of::<usize>();
+        assert_eq!(size_of::<JoinHandle<()>>(), words);
+        assert_eq!(size_of::<JoinHandle<u64>>(), words);
+        assert_eq!(size_of::<JoinHandle<std::io::Result<usize>>>(), words);
+        assert_eq!(size_of::<JoinHandle<[u64; 512]>>(), words);
+    }
+
+    #[test]
+    fn outputs_of_two_words_fit_in_the_handle() {
+        assert!(InlineOutput::new(()).is_ok());
+        let read: std::io::Result<usize> = Ok(4096);
+        let fits = InlineOutput::new(read).map_err(drop).unwrap();
+        assert_eq!(fits.into_inner().unwrap(), 4096);
+        let payload: Box<dyn Any + Send> = Box::new(7u8);
+        assert!(InlineOutput::new(payload).is_ok());
+        // Too long, or aligned too strictly.
+        assert_eq!(InlineOutput::new(String::from("x")).err().unwrap(), "x");
+        assert!(InlineOutput::new([0u8; 17]).is_err());
+        #[repr(align(32))]
+        #[derive(Debug, PartialEq)]
+        struct Aligned(u8);
+        assert_eq!(InlineOutput::new(Aligned(1)).err(), Some(Aligned(1)));
     }
 }

@@ -95,6 +95,19 @@ pub(crate) struct TaskMeta {
     pub(crate) home: u32,
 }
 
+impl TaskMeta {
+    /// The metadata of a new task, whose `home` is set where its memory is allocated.
+    pub(crate) fn new(shared: Arc<Shared>, owner: usize) -> TaskMeta {
+        TaskMeta {
+            shared,
+            aborted: AtomicBool::new(false),
+            key: AtomicUsize::new(NO_KEY),
+            owner,
+            home: NO_HOME,
+        }
+    }
+}
+
 /// `TaskMeta::home` of a task whose memory comes from the global allocator.
 pub(crate) const NO_HOME: u32 = u32::MAX;
 
@@ -110,14 +123,7 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let meta = TaskMeta {
-        shared: shared.clone(),
-        aborted: AtomicBool::new(false),
-        key: AtomicUsize::new(NO_KEY),
-        owner,
-        // Set where the memory is allocated.
-        home: NO_HOME,
-    };
+    let meta = TaskMeta::new(shared.clone(), owner);
     // SAFETY: a future that is not `Send` is only polled and dropped on its original
     // thread: callers pass `ANY_WORKER` and `BLOCKING` only for `Send` futures (the
     // public spawning functions require it), and for a local task `owner` is the calling
@@ -140,41 +146,35 @@ thread_local! {
 
 /// Spawns a `Send` task and polls it once at once, on the calling worker's thread, as
 /// a worker would run it from its queue; a task that completes in that poll is never
-/// queued. Past [`EAGER_DEPTH_LIMIT`] nested eager polls the task is queued instead.
+/// queued, and one whose output fits in its handle (see `raw::spawn_eager`) gives its
+/// memory back before this returns. Past [`EAGER_DEPTH_LIMIT`] nested eager polls, or
+/// once the runtime is shutting down, the task is queued instead (and a shutdown cancels
+/// it there).
 ///
 /// Must be called on a worker thread of `shared`'s runtime.
+#[inline]
 pub(crate) fn spawn_eager<F>(shared: &Arc<Shared>, future: F) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let meta = TaskMeta {
-        shared: shared.clone(),
-        aborted: AtomicBool::new(false),
-        key: AtomicUsize::new(NO_KEY),
-        owner: ANY_WORKER,
-        home: NO_HOME,
-    };
-    // SAFETY: the future and its output are `Send`, so the task may be polled and
-    // dropped on any thread.
-    let (runnable, handle) = unsafe { raw::spawn(meta, future) };
     let depth = EAGER_DEPTH.with(|d| d.get());
-    if depth >= EAGER_DEPTH_LIMIT {
-        runnable.schedule();
-    } else {
-        struct Leave;
-        impl Drop for Leave {
-            fn drop(&mut self) {
-                EAGER_DEPTH.with(|d| d.set(d.get() - 1));
-            }
-        }
-        EAGER_DEPTH.with(|d| d.set(depth + 1));
-        let _leave = Leave;
-        // The poll catches the future's panic into the handle, as a worker's does; its
-        // own budget keeps the spawner's.
-        crate::coop::with_budget(|| runnable.run());
+    if depth >= EAGER_DEPTH_LIMIT || shared.is_shutdown() {
+        return spawn(shared, future, ANY_WORKER);
     }
-    JoinHandle::new(handle)
+    struct Leave;
+    impl Drop for Leave {
+        #[inline]
+        fn drop(&mut self) {
+            EAGER_DEPTH.with(|d| d.set(d.get() - 1));
+        }
+    }
+    EAGER_DEPTH.with(|d| d.set(depth + 1));
+    let _leave = Leave;
+    match raw::spawn_eager(shared, future) {
+        raw::FirstPoll::Finished(outcome) => JoinHandle::finished(outcome),
+        raw::FirstPoll::Task(raw) => JoinHandle::new(raw),
+    }
 }
 
 /// Step 1 of the handshake in the module docs, the first time the task is idle.

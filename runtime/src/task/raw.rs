@@ -6,6 +6,12 @@
 //! counted in the state word: the [`Runnable`] (while the task is queued or running), each
 //! [`Waker`], and the [`JoinHandle`](super::JoinHandle). The last one to let go frees it.
 //!
+//! An eager task ([`spawn_eager`]) is polled once by its spawner, in place, before it is
+//! ever queued: the spawner's reference stands for the runnable's. If that poll finishes
+//! while no waker it cloned is alive, the task has no other owner, so its outcome moves
+//! into the handle (when it fits there) and its memory is freed at once: the task never
+//! existed for anyone else.
+//!
 //! # The state word
 //!
 //! | bit | name | meaning |
@@ -36,6 +42,7 @@
 //! the other published with acquire/release on that word.
 
 use std::alloc::Layout;
+use std::any::Any;
 use std::cell::UnsafeCell;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -44,10 +51,13 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
+use super::join::InlineOutput;
 use super::state::{AfterPoll, AfterWake, Complete, State};
 use super::{JoinError, TaskMeta};
+use crate::scheduler::Shared;
 
 /// The start of every task: 64 bytes on 64-bit targets.
 #[repr(C)]
@@ -181,20 +191,8 @@ where
 {
     let (block, home) = super::alloc_block(&meta.shared, Layout::new::<Cell<F>>());
     meta.home = home;
-    let cell = block.cast::<Cell<F>>();
-    // SAFETY: the block is fresh, large and aligned enough for a `Cell<F>`.
-    unsafe {
-        cell.as_ptr().write(Cell {
-            header: Header {
-                state: State::new(),
-                vtable: &Vtables::<F>::VTABLE,
-                meta,
-                awaiter: UnsafeCell::new(None),
-            },
-            stage: UnsafeCell::new(Stage::Running(future)),
-        })
-    };
-    let ptr = cell.cast::<Header>();
+    // SAFETY: the block came from `alloc_block` for a `Cell<F>`.
+    let ptr = unsafe { init_cell(block, State::new(), meta, future) };
     (
         Runnable { ptr },
         RawJoinHandle {
@@ -202,6 +200,199 @@ where
             _output: PhantomData,
         },
     )
+}
+
+/// Writes a new task into `block`: its header, with `state`, and its future.
+///
+/// # Safety
+///
+/// `block` is fresh memory, large and aligned enough for a `Cell<F>`.
+#[inline]
+unsafe fn init_cell<F: Future>(
+    block: NonNull<u8>,
+    state: State,
+    meta: TaskMeta,
+    future: F,
+) -> NonNull<Header> {
+    let cell = block.cast::<Cell<F>>();
+    // SAFETY: the caller's promise.
+    unsafe {
+        cell.as_ptr().write(Cell {
+            header: Header {
+                state,
+                vtable: &Vtables::<F>::VTABLE,
+                meta,
+                awaiter: UnsafeCell::new(None),
+            },
+            stage: UnsafeCell::new(Stage::Running(future)),
+        })
+    };
+    cell.cast()
+}
+
+/// What an eager task's first poll came to (see [`spawn_eager`]).
+pub(crate) enum FirstPoll<T> {
+    /// It finished, with an output small enough for the handle to hold (or a panic), and
+    /// the task is gone: its memory is free again, or left to the wakers the poll cloned,
+    /// the last of which frees it.
+    Finished(Result<InlineOutput<T>, Box<dyn Any + Send + 'static>>),
+    /// It is waiting (queued again if woken during the poll), or it finished with an
+    /// output too large for the handle, which the task keeps until it is joined.
+    Task(RawJoinHandle<T>),
+}
+
+/// Allocates a task for `future` on the runtime behind `shared` and polls it once at
+/// once, on the calling thread, before anything else can reach it: an eager task's first
+/// poll.
+///
+/// The future is polled where the task keeps it, so it never moves after its first poll
+/// (as `Pin` demands), and with the task's own waker, so a waker the poll hands out (to a
+/// timer, an operation, a channel) leads to the task whenever it is woken: a wake during
+/// the poll sets `SCHEDULED`, and the task is queued once it returns `Pending`, as after
+/// any poll. What saves the work of a task is the end: when the poll finishes and no waker
+/// it cloned is alive (`State::only_spawner_refs`), nothing else refers to the task, so
+/// the outcome goes straight into the handle and the memory is freed, with no write to
+/// the state word. Were a waker still alive, the task completes without a handle
+/// (`State::complete_taken`) and that waker's last clone frees it.
+///
+/// The task's reference to the runtime (`TaskMeta::shared`) starts out borrowed from
+/// `shared`: during the poll nothing reads it (a wake of a running task only sets
+/// `SCHEDULED`), and a task that finishes with no waker left is freed without dropping
+/// it. Only a task that outlives this call, through its handle or a waker, gets a counted
+/// reference (`own_runtime_reference`), before anything else can reach it.
+///
+/// The poll runs with a budget of its own (see `crate::coop`), and a panic in it goes
+/// to the handle. The caller has checked that the runtime is not shutting down. Inlined:
+/// the first poll of a small future then runs in the spawner's code, with nothing moved
+/// through memory on the way in or out; what a waiting task needs is out of line.
+#[inline]
+pub(crate) fn spawn_eager<F>(shared: &Arc<Shared>, future: F) -> FirstPoll<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let layout = Layout::new::<Cell<F>>();
+    let (block, home) = super::alloc_block(shared, layout);
+    // SAFETY: a copy of the caller's reference, not counted (see above); the caller's
+    // `shared` keeps the runtime's state alive until this returns.
+    let borrowed = unsafe { Arc::from_raw(Arc::as_ptr(shared)) };
+    let mut meta = TaskMeta::new(borrowed, super::ANY_WORKER);
+    meta.home = home;
+    // SAFETY: the block came from `alloc_block` for a `Cell<F>`.
+    let ptr = unsafe { init_cell(block, State::new_running(), meta, future) };
+    // The waker borrows the spawner's reference, as a worker's poll borrows the
+    // runnable's.
+    // SAFETY: the vtable's functions take a header pointer, which this is.
+    let waker = ManuallyDrop::new(unsafe { Waker::from_raw(raw_waker(ptr)) });
+    let mut cx = Context::from_waker(&waker);
+    // SAFETY: the task starts `RUNNING`, so its future is ours.
+    let stage = unsafe { Vtables::<F>::stage(ptr) };
+    let Stage::Running(future) = stage else {
+        unreachable!("a new task holds its future");
+    };
+    // SAFETY: the future lives in the task allocation, which never moves, and it is only
+    // ever dropped in place.
+    let future = unsafe { Pin::new_unchecked(future) };
+    let polled =
+        crate::coop::with_budget(|| catch_unwind(AssertUnwindSafe(|| future.poll(&mut cx))));
+    let handle = || RawJoinHandle {
+        ptr,
+        _output: PhantomData,
+    };
+    let outcome = match polled {
+        Ok(Poll::Pending) => {
+            // SAFETY: we hold `RUNNING` and the spawner's reference, and the future
+            // returned `Pending` to `cx`.
+            unsafe { first_poll_pending(ptr, &cx) };
+            return FirstPoll::Task(handle());
+        }
+        Ok(Poll::Ready(output)) => match InlineOutput::new(output) {
+            Ok(output) => Ok(output),
+            Err(output) => {
+                // Too large for the handle: stored in the task, as a worker's poll does.
+                // SAFETY: we hold the spawner's reference.
+                unsafe { own_runtime_reference(ptr) };
+                // SAFETY: as above.
+                let header = unsafe { ptr.as_ref() };
+                let output_dropped = Vtables::<F>::finish(header, stage, Ok(output));
+                // SAFETY: we hold `RUNNING` and the spawner's reference; the output is
+                // stored.
+                unsafe { complete(ptr, output_dropped) };
+                return FirstPoll::Task(handle());
+            }
+        },
+        Err(payload) => Err(payload),
+    };
+    // The future's destructor may panic: swallowed, as in `Vtables::finish`.
+    let _ = catch_unwind(AssertUnwindSafe(|| *stage = Stage::Consumed));
+    // SAFETY: we hold the spawner's reference.
+    if unsafe { ptr.as_ref() }.state.only_spawner_refs() {
+        // Nothing is left to drop: the stage is `Consumed`, the joiner's waker slot
+        // empty, the task never registered (it never returned `Pending`), and its
+        // reference to the runtime is the caller's.
+        // SAFETY: the block came from `alloc_block` for this layout, and no reference to
+        // the task is left but ours, nor can one be made.
+        unsafe { super::free_block(shared, home, block, layout) };
+    } else {
+        // SAFETY: we hold `RUNNING` and both spawner references, and the future is gone.
+        unsafe { release_taken(ptr) };
+    }
+    FirstPoll::Finished(outcome)
+}
+
+/// Makes an eager task's borrowed reference to the runtime its own: the task is about to
+/// outlive `spawn_eager`'s caller.
+///
+/// # Safety
+///
+/// `ptr` is an eager task in its first poll, whose reference the caller holds.
+unsafe fn own_runtime_reference(ptr: NonNull<Header>) {
+    // SAFETY: the caller's reference keeps the header alive.
+    std::mem::forget(unsafe { ptr.as_ref() }.meta.shared.clone());
+}
+
+/// The end of an eager task's first poll, which returned `Pending`: from here on it is
+/// like any other task. Out of line, and not generic: spawning a task that finishes at
+/// once does not carry this.
+///
+/// # Safety
+///
+/// `ptr` is an eager task in its first poll, which has just returned `Pending` to `cx`;
+/// the caller holds `RUNNING` and the spawner's reference, and gives up both.
+#[inline(never)]
+unsafe fn first_poll_pending(ptr: NonNull<Header>, cx: &Context<'_>) {
+    // SAFETY: the caller's promise.
+    unsafe { own_runtime_reference(ptr) };
+    // SAFETY: the caller's reference keeps the header alive.
+    let header = unsafe { ptr.as_ref() };
+    super::register(&header.meta, cx);
+    match header.state.end_run() {
+        AfterPoll::Reschedule => crate::scheduler::Shared::schedule(Runnable { ptr }),
+        AfterPoll::Idle => {}
+        AfterPoll::Dealloc => unreachable!("the handle holds a reference"),
+    }
+}
+
+/// The end of an eager task's first poll, which finished while a waker it cloned is still
+/// alive: the outcome has gone to the handle, the task completes without one, and the
+/// last waker frees it. Out of line and not generic, as `first_poll_pending`.
+///
+/// # Safety
+///
+/// `ptr` is an eager task in its first poll whose future is dropped; the caller holds
+/// `RUNNING` and both references of the spawner, and gives them up.
+#[cold]
+#[inline(never)]
+unsafe fn release_taken(ptr: NonNull<Header>) {
+    // SAFETY: the caller's promise.
+    unsafe { own_runtime_reference(ptr) };
+    // SAFETY: the caller's references keep the header alive.
+    let header = unsafe { ptr.as_ref() };
+    let dealloc = header.vtable.dealloc;
+    if header.state.complete_taken() {
+        // SAFETY: the wakers were dropped since: no reference is left.
+        unsafe { dealloc(ptr) };
+    }
 }
 
 /// Moves a task whose output is stored, or dropped (`output_dropped`, see `Polled`), to
@@ -386,8 +577,8 @@ impl<F: Future> Vtables<F> {
         let _ = catch_unwind(AssertUnwindSafe(|| unsafe {
             ptr::drop_in_place(&raw mut (*cell).header.awaiter)
         }));
-        // SAFETY: the block came from `alloc_block` for this layout in `spawn`, and
-        // nothing uses it any more.
+        // SAFETY: the block came from `alloc_block` for this layout in `spawn` or
+        // `spawn_eager`, and nothing uses it any more.
         unsafe { super::free_block(&shared, home, ptr.cast(), Layout::new::<Cell<F>>()) };
         drop(shared);
     }

@@ -55,6 +55,37 @@ impl State {
         State(AtomicUsize::new(SCHEDULED | HANDLE | (2 * REF_ONE)))
     }
 
+    /// An eager task at its first poll (`spawn_eager`): the spawner polls it in place
+    /// without queueing it first, so it starts `RUNNING` rather than `SCHEDULED`, with
+    /// the two references of a new task (the spawner's, which stands for the first
+    /// runnable's, and the handle's, which `spawn_eager` will return).
+    pub(crate) fn new_running() -> State {
+        State(AtomicUsize::new(RUNNING | HANDLE | (2 * REF_ONE)))
+    }
+
+    /// For the spawner after an eager first poll that finished: whether nothing but its
+    /// own two references is left, that is, no waker the poll cloned is still alive. New
+    /// wakers come only from clones of live ones, and the poll's own waker is gone with
+    /// the poll, so `true` is final: the spawner owns the task outright and may free it
+    /// without another write. Acquire: a waker dropped on another thread read the header
+    /// before its release decrement, and must be done with it before the memory is freed.
+    pub(crate) fn only_spawner_refs(&self) -> bool {
+        self.0.load(Ordering::Acquire) & !FLAGS == 2 * REF_ONE
+    }
+
+    /// For the spawner after an eager first poll that finished while wakers it cloned
+    /// are still alive: the spawner takes the outcome into the handle it returns (which
+    /// then owns no reference), so the task is complete, without a handle, and both
+    /// spawner references go in this one write. A wake from then on finds `COMPLETE`;
+    /// the last waker dropped frees the task. Returns whether no reference is left (the
+    /// wakers were dropped since `only_spawner_refs`): the caller frees the task then.
+    pub(crate) fn complete_taken(&self) -> bool {
+        self.update(|state| {
+            let next = ((state & !(RUNNING | SCHEDULED | HANDLE)) | COMPLETE) - 2 * REF_ONE;
+            (next, next & !FLAGS == 0)
+        })
+    }
+
     /// The runnable starts a poll: `SCHEDULED` becomes `RUNNING`.
     pub(crate) fn start_run(&self) {
         // A runnable exists only for a scheduled, idle, incomplete task.
@@ -325,6 +356,28 @@ mod tests {
     }
 
     #[test]
+    fn an_eager_first_poll_owns_the_task_unless_a_waker_survives() {
+        let state = State::new_running();
+        assert!(state.only_spawner_refs());
+
+        let state = State::new_running();
+        state.ref_inc(); // a waker cloned during the poll
+        assert!(!state.wake_by_ref(), "running: the runner would reschedule");
+        assert!(!state.only_spawner_refs());
+        assert!(!state.complete_taken(), "the waker's reference remains");
+        assert!(state.is_complete());
+        assert!(!state.has_handle());
+        assert!(!state.wake_by_ref(), "a complete task is not queued");
+        assert_eq!(state.wake_by_val(), AfterWake::Dealloc);
+
+        // Waiting: the task goes on as any other, queued again if woken meanwhile.
+        let state = State::new_running();
+        state.ref_inc();
+        assert_eq!(state.wake_by_val(), AfterWake::Nothing);
+        assert_eq!(state.end_run(), AfterPoll::Reschedule);
+    }
+
+    #[test]
     fn an_awaiter_is_woken_only_if_published_before_completion() {
         let state = State::new();
         assert_eq!(state.set_awaiter(), Ok(()));
@@ -364,8 +417,17 @@ mod loom_tests {
 
     impl Task {
         fn new() -> Arc<Task> {
+            Task::with_state(State::new())
+        }
+
+        /// An eager task at its first poll (see `State::new_running`).
+        fn new_running() -> Arc<Task> {
+            Task::with_state(State::new_running())
+        }
+
+        fn with_state(state: State) -> Arc<Task> {
             Arc::new(Task {
-                state: State::new(),
+                state,
                 output: UnsafeCell::new(None),
                 awaiter: UnsafeCell::new(None),
                 freed: Counter::new(0),
@@ -378,8 +440,15 @@ mod loom_tests {
 
         fn drop_ref(&self) {
             if self.state.ref_dec() {
-                self.freed.fetch_add(1, Ordering::SeqCst);
+                self.free();
             }
+        }
+
+        /// Frees the task: a write to its memory, which loom checks against every
+        /// access that is not ordered before it.
+        fn free(&self) {
+            self.output.with_mut(|o| unsafe { *o = Some(0) });
+            self.freed.fetch_add(1, Ordering::SeqCst);
         }
 
         /// One run of a runnable: completes on the poll `complete_on` (counting from 1).
@@ -569,6 +638,41 @@ mod loom_tests {
             assert_eq!(task.freed.load(Ordering::SeqCst), 1);
             assert_eq!(task.dropped_outputs.load(Ordering::SeqCst), 0);
         });
+    }
+
+    /// An eager first poll that finished, against a waker it cloned, woken or dropped on
+    /// another thread meanwhile: the task is never queued, and it is freed exactly once,
+    /// by the spawner (`only_spawner_refs`, else `complete_taken`) or by the last waker,
+    /// never before that waker is done reading it.
+    #[test]
+    fn eager_completion_races_a_cloned_waker() {
+        for wake in [true, false] {
+            crate::loom::model(move || {
+                let task = Task::new_running();
+                task.state.ref_inc(); // a waker the first poll cloned
+                let waker = {
+                    let task = task.clone();
+                    thread::spawn(move || {
+                        // What a waker reads of the task before it lets go of it.
+                        task.output.with_mut(|o| unsafe { assert_eq!(*o, None) });
+                        if !wake {
+                            return task.drop_ref();
+                        }
+                        match task.state.wake_by_val() {
+                            AfterWake::Schedule => panic!("an eager task that finished was queued"),
+                            AfterWake::Nothing => {}
+                            AfterWake::Dealloc => task.free(),
+                        }
+                    })
+                };
+                // The poll returned `Ready`: the outcome goes to the handle by value.
+                if task.state.only_spawner_refs() || task.state.complete_taken() {
+                    task.free();
+                }
+                waker.join().unwrap();
+                assert_eq!(task.freed.load(Ordering::SeqCst), 1);
+            });
+        }
     }
 
     /// The handle is dropped while the task completes: the output is dropped exactly once,
