@@ -1,6 +1,6 @@
 //! The Rust ecosystem's I/O traits for ringtide's streams, each behind a cargo feature:
-//! `tokio-io` ([`tokio::io::AsyncRead`]/[`AsyncWrite`](tokio::io::AsyncWrite)),
-//! `futures-io` ([`futures_io::AsyncRead`](::futures_io::AsyncRead)/[`AsyncWrite`](::futures_io::AsyncWrite)) and
+//! `tokio-io` (`tokio::io::{AsyncRead, AsyncWrite}`),
+//! `futures-io` (`futures_io::{AsyncRead, AsyncWrite}`) and
 //! `hyper` (`hyper::rt::{Read, Write}`, with [`crate::hyper`]'s executor and timer).
 //!
 //! The streams are [`TcpStream`](crate::net::TcpStream) and
