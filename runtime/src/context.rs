@@ -55,7 +55,7 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Current<'_>) -> R) -> R {
 /// The readiness epoch of the current worker's driver (see
 /// [`Readiness::seen_not_ready`](crate::driver::op::Readiness)); `None` off a worker or
 /// under a ring.
-pub(crate) fn readiness_epoch() -> Option<u64> {
+pub(crate) fn readiness_epoch() -> Option<crate::driver::epoll::Epoch> {
     let worker = WORKER.with(Cell::get);
     if worker.is_null() {
         return None;

@@ -211,3 +211,48 @@ fn poll_io_works_from_block_on() {
         });
     }
 }
+
+/// Bytes and the end of stream that arrived together, their readiness reported before
+/// the first read: a read shorter than its buffer returns the bytes, and the next read
+/// the end of stream instead of waiting for an edge that already came. Likewise for a
+/// reset behind the bytes.
+#[test]
+fn a_short_read_before_the_end_of_stream_does_not_wait_for_more() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    for rt in runtimes() {
+        for reset in [false, true] {
+            let outcome = rt.block_on(rt.spawn(async move {
+                let (mut client, mut server) = pair().await;
+                AsyncWriteExt::write_all(&mut server, b"last words")
+                    .await
+                    .unwrap();
+                if reset {
+                    server.set_linger(Some(Duration::ZERO)).unwrap();
+                }
+                drop(server);
+                // Let the worker's driver take the readiness (data and end together)
+                // before the first read.
+                ringtide::time::sleep(Duration::from_millis(20)).await;
+                let mut buf = [0u8; 4096];
+                let first = AsyncReadExt::read(&mut client, &mut buf).await;
+                let second = ringtide::time::timeout(
+                    Duration::from_secs(10),
+                    AsyncReadExt::read(&mut client, &mut buf),
+                )
+                .await;
+                (first.map(|n| buf[..n].to_vec()), second)
+            }));
+            let (first, second) = outcome.unwrap();
+            let second = second.expect("the second read waited for an edge that came before");
+            if reset {
+                // The reset may discard the bytes; either way the reads end.
+                assert!(
+                    first.is_err() || second.is_err() || second.as_ref().is_ok_and(|&n| n == 0)
+                );
+            } else {
+                assert_eq!(first.unwrap(), b"last words");
+                assert_eq!(second.unwrap(), 0);
+            }
+        }
+    }
+}

@@ -29,11 +29,15 @@
 //! ready, and every arrival after that attempt is an edge still to be reported.
 //!
 //! A caller may find a descriptor not ready with its own system call (the poll-style
-//! reads and writes do) and then submit a wait that takes nothing
+//! reads and writes do: an `EAGAIN`, or a stream read or write shorter than asked for)
+//! and then submit a wait that takes nothing
 //! ([`Operation::WAIT_ONLY`](super::op::Operation::WAIT_ONLY)). If it read the driver's
 //! [epoch](Poller::epoch) before that call and no wait has ended since, the same
-//! argument holds for its `EAGAIN`, and the wait is queued without an attempt; otherwise
-//! the wait's attempt is a `poll(2)` of the descriptor. An edge completes every wait
+//! argument holds for its call, and the wait is queued without an attempt; otherwise
+//! the wait's attempt is a `poll(2)` of the descriptor. A short read proves less than an
+//! `EAGAIN`: the peer's end of stream may already be queued behind the bytes it
+//! returned, its edge reported with theirs. So a direction once reported closed is
+//! always tried. An edge completes every wait
 //! queued in its direction, with no system call, and goes on to the requests behind them.
 //!
 //! # Descriptor numbers
@@ -60,6 +64,7 @@
 use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Waker;
 use std::time::Duration;
 
@@ -123,6 +128,14 @@ impl Registration {
         }
     }
 
+    /// Whether an end of stream or an error was reported in this direction.
+    fn is_closed(&self, interest: Interest) -> bool {
+        match interest {
+            Interest::Read => self.read_closed,
+            Interest::Write => self.write_closed,
+        }
+    }
+
     /// Records whether `interest` may find the descriptor ready; a closed direction
     /// stays ready.
     fn set_ready(&mut self, interest: Interest, ready: bool) {
@@ -154,8 +167,23 @@ pub(crate) struct Poller {
     woken: Vec<Waker>,
     /// Longest single wait (see [`super::longest_wait`]).
     max_wait: Option<Duration>,
-    /// Waits ended so far (see [`epoch`](Self::epoch)).
-    epoch: u64,
+    /// Names the last wait that ended (see [`epoch`](Self::epoch)).
+    epoch: Epoch,
+}
+
+/// A moment in one poller's life: the wait it ended last, named by a number no other
+/// wait of any poller in the process has. A caller may carry one from one poll of a
+/// future to the next, which may run on another worker; there it never matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Epoch(u64);
+
+impl Epoch {
+    /// A number no poller has used: one atomic add per wait, beside the system call
+    /// that ended it.
+    fn next() -> Epoch {
+        static WAITS: AtomicU64 = AtomicU64::new(0);
+        Epoch(WAITS.fetch_add(1, Ordering::Relaxed))
+    }
 }
 
 impl Poller {
@@ -206,7 +234,7 @@ impl Poller {
             events: Vec::with_capacity(EVENTS_PER_WAIT),
             woken: Vec::new(),
             max_wait: super::longest_wait(),
-            epoch: 0,
+            epoch: Epoch::next(),
         })
     }
 
@@ -218,11 +246,11 @@ impl Poller {
         }
     }
 
-    /// How many waits have ended: readiness found between two reads of the same epoch
+    /// The last wait that ended: readiness found between two reads of the same epoch
     /// has not been taken from the kernel yet, so it is still to be reported. A caller
     /// that reads the epoch, then finds a descriptor not ready with a system call of its
     /// own, tells the driver so with [`Readiness::seen_not_ready`].
-    pub(crate) fn epoch(&self) -> u64 {
+    pub(crate) fn epoch(&self) -> Epoch {
         self.epoch
     }
 
@@ -258,12 +286,17 @@ impl Poller {
         // The caller found it not ready with no wait ended since: every arrival after
         // that is an edge the next wait reports (or, for a descriptor registered now, is
         // reported by the registration).
+        // A descriptor found closed in this direction (an end of stream or an error
+        // reported) stays ready: a caller's short read or write before it proves
+        // nothing, and no further edge would come.
         let seen_not_ready = readiness.seen_not_ready == Some(self.epoch);
-        let known_not_ready = seen_not_ready
-            || self
-                .registrations
-                .get_mut(readiness.fd as usize)
-                .is_some_and(|r| r.key == readiness.key && !r.is_ready(readiness.interest));
+        let known_not_ready = match self.registrations.get(readiness.fd as usize) {
+            Some(r) if r.key == readiness.key => {
+                !r.is_ready(readiness.interest)
+                    || (seen_not_ready && !r.is_closed(readiness.interest))
+            }
+            _ => seen_not_ready,
+        };
         if !known_not_ready {
             // SAFETY: as above; the request is not completed.
             let result = unsafe { op.attempt() };
@@ -399,7 +432,7 @@ impl Poller {
                 unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), events, capacity, wait_ms) }
             }
         };
-        self.epoch += 1;
+        self.epoch = Epoch::next();
         if n < 0 {
             let e = io::Error::last_os_error();
             return match e.raw_os_error() {

@@ -227,7 +227,7 @@ impl IoDriver {
 
     /// The readiness driver's [epoch](epoll::Poller::epoch); `None` for a ring, which
     /// checks readiness itself when a wait is armed.
-    pub(crate) fn readiness_epoch(&self) -> Option<u64> {
+    pub(crate) fn readiness_epoch(&self) -> Option<epoll::Epoch> {
         match self {
             IoDriver::Uring(_) => None,
             IoDriver::Epoll(poller) => Some(poller.epoch()),

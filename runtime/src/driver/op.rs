@@ -92,7 +92,7 @@ pub(crate) struct Readiness {
     /// non-blocking system call failed with `EAGAIN`), and this was the readiness
     /// driver's [epoch](super::epoll::Poller::epoch) then: if no wait has ended since,
     /// the driver waits for the next edge without trying first.
-    pub(crate) seen_not_ready: Option<u64>,
+    pub(crate) seen_not_ready: Option<super::epoll::Epoch>,
 }
 
 /// One kind of request: the memory it needs and what its completion means.

@@ -9,6 +9,7 @@ use socket2::{SockAddr, SockAddrStorage};
 
 use super::fd::{close_fd, io_errno, SharedFd};
 use crate::buf::{IoBuf, IoBufMut};
+use crate::driver::epoll::Epoch;
 use crate::driver::op::{Completion, Interest, Operation, Readiness};
 use crate::driver::uring::Features;
 
@@ -552,11 +553,11 @@ pub(crate) struct Ready {
     fd: SharedFd,
     interest: Interest,
     /// The readiness driver's epoch when the caller found the socket not ready.
-    seen_not_ready: Option<u64>,
+    seen_not_ready: Option<Epoch>,
 }
 
 impl Ready {
-    pub(crate) fn new(fd: SharedFd, interest: Interest, seen_not_ready: Option<u64>) -> Ready {
+    pub(crate) fn new(fd: SharedFd, interest: Interest, seen_not_ready: Option<Epoch>) -> Ready {
         Ready {
             fd,
             interest,

@@ -14,9 +14,12 @@
 //! which the next poll picks up; nothing was taken from the socket. Writes are the same
 //! the other way: a write reported done was accepted by the kernel's send buffer.
 //!
-//! Each direction keeps one wait ([`PollWait`]) in the stream. On the epoll driver a
-//! wait whose caller has just seen `EAGAIN` on the worker's thread costs no system call
-//! at all (see [`Readiness::seen_not_ready`](crate::driver::op::Readiness)).
+//! Each direction keeps one wait ([`PollWait`]) in the stream. A call that moved fewer
+//! bytes than asked ran the socket dry, so the next one waits for readiness first
+//! instead of spending a system call to learn `EAGAIN` (an HTTP/1.1 server reads each
+//! request that way). On the epoll driver a wait whose caller has just seen `EAGAIN`, or
+//! such a short call, on the worker's thread costs no system call at all (see
+//! [`Readiness::seen_not_ready`](crate::driver::op::Readiness)).
 
 use std::future::Future;
 use std::io::{self, IoSlice};
@@ -28,41 +31,65 @@ use super::fd::SharedFd;
 use super::ops::Ready;
 use crate::context;
 use crate::coop;
+use crate::driver::epoll::Epoch;
 use crate::driver::op::Interest;
 use crate::op::Op;
 
 /// One direction's readiness wait, kept between polls.
 #[derive(Debug, Default)]
-pub(crate) struct PollWait {
+pub(crate) enum PollWait {
+    /// The next call tries its system call at once.
+    #[default]
+    Idle,
+    /// The last call moved fewer bytes than it asked for, which on a stream socket means
+    /// the kernel's queue (or the room in its send buffer) ran out: the next call waits
+    /// for readiness first instead of spending a system call on `EAGAIN`. Holds the
+    /// readiness epoch read before that call, for which the argument of
+    /// [`Readiness::seen_not_ready`](crate::driver::op::Readiness) holds as for an
+    /// `EAGAIN`.
+    Drained(Option<Epoch>),
     /// Armed when the last attempt found the socket not ready.
-    wait: Option<Op<Ready>>,
+    Waiting(Op<Ready>),
 }
 
 impl PollWait {
-    /// Runs `attempt` (a non-blocking system call in direction `interest`) once the
-    /// socket may be ready: at once, then after each readiness wait for as long as it
-    /// fails with `EAGAIN`. Spends one unit of the task's budget per call, so a task
-    /// whose socket never runs dry still yields.
-    pub(crate) fn poll_io<R>(
+    /// Runs `attempt` (a non-blocking system call in direction `interest`, asked to move
+    /// `len` bytes) once the socket may be ready: at once, unless the last call ran the
+    /// socket dry, then after each readiness wait for as long as it fails with `EAGAIN`.
+    /// Spends one unit of the task's budget per call, so a task whose socket never runs
+    /// dry still yields.
+    pub(crate) fn poll_io(
         &mut self,
         cx: &mut Context<'_>,
         fd: &SharedFd,
         interest: Interest,
-        mut attempt: impl FnMut() -> io::Result<R>,
-    ) -> Poll<io::Result<R>> {
+        len: usize,
+        mut attempt: impl FnMut() -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
         ready!(coop::poll_proceed(cx));
+        if let PollWait::Drained(epoch) = *self {
+            // Under a ring the poll checks the socket as the kernel arms it; on epoll an
+            // epoch from another worker (or none) makes the wait try `poll(2)` first.
+            *self = PollWait::Waiting(Op::new(Ready::new(fd.clone(), interest, epoch)));
+        }
         loop {
-            if let Some(wait) = &mut self.wait {
+            if let PollWait::Waiting(wait) = self {
                 let result = ready!(Pin::new(wait).poll(cx));
-                self.wait = None;
+                *self = PollWait::Idle;
                 result?;
             }
             let epoch = context::readiness_epoch();
             match attempt() {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.wait = Some(Op::new(Ready::new(fd.clone(), interest, epoch)));
+                    *self = PollWait::Waiting(Op::new(Ready::new(fd.clone(), interest, epoch)));
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Ok(n) => {
+                    if n > 0 && n < len {
+                        *self = PollWait::Drained(epoch);
+                    }
+                    return Poll::Ready(Ok(n));
+                }
                 result => return Poll::Ready(result),
             }
         }
@@ -103,10 +130,20 @@ pub(crate) fn send_vectored(fd: &SharedFd, bufs: &[IoSlice<'_>]) -> io::Result<u
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     // `IoSlice` is ABI-compatible with `iovec`; the kernel takes at most IOV_MAX of them.
     msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
-    msg.msg_iovlen = bufs.len().min(libc::UIO_MAXIOV as usize) as _;
+    msg.msg_iovlen = sent_slices(bufs).len() as _;
     // SAFETY: `msg` points at `bufs`, each readable for its length, for the call.
     let n = unsafe { libc::sendmsg(fd.raw(), &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
     count(n)
+}
+
+/// The slices of `bufs` one [`send_vectored`] passes to the kernel.
+fn sent_slices<'a, 'b>(bufs: &'a [IoSlice<'b>]) -> &'a [IoSlice<'b>] {
+    &bufs[..bufs.len().min(libc::UIO_MAXIOV as usize)]
+}
+
+/// How many bytes one [`send_vectored`] of `bufs` asks the kernel to take.
+pub(crate) fn vectored_len(bufs: &[IoSlice<'_>]) -> usize {
+    sent_slices(bufs).iter().map(|b| b.len()).sum()
 }
 
 fn count(n: isize) -> io::Result<usize> {
@@ -122,4 +159,19 @@ pub(crate) fn as_uninit(buf: &mut [u8]) -> &mut [MaybeUninit<u8>] {
     // SAFETY: same layout; `recv` writes only initialized bytes, so `buf` stays
     // initialized.
     unsafe { &mut *(buf as *mut [u8] as *mut [MaybeUninit<u8>]) }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// A stream carries two of these, and its split halves and `ReuniteError` a few
+    /// streams' worth: the drained state costs no room beside the armed wait.
+    #[test]
+    fn a_poll_wait_is_no_larger_than_its_wait() {
+        assert_eq!(
+            std::mem::size_of::<PollWait>(),
+            std::mem::size_of::<Op<Ready>>()
+        );
+    }
 }

@@ -176,8 +176,9 @@ impl StreamSocket {
         buf: &mut [MaybeUninit<u8>],
     ) -> Poll<io::Result<usize>> {
         let fd = &self.fd;
+        let len = buf.len();
         self.read_wait
-            .poll_io(cx, fd, Interest::Read, || poll_io::recv(fd, buf))
+            .poll_io(cx, fd, Interest::Read, len, || poll_io::recv(fd, buf))
     }
 
     /// The poll behind `AsyncRead`, into initialized memory.
@@ -197,7 +198,9 @@ impl StreamSocket {
     ) -> Poll<io::Result<usize>> {
         let fd = &self.fd;
         self.write_wait
-            .poll_io(cx, fd, Interest::Write, || poll_io::send(fd, buf))
+            .poll_io(cx, fd, Interest::Write, buf.len(), || {
+                poll_io::send(fd, buf)
+            })
     }
 
     /// [`poll_write`](Self::poll_write) of several buffers with one `sendmsg(2)`.
@@ -207,8 +210,10 @@ impl StreamSocket {
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let fd = &self.fd;
-        self.write_wait
-            .poll_io(cx, fd, Interest::Write, || poll_io::send_vectored(fd, bufs))
+        let len = poll_io::vectored_len(bufs);
+        self.write_wait.poll_io(cx, fd, Interest::Write, len, || {
+            poll_io::send_vectored(fd, bufs)
+        })
     }
 
     /// `shutdown(2)`.

@@ -262,7 +262,7 @@ impl WorkerCore {
     /// The epoch of this worker's readiness driver (see
     /// [`Readiness::seen_not_ready`](crate::driver::op::Readiness)); `None` under a ring,
     /// or while the driver is busy.
-    pub(crate) fn readiness_epoch(&self) -> Option<u64> {
+    pub(crate) fn readiness_epoch(&self) -> Option<crate::driver::epoll::Epoch> {
         self.driver.try_borrow().ok()?.readiness_epoch()
     }
 
