@@ -9,7 +9,8 @@
 //!    server's resident set (`/proc/PID/statm`) is the baseline.
 //! 2. `N` connections are opened one after the other, from the source addresses
 //!    127.0.0.1 to 127.0.0.4 in turn (each has its own ephemeral ports, so `N` may
-//!    exceed one address's range), and each echoes one [`MESSAGE`]-byte message, so
+//!    exceed one address's range; the port is picked at `connect`, see
+//!    [`no_port_at_bind`]), and each echoes one [`MESSAGE`]-byte message, so
 //!    that the server has run its connection code and is waiting in its read.
 //! 3. After a pause the resident set is read again: what grew, divided by `N`, is the
 //!    cost of one idle connection. Socket buffers are the kernel's and not in it.
@@ -194,6 +195,7 @@ fn open(addr: SocketAddr, index: usize) -> io::Result<TcpStream> {
     };
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
         .map_err(|e| context("socket", e))?;
+    no_port_at_bind(&socket).map_err(|e| context("IP_BIND_ADDRESS_NO_PORT", e))?;
     socket
         .bind(&SocketAddr::V4(SocketAddrV4::new(source, 0)).into())
         .map_err(|e| context("bind", e))?;
@@ -221,6 +223,30 @@ fn open(addr: SocketAddr, index: usize) -> io::Result<TcpStream> {
         ));
     }
     Ok(stream)
+}
+
+/// Leaves the choice of the source port to `connect`, which needs it unique only for the
+/// whole address pair: a `bind` to port 0 would need a port free on the source address
+/// for any peer, and the connections of earlier servers (closed by this side, so in
+/// TIME_WAIT here for a minute) hold thousands of those.
+fn no_port_at_bind(socket: &socket2::Socket) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: passes a pointer to a live c_int and its size; the descriptor is open.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 #[cfg(test)]
