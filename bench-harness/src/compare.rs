@@ -1,9 +1,10 @@
 //! `ringtide-bench echo --compare`: the ringtide echo server (once per I/O driver asked
-//! for) and the tokio echo server under the same loads, one after the other in one run.
+//! for), the tokio echo server and the monoio echo server (io_uring, thread per core)
+//! under the same loads, one after the other in one run.
 //!
 //! Each measurement starts a fresh server process (see [`ServerProcess`]) pinned to the
 //! first CPU this process may use, drives it from the second CPU, reads the server's CPU
-//! time from `/proc`, and stops it. With fewer than two CPUs nothing is pinned (and the
+//! time from `/proc` and (ringtide) its I/O counters over stdin, and stops it. With fewer than two CPUs nothing is pinned (and the
 //! report says so): client and server then compete for the same CPU.
 
 use std::io;
@@ -14,7 +15,7 @@ use ringtide::Driver;
 use crate::drivers::{self, NotMeasured};
 use crate::echo::{self, LoadConfig};
 use crate::report::echo::EchoRun;
-use crate::serve::{Protocol, ServerProcess, ServerRuntime, ServerSpec};
+use crate::serve::{Protocol, ServerProcess, ServerRuntime, ServerSpec, StartOptions};
 use crate::sys;
 
 /// Settings of a comparison.
@@ -74,11 +75,11 @@ impl Placement {
     }
 }
 
-/// Measures every server (ringtide on each driver that runs here, then tokio) under
+/// Measures every server (ringtide on each driver that runs here, then tokio and monoio) under
 /// every load (sizes, then connection counts); returns the runs and the drivers left
 /// out.
 pub fn run(config: &CompareConfig) -> io::Result<(Vec<EchoRun>, Vec<NotMeasured>)> {
-    let (servers, not_measured) = servers(&config.drivers, config.progress);
+    let (servers, not_measured) = servers(&config.drivers, Protocol::Echo, config.progress);
     let mut runs = Vec::new();
     for &size in &config.sizes {
         for &connections in &config.connections {
@@ -91,8 +92,13 @@ pub fn run(config: &CompareConfig) -> io::Result<(Vec<EchoRun>, Vec<NotMeasured>
 }
 
 /// The servers of a comparison: ringtide on each of `drivers` that runs here, in order,
-/// then tokio; and the drivers left out (said on stderr as well with `progress`).
-pub fn servers(drivers: &[Driver], progress: bool) -> (Vec<ServerSpec>, Vec<NotMeasured>) {
+/// then tokio, then monoio where it speaks `protocol` (echo only); and the drivers left
+/// out (said on stderr as well with `progress`).
+pub fn servers(
+    drivers: &[Driver],
+    protocol: Protocol,
+    progress: bool,
+) -> (Vec<ServerSpec>, Vec<NotMeasured>) {
     let (ringtide, not_measured) = drivers::check_all(drivers::entries(drivers));
     for skipped in &not_measured {
         if progress {
@@ -109,11 +115,17 @@ pub fn servers(drivers: &[Driver], progress: bool) -> (Vec<ServerSpec>, Vec<NotM
             name: usable.entry.name,
         })
         .collect();
-    servers.push(ServerSpec {
-        runtime: ServerRuntime::Tokio,
-        driver: None,
-        name: ServerRuntime::Tokio.name().to_string(),
-    });
+    let others: &[ServerRuntime] = match protocol {
+        Protocol::Echo => &[ServerRuntime::Tokio, ServerRuntime::Monoio],
+        Protocol::Http => &[ServerRuntime::Tokio],
+    };
+    for &runtime in others {
+        servers.push(ServerSpec {
+            runtime,
+            driver: None,
+            name: runtime.name().to_string(),
+        });
+    }
     (servers, not_measured)
 }
 
@@ -124,7 +136,12 @@ fn measure(
     size: usize,
 ) -> io::Result<EchoRun> {
     let placement = &config.placement;
-    let server = ServerProcess::start(spec, Protocol::Echo, config.workers, placement.server_cpu)?;
+    let options = StartOptions {
+        workers: config.workers,
+        cpu: placement.server_cpu,
+        read_buffer: None,
+    };
+    let server = ServerProcess::start(spec, Protocol::Echo, options)?;
     let load = LoadConfig {
         addr: server.addr(),
         connections,
@@ -133,6 +150,7 @@ fn measure(
         warmup: config.warmup,
         rate: config.rate,
         server_pid: Some(server.pid()),
+        server_io: Some(server.probe()),
         client_cpu: placement.client_cpu,
         client_spin: config.client_spin,
         label: format!("{} ({connections} conns, {size} B)", spec.name),

@@ -35,7 +35,8 @@ use ringtide::net::TcpStream;
 use ringtide::time::{sleep, sleep_until, timeout_at};
 
 use crate::recorder::Collector;
-use crate::sys;
+use crate::server_io::{IoProbe, ServerIo};
+use crate::sys::{self, CpuTimes};
 
 /// Settings of one load run.
 #[derive(Debug, Clone)]
@@ -54,6 +55,8 @@ pub struct LoadConfig {
     pub rate: Option<f64>,
     /// The server's process, for its CPU time.
     pub server_pid: Option<u32>,
+    /// Asks the server for its I/O counters (a server the harness started).
+    pub server_io: Option<IoProbe>,
     /// Pin the client to this CPU.
     pub client_cpu: Option<usize>,
     /// How long the client's worker looks for work before it sleeps
@@ -116,8 +119,11 @@ pub struct LoadResult {
     pub window: Duration,
     /// Failures over the whole run (warm-up included), by kind.
     pub errors: BTreeMap<ErrorKind, u64>,
-    /// CPU seconds the server used over the window (when its process was given).
-    pub server_cpu: Option<f64>,
+    /// CPU time the server used over the window, by mode (when its process was given).
+    pub server_cpu: Option<CpuTimes>,
+    /// What the server's I/O drivers did over the window (a ringtide server the harness
+    /// started; `None` for the others).
+    pub server_io: Option<ServerIo>,
     /// CPU seconds this client process used over the window.
     pub client_cpu: Option<f64>,
     /// Connections whose last attempt to reconnect had failed when the window closed.
@@ -274,6 +280,7 @@ pub fn run(config: &LoadConfig) -> io::Result<LoadResult> {
         window: config.duration,
         errors: BTreeMap::new(),
         server_cpu: measured.server_cpu,
+        server_io: measured.server_io,
         client_cpu: measured.client_cpu,
         connections_down: 0,
     };
@@ -345,10 +352,38 @@ async fn connect_all(addr: SocketAddr, count: usize) -> io::Result<Vec<TcpStream
     }
 }
 
-/// CPU seconds used over the window.
+/// CPU time used, and the server's I/O counters, over the window.
 struct Measured {
-    server_cpu: Option<f64>,
+    server_cpu: Option<CpuTimes>,
+    server_io: Option<ServerIo>,
     client_cpu: Option<f64>,
+}
+
+/// Asks the server for its counters on a thread of its own: a server busy on its CPU
+/// may take a while to answer, and the load must not stall meanwhile.
+fn ask_counters(
+    probe: &Option<IoProbe>,
+) -> Option<std::thread::JoinHandle<io::Result<Option<ServerIo>>>> {
+    let probe = probe.clone()?;
+    Some(std::thread::spawn(move || probe.read()))
+}
+
+/// The answer of [`ask_counters`].
+fn counters_answer(
+    asked: Option<std::thread::JoinHandle<io::Result<Option<ServerIo>>>>,
+) -> io::Result<Option<ServerIo>> {
+    match asked {
+        None => Ok(None),
+        Some(thread) => thread
+            .join()
+            .map_err(|_| io::Error::other("asking the server for its counters panicked"))?
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("asking the server for its I/O counters: {e}"),
+                )
+            }),
+    }
 }
 
 /// Waits out the run, reading CPU times at the window's edges and printing progress.
@@ -366,7 +401,8 @@ async fn watch(
         ),
     );
     sleep_until(window.start).await;
-    let server_before = config.server_pid.map(|pid| sys::cpu_seconds(Some(pid)));
+    let io_before = ask_counters(&config.server_io);
+    let server_before = config.server_pid.map(|pid| sys::cpu_times(Some(pid)));
     let client_before = sys::cpu_seconds(None).ok();
     let mut last = (Instant::now(), collector.wakes());
     while Instant::now() < window.end {
@@ -387,10 +423,10 @@ async fn watch(
     }
     let server_cpu = match (server_before, config.server_pid) {
         (Some(Ok(before)), Some(pid)) => {
-            let after = sys::cpu_seconds(Some(pid)).map_err(|e| {
+            let after = sys::cpu_times(Some(pid)).map_err(|e| {
                 io::Error::new(e.kind(), format!("reading server {pid}'s CPU time: {e}"))
             })?;
-            Some(after - before)
+            Some(after.since(before))
         }
         (Some(Err(e)), Some(pid)) => {
             return Err(io::Error::new(
@@ -404,8 +440,15 @@ async fn watch(
         (Some(before), Some(after)) => Some(after - before),
         _ => None,
     };
+    // The window is over: the connections stop, so waiting here holds nothing up.
+    let io_after = ask_counters(&config.server_io);
+    let server_io = match (counters_answer(io_before)?, counters_answer(io_after)?) {
+        (Some(before), Some(after)) => Some(after.since(before)),
+        _ => None,
+    };
     Ok(Measured {
         server_cpu,
+        server_io,
         client_cpu,
     })
 }
@@ -577,6 +620,7 @@ mod tests {
             window: Duration::from_secs(1),
             errors: errors.iter().copied().collect(),
             server_cpu: None,
+            server_io: None,
             client_cpu: None,
             connections_down,
         }

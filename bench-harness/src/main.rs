@@ -4,8 +4,10 @@
 //!   (on each I/O driver of `--driver`), tokio and the OS floor, side by side (see
 //!   `latency.rs`).
 //! * `ringtide-bench echo`: a load generator for TCP echo servers (see `echo.rs`), and
-//!   with `--compare` the ringtide (on each I/O driver of `--driver`) and tokio echo
-//!   servers under the same loads (see `compare.rs`).
+//!   with `--compare` the ringtide (on each I/O driver of `--driver`), tokio and monoio
+//!   echo servers under the same loads (see `compare.rs`), with ringtide's I/O counters
+//!   per request (see `server_io.rs`); with `--compare --idle N`, their memory per idle
+//!   connection (see `idle.rs`).
 //! * `ringtide-bench http --compare`: the ringtide (on each I/O driver of `--driver`)
 //!   and tokio HTTP servers, one hyper service on both, loaded by wrk and h2load (see
 //!   `http.rs`).
@@ -22,10 +24,13 @@ mod drivers;
 mod echo;
 mod fs_load;
 mod http;
+mod idle;
 mod latency;
 mod recorder;
 mod report;
 mod serve;
+mod serve_monoio;
+mod server_io;
 mod sys;
 
 use std::process::ExitCode;
@@ -55,8 +60,9 @@ enum Command {
     /// (ringtide on each --driver).
     Latency(LatencyArgs),
     /// Load on a TCP echo server: requests/s, round trips, errors, server CPU per
-    /// request; with --compare, the ringtide (on each --driver) and tokio echo servers
-    /// side by side.
+    /// request; with --compare, the ringtide (on each --driver), tokio and monoio echo
+    /// servers side by side, with user and system CPU and ringtide's io_uring enters and
+    /// SQEs per request; with --compare --idle N, their memory per idle connection.
     #[command(after_help = commands::echo::EXIT_STATUS)]
     Echo(EchoArgs),
     /// HTTP load on the ringtide (on each --driver) and tokio servers of one hyper

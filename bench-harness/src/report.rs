@@ -7,8 +7,10 @@
 //! Lateness is recorded in nanoseconds; every report shows it in microseconds.
 
 pub mod echo;
+mod echo_costs;
 mod hgrm;
 pub mod http;
+pub mod idle;
 mod json;
 mod plot;
 mod summary;

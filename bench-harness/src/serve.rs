@@ -1,10 +1,12 @@
 //! The servers that `ringtide-bench echo --compare` and `http --compare` measure, and
 //! the child processes they run in.
 //!
-//! `ringtide-bench serve --runtime ringtide|tokio --protocol echo|http` (hidden) serves
-//! with the same code on either runtime (ringtide on the I/O driver `--driver` names):
+//! `ringtide-bench serve --runtime ringtide|tokio|monoio --protocol echo|http` (hidden)
+//! serves with the same code on each runtime (ringtide on the I/O driver `--driver`
+//! names; monoio, for echo only, on its io_uring driver, see `serve_monoio.rs`):
 //!
-//! * `echo`: one 16 KiB buffer per connection, read, write all of it back, repeat.
+//! * `echo`: one read buffer per connection (16 KiB, or `--read-buffer` on tokio and
+//!   monoio), read, write all of it back, repeat.
 //! * `http`: `ringtide_examples::route` (hello, streamed echo, timer sleep, 404) through
 //!   hyper-util's auto builder (HTTP/1.1 and h2c on one port), on ringtide with
 //!   `ringtide_examples::serve_http`, on tokio with the same builder settings over
@@ -12,13 +14,15 @@
 //!
 //! Both sides set `TCP_NODELAY` on every connection. A server prints the address it
 //! listens on as the first line of stdout, and stops cleanly on SIGTERM or SIGINT, with a
-//! summary on stderr that names the runtime and the driver. Each server runs in its own
+//! summary on stderr that names the runtime and the driver. While it runs it answers
+//! `io` on stdin with its I/O counters (see `server_io.rs`). Each server runs in its own
 //! process so that its CPU time (`/proc/PID/stat`) is its own and nothing of one runtime
 //! lingers into the next.
 
 use std::future::Future;
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::SocketAddr;
+use std::process::ChildStdin;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -29,10 +33,11 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use ringtide::Driver;
 use ringtide_examples::{
-    route, serve, serve_http, HttpOptions, ServeOptions, ServerStats, Shutdown, ECHO_BUFFER,
+    route, serve, serve_http, HttpOptions, ServeOptions, ServerStats, Shutdown,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::server_io::{self, IoProbe};
 use crate::sys;
 
 /// The runtimes a server can run on.
@@ -40,6 +45,8 @@ use crate::sys;
 pub enum ServerRuntime {
     Ringtide,
     Tokio,
+    /// monoio on its io_uring driver (echo only).
+    Monoio,
 }
 
 impl ServerRuntime {
@@ -47,6 +54,7 @@ impl ServerRuntime {
         match self {
             ServerRuntime::Ringtide => "ringtide",
             ServerRuntime::Tokio => "tokio",
+            ServerRuntime::Monoio => "monoio",
         }
     }
 }
@@ -91,6 +99,10 @@ pub struct ServeConfig {
     pub workers: usize,
     /// Pin the whole server (every thread) to this CPU.
     pub cpu: Option<usize>,
+    /// Bytes of each echo connection's read buffer on tokio and monoio (ringtide's
+    /// example server always reads into
+    /// [`ECHO_BUFFER`](ringtide_examples::ECHO_BUFFER)).
+    pub read_buffer: usize,
 }
 
 /// Runs a server until SIGTERM or SIGINT; prints its address on stdout first.
@@ -111,8 +123,14 @@ pub fn run(config: ServeConfig) -> io::Result<()> {
             format!("ringtide {protocol} server on {driver}")
         }
         ServerRuntime::Tokio => {
+            server_io::answer_requests(None)?;
             serve_tokio(config, &shutdown, stats.clone())?;
             format!("tokio {protocol} server")
+        }
+        ServerRuntime::Monoio => {
+            server_io::answer_requests(None)?;
+            crate::serve_monoio::serve(config, &shutdown, stats.clone())?;
+            format!("monoio {protocol} server on io_uring")
         }
     };
     eprintln!("{server}: {}", stats.summary());
@@ -120,7 +138,7 @@ pub fn run(config: ServeConfig) -> io::Result<()> {
 }
 
 /// Tells the parent where the server listens: the first line of stdout.
-fn announce(addr: SocketAddr) -> io::Result<()> {
+pub(crate) fn announce(addr: SocketAddr) -> io::Result<()> {
     let mut stdout = io::stdout().lock();
     writeln!(stdout, "{addr}")?;
     stdout.flush()
@@ -132,13 +150,16 @@ fn serve_ringtide(
     shutdown: &Shutdown,
     stats: Arc<ServerStats>,
 ) -> io::Result<Driver> {
-    let rt = ringtide::Builder::new()
-        .worker_threads(config.workers)
-        // Placement is the harness's, the same for every runtime: the whole process is
-        // pinned (--cpu) or nothing is, as with tokio, whose workers are never pinned.
-        .pin_workers(false)
-        .driver(config.driver)
-        .build()?;
+    let rt = Arc::new(
+        ringtide::Builder::new()
+            .worker_threads(config.workers)
+            // Placement is the harness's, the same for every runtime: the whole process is
+            // pinned (--cpu) or nothing is, as with tokio, whose workers are never pinned.
+            .pin_workers(false)
+            .driver(config.driver)
+            .build()?,
+    );
+    server_io::answer_requests(Some(Arc::downgrade(&rt)))?;
     let listener = ringtide::net::TcpListener::bind(config.addr)?;
     announce(listener.local_addr()?)?;
     let stop = shutdown.clone();
@@ -185,7 +206,7 @@ fn serve_tokio(
                 tokio_accept_loop(listener, &stop, &counters, move |stream| {
                     let stats = stats.clone();
                     async move {
-                        let (bytes, result) = tokio_echo(stream).await;
+                        let (bytes, result) = tokio_echo(stream, config.read_buffer).await;
                         stats.count_end(bytes, result.is_ok());
                     }
                 })
@@ -238,8 +259,8 @@ async fn tokio_accept_loop<F>(
     }
 }
 
-async fn tokio_echo(mut stream: tokio::net::TcpStream) -> (u64, io::Result<()>) {
-    let mut buf = vec![0u8; ECHO_BUFFER];
+async fn tokio_echo(mut stream: tokio::net::TcpStream, buffer: usize) -> (u64, io::Result<()>) {
+    let mut buf = vec![0u8; buffer];
     let mut bytes = 0;
     loop {
         let n = match stream.read(&mut buf).await {
@@ -282,6 +303,18 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct ServerProcess {
     child: Child,
     addr: SocketAddr,
+    probe: IoProbe,
+}
+
+/// How a server process is started, beyond what it serves.
+#[derive(Debug, Clone, Copy)]
+pub struct StartOptions {
+    pub workers: usize,
+    /// Pin the server to this CPU.
+    pub cpu: Option<usize>,
+    /// Read buffer per echo connection on tokio and monoio (`None`:
+    /// [`ECHO_BUFFER`](ringtide_examples::ECHO_BUFFER)).
+    pub read_buffer: Option<usize>,
 }
 
 impl ServerProcess {
@@ -290,9 +323,13 @@ impl ServerProcess {
     pub fn start(
         spec: &ServerSpec,
         protocol: Protocol,
-        workers: usize,
-        cpu: Option<usize>,
+        options: StartOptions,
     ) -> io::Result<ServerProcess> {
+        let StartOptions {
+            workers,
+            cpu,
+            read_buffer,
+        } = options;
         let exe = std::env::current_exe()?;
         let mut command = Command::new(exe);
         command
@@ -306,7 +343,7 @@ impl ServerProcess {
                 "127.0.0.1:0",
             ])
             .args(["--workers", &workers.to_string()])
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         if let Some(driver) = spec.driver {
@@ -315,18 +352,27 @@ impl ServerProcess {
         if let Some(cpu) = cpu {
             command.args(["--cpu", &cpu.to_string()]);
         }
+        if let Some(bytes) = read_buffer {
+            command.args(["--read-buffer", &bytes.to_string()]);
+        }
         let mut child = command.spawn()?;
         let stdout = child.stdout.take().expect("stdout is piped");
+        let stdin: ChildStdin = child.stdin.take().expect("stdin is piped");
         let (tx, rx) = mpsc::channel();
-        // Reads the address line, then drains stdout until the child exits.
+        let (line_tx, line_rx) = mpsc::channel();
+        // Reads the address line, then hands on the other lines (answers to `io`) until
+        // the child exits.
         std::thread::spawn(move || {
             let mut lines = BufReader::new(stdout).lines();
             let _ = tx.send(lines.next());
-            for _ in lines {}
+            for line in lines.map_while(Result::ok) {
+                let _ = line_tx.send(line);
+            }
         });
         let mut server = ServerProcess {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            probe: IoProbe::new(stdin, line_rx),
         };
         let line = match rx.recv_timeout(START_TIMEOUT) {
             Ok(Some(Ok(line))) => line,
@@ -360,6 +406,11 @@ impl ServerProcess {
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Asks the server for its I/O counters.
+    pub fn probe(&self) -> IoProbe {
+        self.probe.clone()
     }
 
     /// Stops the server as [`stop`](Self::stop) does, and warns on stderr if it did not

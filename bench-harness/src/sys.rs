@@ -184,6 +184,37 @@ fn clock_ticks_per_second() -> f64 {
     }
 }
 
+/// Resident set size of process `pid`, in bytes (`/proc/PID/statm`'s second field, in
+/// pages).
+pub fn rss_bytes(pid: u32) -> io::Result<u64> {
+    let path = format!("/proc/{pid}/statm");
+    let statm = std::fs::read_to_string(&path)?;
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|field| field.parse().ok())
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{path} has no resident field"),
+            )
+        })?;
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Ok(pages * u64::try_from(page).unwrap_or(4096))
+}
+
+/// The soft and hard limits on open descriptors of this process.
+pub fn descriptor_limits() -> Option<(u64, u64)> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct it is given.
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0)
+        .then_some((limit.rlim_cur, limit.rlim_max))
+}
+
 /// Raises the soft limit on open descriptors to the hard limit: hundreds of connections
 /// on each side should not fail for want of descriptors. Best effort.
 pub fn raise_descriptor_limit() {
@@ -245,6 +276,15 @@ mod tests {
         .join()
         .unwrap();
         assert_eq!(seen, (vec![first], cpus));
+    }
+
+    #[test]
+    fn this_process_has_a_resident_set_and_a_descriptor_limit() {
+        let rss = rss_bytes(std::process::id()).unwrap();
+        assert!(rss > 0 && rss % 4096 == 0, "{rss}");
+        let (soft, hard) = descriptor_limits().unwrap();
+        assert!(soft <= hard && soft > 0, "{soft} {hard}");
+        assert!(rss_bytes(u32::MAX).is_err());
     }
 
     #[test]

@@ -106,23 +106,43 @@ fn a_fixed_rate_load_sends_about_that_rate() {
 }
 
 #[test]
-fn compare_measures_both_servers_and_their_ratios() {
+fn compare_measures_every_server_and_the_ratios() {
     let (out, report) = short_compare(&[], &[]);
     let (stdout, _) = check(&out);
     assert!(stdout.contains("ringtide / tokio"), "{stdout}");
+    assert!(stdout.contains("server costs per request"), "{stdout}");
     let results = report["results"].as_array().unwrap();
     let servers: Vec<_> = results
         .iter()
         .map(|r| r["server"].as_str().unwrap())
         .collect();
-    assert_eq!(servers, ["ringtide", "tokio"]);
+    assert_eq!(servers, ["ringtide", "tokio", "monoio"]);
     assert!(results[0]["driver"].is_string(), "the driver auto picked");
     assert!(results[1]["driver"].is_null());
     for run in results {
         assert!(run["requests"].as_u64().unwrap() > 0, "{run}");
         assert_eq!(run["errors"], 0, "{run}");
         assert!(run["server_cpu_s"].is_number(), "{run}");
+        // User and system time apart, per request in ns too (either may be 0 ticks in
+        // a run this short).
+        let costs = &run["costs"];
+        for mode in ["user", "system"] {
+            assert!(run[format!("server_{mode}_cpu_s")].is_number(), "{run}");
+            let key = format!("server_{mode}_ns_per_request");
+            assert!(costs[key].as_f64().unwrap() >= 0.0, "{run}");
+        }
     }
+    // Only ringtide reports its I/O counters: every echo is a receive and a send
+    // request, each with a completion. (The server answers for its counters a moment
+    // after the window opens, so a short window counts somewhat fewer than 2 each.)
+    let io = &results[0]["server_io"];
+    let requests = results[0]["requests"].as_u64().unwrap();
+    assert!(io["submitted"].as_u64().unwrap() >= requests, "{io}");
+    assert!(io["completions"].as_u64().unwrap() >= requests, "{io}");
+    assert!(io["enters"].as_u64().unwrap() > 0, "{io}");
+    let enters = results[0]["costs"]["enters_per_request"].as_f64().unwrap();
+    assert!(enters > 0.0 && enters <= 2.0, "{io}");
+    assert!(results[1]["server_io"].is_null() && results[2]["server_io"].is_null());
     assert_eq!(
         report["ratios_ringtide_to_tokio"].as_array().unwrap().len(),
         1
@@ -172,6 +192,7 @@ fn compare_runs_ringtide_on_each_driver_next_to_tokio() {
             ("ringtide-io_uring".to_string(), "io_uring".into()),
             ("ringtide-epoll".to_string(), "epoll".into()),
             ("tokio".to_string(), serde_json::Value::Null),
+            ("monoio".to_string(), serde_json::Value::Null),
         ]
     );
     for run in report["results"].as_array().unwrap() {
@@ -218,8 +239,37 @@ fn compare_reports_a_driver_that_cannot_be_used_and_measures_the_rest() {
         "{stdout}"
     );
     let names: Vec<String> = servers(&report).into_iter().map(|(name, _)| name).collect();
-    assert_eq!(names, ["ringtide-epoll", "tokio"]);
+    assert_eq!(names, ["ringtide-epoll", "tokio", "monoio"]);
     assert_eq!(report["not_measured"][0]["driver"], "io_uring");
+}
+
+#[test]
+fn idle_connections_are_charged_to_each_server() {
+    let dir = scratch("idle");
+    let json = dir.join("idle.json");
+    let out = harness()
+        .args(["echo", "--compare", "--idle", "200", "--quiet", "--json"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    let (stdout, _) = check(&out);
+    assert!(
+        stdout.contains("idle connections: 200 to each server"),
+        "{stdout}"
+    );
+    let report = read_json(&json);
+    let _ = std::fs::remove_dir_all(&dir);
+    let names: Vec<String> = servers(&report).into_iter().map(|(name, _)| name).collect();
+    assert_eq!(names, ["ringtide", "tokio", "monoio"]);
+    let results = report["results"].as_array().unwrap();
+    for run in results {
+        assert_eq!(run["connections"], 200, "{run}");
+        assert!(run["baseline_rss_bytes"].as_u64().unwrap() > 0, "{run}");
+        assert!(run["idle_rss_bytes"].as_u64().unwrap() > 0, "{run}");
+    }
+    // tokio's and monoio's connections read into 4 KiB.
+    assert_eq!(results[1]["read_buffer"], 4096);
+    assert_eq!(results[2]["read_buffer"], 4096);
 }
 
 #[test]

@@ -131,6 +131,8 @@ pub mod hyper {
     pub use crate::compat::hyper::{RingtideExecutor, RingtideTimer};
 }
 #[cfg(not(loom))]
+pub mod metrics;
+#[cfg(not(loom))]
 pub mod net;
 #[cfg(not(loom))]
 mod op;

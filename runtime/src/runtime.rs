@@ -14,6 +14,7 @@ use crate::context;
 use crate::driver::{self, Driver, IoDriver, Selection};
 use crate::error::{SetupError, WorkerResource};
 use crate::handle::Handle;
+use crate::metrics::RuntimeMetrics;
 use crate::scheduler::worker::WorkerCore;
 use crate::scheduler::Shared;
 use crate::task::blocking::{self, BlockingPool};
@@ -457,6 +458,22 @@ impl Runtime {
     /// ```
     pub fn driver(&self) -> Driver {
         self.driver
+    }
+
+    /// The I/O counters of each worker: calls into the kernel, requests handed over,
+    /// completions taken back (see [`RuntimeMetrics`] and [`crate::metrics`]).
+    ///
+    /// ```
+    /// let rt = ringtide::Builder::new().worker_threads(1).build()?;
+    /// let before = rt.metrics().total();
+    /// rt.block_on(ringtide::time::sleep(std::time::Duration::from_millis(2)));
+    /// let slept = rt.metrics().total().since(&before);
+    /// // The worker waited in the kernel for the timer at least once.
+    /// assert!(slept.io_enters >= 1, "{slept:?}");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn metrics(&self) -> RuntimeMetrics {
+        RuntimeMetrics::new(self.driver, self.shared.io_metrics())
     }
 
     /// Under [`Driver::Auto`], why the runtime runs on epoll: the error io_uring's setup

@@ -36,6 +36,14 @@ fn public_types_have_the_expected_auto_traits() {
     send::<ringtide::time::Timeout<ringtide::time::Sleep>>();
     error::<ringtide::time::Elapsed>();
     send::<ringtide::task::YieldNow>();
+
+    // Metrics snapshots travel to whatever thread reports them.
+    send::<ringtide::metrics::RuntimeMetrics>();
+    sync::<ringtide::metrics::RuntimeMetrics>();
+    clone_debug::<ringtide::metrics::RuntimeMetrics>();
+    send::<ringtide::metrics::WorkerMetrics>();
+    sync::<ringtide::metrics::WorkerMetrics>();
+    clone_debug::<ringtide::metrics::WorkerMetrics>();
 }
 
 /// A `JoinHandle` of a `!Send` output must not be `Send`: this is checked by the type

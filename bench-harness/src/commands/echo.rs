@@ -13,6 +13,7 @@ use super::values;
 use super::MAX_WORKERS;
 use crate::compare::{self, CompareConfig, Placement};
 use crate::echo::{self, LoadConfig};
+use crate::idle::{self, IdleConfig};
 use crate::report;
 use crate::report::echo::EchoConfig;
 use crate::sys;
@@ -55,7 +56,7 @@ pub struct EchoArgs {
     /// Pin the load generator to this CPU.
     #[arg(long, value_name = "CPU")]
     client_cpu: Option<usize>,
-    /// Start the ringtide (once per --driver) and the tokio echo servers (child
+    /// Start the ringtide (once per --driver), tokio and monoio echo servers (child
     /// processes, the server pinned to one CPU and the load generator to another) and
     /// measure them under the same loads.
     #[arg(long)]
@@ -73,6 +74,13 @@ pub struct EchoArgs {
     /// measured. (The load generator runs on ringtide's default driver.)
     #[arg(long = "driver", value_delimiter = ',', value_parser = values::DriverName)]
     drivers: Vec<Driver>,
+    /// With --compare: instead of a load, open this many idle connections to each server
+    /// (from 127.0.0.1-127.0.0.4, each after one 128 B echo) and report the server's
+    /// resident memory per connection beyond what it held before. The harness and each
+    /// server need a descriptor per connection: at most the hard limit on open files less
+    /// 100.
+    #[arg(long, value_name = "N", value_parser = values::count(1, MAX_CONNECTIONS))]
+    idle: Option<usize>,
     /// Do not print progress to stderr.
     #[arg(long)]
     quiet: bool,
@@ -97,8 +105,11 @@ printed either way.";
 enum EchoPlan {
     /// Load one server the user started.
     Single(LoadConfig),
-    /// Start ringtide's (once per driver) and tokio's servers and load each in turn.
+    /// Start ringtide's (once per driver), tokio's and monoio's servers and load each in
+    /// turn.
     Compare(CompareConfig),
+    /// Start each server in turn and hold idle connections to it.
+    Idle(IdleConfig),
 }
 
 impl EchoArgs {
@@ -127,6 +138,31 @@ impl EchoArgs {
                 }
             }
             let workers = self.workers.unwrap_or(1);
+            let drivers = super::drivers(&self.drivers)?;
+            let placement = Placement::detect();
+            let config = config(None, Some(workers), placement.note.clone(), &drivers);
+            if let Some(connections) = self.idle {
+                for (given, name) in [
+                    (!self.connections.is_empty(), "--connections"),
+                    (!self.size.is_empty(), "--size"),
+                    (self.rate.is_some(), "--rate"),
+                ] {
+                    if given {
+                        return Err(format!(
+                            "{name} sets a load, and --idle measures idle connections instead"
+                        ));
+                    }
+                }
+                idle::check_fits(connections)?;
+                let plan = IdleConfig {
+                    connections,
+                    workers,
+                    drivers,
+                    placement,
+                    progress: !self.quiet,
+                };
+                return Ok((EchoPlan::Idle(plan), config));
+            }
             let or = |given: &[usize], default: &[usize]| {
                 if given.is_empty() {
                     default.to_vec()
@@ -134,9 +170,6 @@ impl EchoArgs {
                     given.to_vec()
                 }
             };
-            let drivers = super::drivers(&self.drivers)?;
-            let placement = Placement::detect();
-            let config = config(None, Some(workers), placement.note.clone(), &drivers);
             let plan = CompareConfig {
                 workers,
                 drivers,
@@ -150,6 +183,13 @@ impl EchoArgs {
                 progress: !self.quiet,
             };
             return Ok((EchoPlan::Compare(plan), config));
+        }
+        if self.idle.is_some() {
+            return Err(
+                "--idle measures the servers --compare starts, so it goes with --compare \
+                        only"
+                    .into(),
+            );
         }
         if self.workers.is_some() {
             return Err(
@@ -194,6 +234,7 @@ impl EchoArgs {
             warmup: self.warmup,
             rate: self.rate,
             server_pid: self.server_pid,
+            server_io: None,
             client_cpu: self.client_cpu,
             client_spin: self.client_spin,
             label: "server".to_string(),
@@ -204,6 +245,35 @@ impl EchoArgs {
             config(Some(addr.to_string()), None, pinning, &[]),
         ))
     }
+}
+
+/// Runs `echo --compare --idle N` and prints its table (and JSON).
+fn run_idle(args: &EchoArgs, config: &IdleConfig, pinning: &str) -> ExitCode {
+    let (runs, not_measured) = match idle::run(config) {
+        Ok(measured) => measured,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let stdout = std::io::stdout();
+    if let Err(e) = report::idle::print_table(&runs, &not_measured, pinning, &mut stdout.lock()) {
+        eprintln!("error: writing the table: {e}");
+        return ExitCode::FAILURE;
+    }
+    if let Some(path) = &args.json {
+        match report::idle::write_json(path, &runs, &not_measured, pinning) {
+            Ok(()) => eprintln!("wrote JSON: {}", path.display()),
+            Err(e) => {
+                eprintln!("error: writing JSON to {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    if super::any_not_measured(&not_measured) {
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
 }
 
 /// The first address `text` names.
@@ -226,6 +296,9 @@ pub fn run(args: &EchoArgs) -> ExitCode {
         }
     };
     sys::raise_descriptor_limit();
+    if let EchoPlan::Idle(idle) = &plan {
+        return run_idle(args, idle, &config.pinning);
+    }
     let measured = match &plan {
         EchoPlan::Single(load) => echo::run(load).map(|result| {
             let run = report::echo::EchoRun {
@@ -247,13 +320,14 @@ pub fn run(args: &EchoArgs) -> ExitCode {
                     }
                 };
                 eprintln!(
-                    "comparing ringtide{drivers} and tokio echo servers with {} worker(s) each; \
-                     {}",
+                    "comparing ringtide{drivers}, tokio and monoio echo servers with {} \
+                     worker(s) each; {}",
                     compare.workers, config.pinning
                 );
             }
             compare::run(compare)
         }
+        EchoPlan::Idle(_) => unreachable!("measured above"),
     };
     let (runs, not_measured) = match measured {
         Ok(measured) => measured,
@@ -370,6 +444,29 @@ mod tests {
         assert!(
             error(&["--addr", "127.0.0.1:7000", "--driver", "epoll"]).contains("--compare only")
         );
+    }
+
+    #[test]
+    fn idle_goes_with_compare_and_without_a_load() {
+        let (plan, config) = parse(&["--compare", "--idle", "100"]).unwrap();
+        let EchoPlan::Idle(idle) = plan else {
+            panic!("an idle run");
+        };
+        assert_eq!((idle.connections, idle.workers), (100, 1));
+        assert_eq!(idle.drivers, [Driver::Auto]);
+        assert_eq!(config.server_workers, Some(1));
+        assert!(error(&["--addr", "127.0.0.1:7000", "--idle", "10"]).contains("--compare only"));
+        for load in [["--size", "4k"], ["--connections", "5"], ["--rate", "100"]] {
+            let refused = error(&[&["--compare", "--idle", "10"][..], &load[..]].concat());
+            assert!(
+                refused.contains(load[0]) && refused.contains("idle"),
+                "{refused}"
+            );
+        }
+        // More than a process may hold here (where the hard limit is below 50,100).
+        if sys::descriptor_limits().is_some_and(|(_, hard)| hard < 50_100) {
+            assert!(error(&["--compare", "--idle", "50000"]).contains("hard limit"));
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ use super::values;
 use super::MAX_WORKERS;
 use crate::serve::{self, Protocol, ServeConfig, ServerRuntime};
 use crate::sys;
+use ringtide_examples::ECHO_BUFFER;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -32,12 +33,27 @@ pub struct ServeArgs {
     /// Pin the whole server to this CPU.
     #[arg(long)]
     cpu: Option<usize>,
+    /// Bytes of each echo connection's read buffer, on tokio and monoio (ringtide's
+    /// example server reads into 16 KiB) [default: 16 KiB].
+    #[arg(long, value_parser = values::size(1, 16 << 20))]
+    read_buffer: Option<usize>,
 }
 
 /// Runs `ringtide-bench serve`.
 pub fn run(args: &ServeArgs) -> ExitCode {
     if args.driver.is_some() && args.runtime != ServerRuntime::Ringtide {
         eprintln!("error: --driver chooses ringtide's I/O driver, so it goes with --runtime ringtide only");
+        return ExitCode::from(2);
+    }
+    if args.runtime == ServerRuntime::Monoio && args.protocol != Protocol::Echo {
+        eprintln!("error: the monoio server speaks echo only");
+        return ExitCode::from(2);
+    }
+    if args.read_buffer.is_some() && args.runtime == ServerRuntime::Ringtide {
+        eprintln!(
+            "error: --read-buffer sets the tokio and monoio servers' buffer; ringtide's \
+             example server reads into its own"
+        );
         return ExitCode::from(2);
     }
     if let Some(cpu) = args.cpu {
@@ -56,6 +72,7 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         addr: args.addr,
         workers: args.workers,
         cpu: args.cpu,
+        read_buffer: args.read_buffer.unwrap_or(ECHO_BUFFER),
     };
     match serve::run(config) {
         Ok(()) => ExitCode::SUCCESS,

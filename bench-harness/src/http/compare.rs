@@ -22,7 +22,7 @@ use super::parse::ToolReport;
 use super::tools::{self, Load, Tool};
 use crate::compare::{self, Placement};
 use crate::drivers::NotMeasured;
-use crate::serve::{Protocol, ServerProcess, ServerSpec};
+use crate::serve::{Protocol, ServerProcess, ServerSpec, StartOptions};
 use crate::sys::{self, CpuTimes};
 
 /// Settings of a comparison.
@@ -100,7 +100,8 @@ pub fn run(config: &HttpCompareConfig) -> io::Result<Measured> {
             }
         }
     }
-    let (servers, not_measured) = compare::servers(&config.drivers, config.progress);
+    let (servers, not_measured) =
+        compare::servers(&config.drivers, Protocol::Http, config.progress);
     measured.not_measured = not_measured;
     let log = config.h2load_log.then(|| {
         std::env::temp_dir().join(format!("ringtide-bench-h2load-{}.tsv", std::process::id()))
@@ -144,7 +145,12 @@ fn measure(
         load.label(),
         config.runs
     );
-    let server = ServerProcess::start(spec, Protocol::Http, config.workers, placement.server_cpu)?;
+    let options = StartOptions {
+        workers: config.workers,
+        cpu: placement.server_cpu,
+        read_buffer: None,
+    };
+    let server = ServerProcess::start(spec, Protocol::Http, options)?;
     let (addr, pid) = (server.addr(), server.pid());
     let tool_cpu = placement.client_cpu;
     let measured = (|| {

@@ -9,6 +9,7 @@ use std::path::Path;
 use ringtide::Driver;
 use serde::Serialize;
 
+use super::echo_costs::{write_costs, Costs};
 use super::json::write_json_file;
 use super::summary::ratio;
 use super::table::{
@@ -16,6 +17,8 @@ use super::table::{
 };
 use crate::drivers::{NotMeasured, PLAIN_NAME};
 use crate::echo::LoadResult;
+use crate::server_io::ServerIo;
+use crate::sys::CpuTimes;
 
 /// The settings shared by every measurement of one echo command.
 #[derive(Debug, Clone, Serialize)]
@@ -106,8 +109,8 @@ impl EchoFigures {
             mean_us: r.latency.mean() / NS_PER_US,
             errors: r.error_count(),
             bytes_verified: r.bytes_verified,
-            server_cpu_us_per_request: per_request(r.server_cpu),
-            server_cpu_percent: percent(r.server_cpu),
+            server_cpu_us_per_request: per_request(r.server_cpu.map(CpuTimes::total)),
+            server_cpu_percent: percent(r.server_cpu.map(CpuTimes::total)),
             client_cpu_us_per_request: per_request(r.client_cpu),
             client_cpu_percent: percent(r.client_cpu),
         }
@@ -395,6 +398,7 @@ pub fn print_table(
             kinds.join(", ")
         )?;
     }
+    write_costs(out, runs)?;
     let to_tokio = ringtide_to_tokio(runs);
     // Named after their drivers when drivers were chosen: the tables then say which.
     let with_server = runs
@@ -483,7 +487,13 @@ struct JsonRun<'a> {
     window_s: f64,
     errors_by_kind: std::collections::BTreeMap<&'static str, u64>,
     server_cpu_s: Option<f64>,
+    server_user_cpu_s: Option<f64>,
+    server_system_cpu_s: Option<f64>,
     client_cpu_s: Option<f64>,
+    /// The server's I/O counters over the window (ringtide only).
+    server_io: Option<ServerIo>,
+    /// Per request: server user and system CPU (ns) and ringtide's I/O counters.
+    costs: Costs,
 }
 
 /// Writes the settings and every run's figures to `path` as JSON, creating its directory
@@ -520,8 +530,12 @@ pub fn write_json(
                     .iter()
                     .map(|(kind, n)| (kind.name(), *n))
                     .collect(),
-                server_cpu_s: run.result.server_cpu,
+                server_cpu_s: run.result.server_cpu.map(CpuTimes::total),
+                server_user_cpu_s: run.result.server_cpu.map(|c| c.user),
+                server_system_cpu_s: run.result.server_cpu.map(|c| c.system),
                 client_cpu_s: run.result.client_cpu,
+                server_io: run.result.server_io,
+                costs: Costs::of(run),
             })
             .collect(),
         ratios_ringtide_to_tokio: ringtide_to_tokio(runs),
@@ -561,7 +575,16 @@ mod tests {
                 latency,
                 window: Duration::from_secs(2),
                 errors: BTreeMap::new(),
-                server_cpu: Some(cpu),
+                server_cpu: Some(CpuTimes {
+                    user: cpu * 0.25,
+                    system: cpu * 0.75,
+                }),
+                server_io: driver.map(|_| ServerIo {
+                    enters: requests / 2,
+                    submitted: requests * 2,
+                    completions: requests * 2,
+                    syscalls: requests / 2,
+                }),
                 client_cpu: Some(1.0),
                 connections_down: 0,
             },
@@ -619,6 +642,23 @@ mod tests {
         let ratios = ringtide_to_tokio(&runs);
         assert_eq!(ratios.len(), 1);
         assert!((ratios[0].p99.unwrap() - 0.8).abs() < 0.01);
+        // Costs per request: ringtide's CPU 1.2 s (a quarter user) over 300k requests,
+        // and its I/O counters; tokio's CPU only.
+        let costs = |server: &str| -> Vec<String> {
+            let block = &text[text.find("server costs per request").expect(&text)..];
+            let line = block.lines().find(|l| l.starts_with(server)).expect(&text);
+            line.split_whitespace().skip(3).map(String::from).collect()
+        };
+        assert_eq!(
+            costs("ringtide "),
+            ["1000", "3000", "0.50", "2.00", "2.00", "0.50"],
+            "{text}"
+        );
+        assert_eq!(
+            costs("tokio "),
+            ["2500", "7500", "-", "-", "-", "-"],
+            "{text}"
+        );
     }
 
     #[test]

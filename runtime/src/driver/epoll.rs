@@ -68,6 +68,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Waker;
 use std::time::Duration;
 
+use super::counts::IoCounts;
 use super::op::{Completion, Interest, OpRef, Readiness};
 
 /// Epoll data of the worker's eventfd; every other value is a descriptor number.
@@ -169,6 +170,7 @@ pub(crate) struct Poller {
     max_wait: Option<Duration>,
     /// Names the last wait that ended (see [`epoch`](Self::epoch)).
     epoch: Epoch,
+    counts: IoCounts,
 }
 
 /// A moment in one poller's life: the wait it ended last, named by a number no other
@@ -235,6 +237,7 @@ impl Poller {
             woken: Vec::new(),
             max_wait: super::longest_wait(),
             epoch: Epoch::next(),
+            counts: IoCounts::default(),
         })
     }
 
@@ -252,6 +255,11 @@ impl Poller {
     /// own, tells the driver so with [`Readiness::seen_not_ready`].
     pub(crate) fn epoch(&self) -> Epoch {
         self.epoch
+    }
+
+    /// What this driver has counted since it was built.
+    pub(crate) fn counts(&self) -> IoCounts {
+        self.counts
     }
 
     /// Takes what is ready without blocking; no system call when no request waits.
@@ -283,6 +291,7 @@ impl Poller {
     pub(crate) fn submit(&mut self, op: OpRef) -> io::Result<()> {
         // SAFETY: the request was just handed to this driver, on its thread.
         let readiness = unsafe { op.readiness() };
+        self.counts.submitted += 1;
         // The caller found it not ready with no wait ended since: every arrival after
         // that is an edge the next wait reports (or, for a descriptor registered now, is
         // reported by the registration).
@@ -298,6 +307,7 @@ impl Poller {
             _ => seen_not_ready,
         };
         if !known_not_ready {
+            self.counts.syscall();
             // SAFETY: as above; the request is not completed.
             let result = unsafe { op.attempt() };
             if result != -libc::EAGAIN {
@@ -355,6 +365,7 @@ impl Poller {
         if let Some(registration) = self.registrations.get_mut(fd as usize) {
             registration.key = 0;
         }
+        self.counts.syscall();
         // SAFETY: the caller gives up the descriptor.
         unsafe { libc::close(fd) };
     }
@@ -371,16 +382,20 @@ impl Poller {
             return Ok(());
         }
         let events = libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET;
+        self.counts.syscall();
         match add(&self.epoll, readiness.fd, events, readiness.fd as u64) {
             // Still registered under an earlier descriptor of that number that is open
             // elsewhere (a duplicate): take the registration over.
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => ctl(
-                &self.epoll,
-                libc::EPOLL_CTL_MOD,
-                readiness.fd,
-                events,
-                readiness.fd as u64,
-            )?,
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                self.counts.syscall();
+                ctl(
+                    &self.epoll,
+                    libc::EPOLL_CTL_MOD,
+                    readiness.fd,
+                    events,
+                    readiness.fd as u64,
+                )?
+            }
             result => result?,
         }
         *registration = Registration {
@@ -399,6 +414,7 @@ impl Poller {
         self.events.clear();
         let capacity = self.events.capacity() as libc::c_int;
         let events = self.events.as_mut_ptr();
+        self.counts.enter();
         let n = match &self.timer {
             Timer::Pwait2 => {
                 let spec = timeout.map(timespec);
@@ -423,6 +439,7 @@ impl Poller {
                 let wait_ms = match timeout {
                     Some(d) if d.is_zero() => 0,
                     Some(d) => {
+                        self.counts.syscall();
                         arm_timerfd(timerfd, d)?;
                         -1
                     }
@@ -483,6 +500,7 @@ impl Poller {
             } else if op.wait_only() {
                 0 // ready, and it takes nothing: the next one goes on too
             } else {
+                self.counts.syscall();
                 // SAFETY: the request is on this driver's list, so not completed.
                 unsafe { op.attempt() }
             };
@@ -507,6 +525,7 @@ impl Poller {
     }
 
     fn complete(&mut self, op: OpRef, result: i32) {
+        self.counts.completions += 1;
         if let Some(waker) = op.complete(Completion { result, flags: 0 }) {
             self.woken.push(waker);
         }

@@ -12,6 +12,7 @@
 //! the drivers and calls them, and the future that routes a request to a worker's driver
 //! lives above ([`crate::op`]).
 
+mod counts;
 pub(crate) mod epoll;
 pub(crate) mod op;
 pub(crate) mod op_state;
@@ -24,6 +25,7 @@ use std::os::fd::{OwnedFd, RawFd};
 use std::task::Waker;
 use std::time::Duration;
 
+pub(crate) use counts::IoCounts;
 use op::OpRef;
 
 /// Which I/O driver a runtime uses; set with
@@ -175,6 +177,15 @@ impl IoDriver {
         }
     }
 
+    /// What the driver has counted since it was built (system calls, requests,
+    /// completions).
+    pub(crate) fn counts(&self) -> IoCounts {
+        match self {
+            IoDriver::Uring(ring) => ring.counts(),
+            IoDriver::Epoll(poller) => poller.counts(),
+        }
+    }
+
     /// How the driver was set up, for `Runtime`'s `Debug` output.
     pub(crate) fn description(&self) -> String {
         match self {
@@ -191,13 +202,27 @@ impl IoDriver {
         }
     }
 
-    /// As [`poll`](Self::poll) where that makes no system call beyond submitting what is
-    /// queued (a ring's completions are in shared memory); nothing on epoll, which can only
-    /// be asked with a system call: for a worker about to park, whose park asks anyway.
+    /// As [`poll`](Self::poll) without any system call: takes the completions a ring
+    /// already has in its (shared memory) completion queue, and nothing on epoll, which
+    /// can only be asked with a system call. For a worker about to park, whose park asks
+    /// anyway, and submits what is queued in the same call.
     pub(crate) fn poll_if_free(&mut self) -> io::Result<()> {
         match self {
+            IoDriver::Uring(ring) => {
+                ring.reap_ready();
+                Ok(())
+            }
+            IoDriver::Epoll(_) => Ok(()),
+        }
+    }
+
+    /// Hands the kernel what is queued (a ring's submission queue, and the completions
+    /// it defers until asked), for a worker that will not park this round; nothing on
+    /// epoll, which starts each request as it is submitted.
+    pub(crate) fn submit_queued(&mut self) -> io::Result<()> {
+        match self {
             IoDriver::Uring(ring) => ring.poll(),
-            IoDriver::Epoll(poller) => poller.poll(),
+            IoDriver::Epoll(_) => Ok(()),
         }
     }
 

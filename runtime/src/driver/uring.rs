@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use io_uring::{opcode, squeue, types, IoUring, Probe};
 
+use super::counts::IoCounts;
 use super::op::{Completion, OpRef};
 use super::op_table::OpTable;
 use crate::error::SetupError;
@@ -141,6 +142,7 @@ pub(crate) struct Ring {
     /// Wakers of operations that completed, for the worker to wake once the driver is
     /// no longer borrowed (a woken future may submit or cancel operations).
     woken: Vec<Waker>,
+    counts: IoCounts,
 }
 
 /// Checks that this process can use io_uring as ringtide needs it: a ring of `entries`
@@ -227,11 +229,17 @@ impl Ring {
             max_wait: super::longest_wait(),
             ops: OpTable::new(),
             woken: Vec::new(),
+            counts: IoCounts::default(),
         })
     }
 
     pub(crate) fn features(&self) -> Features {
         self.features
+    }
+
+    /// What this ring has counted since it was built.
+    pub(crate) fn counts(&self) -> IoCounts {
+        self.counts
     }
 
     /// Submits what is queued and reaps what has completed, without blocking. Makes no
@@ -248,6 +256,12 @@ impl Ring {
         }
         self.reap();
         Ok(())
+    }
+
+    /// Takes the completions already in the completion queue, with no system call
+    /// (unless the queue overflowed, which only a call can flush).
+    pub(crate) fn reap_ready(&mut self) {
+        self.reap();
     }
 
     /// Wakers of operations completed since the last call.
@@ -278,6 +292,7 @@ impl Ring {
     /// Runs an operation whose opcode the kernel lacks: tries it now, and waits for its
     /// descriptor's readiness if that finds it not ready.
     fn submit_by_readiness(&mut self, op: OpRef) -> io::Result<()> {
+        self.counts.syscall();
         // SAFETY: the operation was just handed to this ring, on the ring's thread.
         let result = unsafe { op.attempt() };
         if result == -libc::EAGAIN {
@@ -329,6 +344,7 @@ impl Ring {
     /// Closes a descriptor through the ring.
     pub(crate) fn close(&mut self, fd: RawFd) -> io::Result<()> {
         if !self.features.supports(opcode::Close::CODE) {
+            self.counts.syscall();
             // SAFETY: the caller gives up the descriptor.
             unsafe { libc::close(fd) };
             return Ok(());
@@ -352,6 +368,7 @@ impl Ring {
             Some(d) if self.features.ext_arg => {
                 let ts = types::Timespec::from(d);
                 let args = types::SubmitArgs::new().timespec(&ts);
+                self.counts.enter();
                 match self.ring.submitter().submit_with_args(1, &args) {
                     Ok(_) => {}
                     Err(e) if is_transient(&e) => {}
@@ -372,6 +389,7 @@ impl Ring {
     /// deferred completions.
     fn enter_getevents(&mut self) -> io::Result<()> {
         let to_submit = self.ring.submission().len() as u32;
+        self.counts.enter();
         // SAFETY: no argument pointer is passed.
         let result = unsafe {
             self.ring.submitter().enter::<libc::sigset_t>(
@@ -390,6 +408,7 @@ impl Ring {
 
     /// `io_uring_enter` that tolerates interruption and a full completion queue.
     fn enter(&mut self, want: usize) -> io::Result<()> {
+        self.counts.enter();
         match self.ring.submit_and_wait(want) {
             Ok(_) => Ok(()),
             Err(e) if is_transient(&e) => Ok(()),
@@ -408,6 +427,7 @@ impl Ring {
             // SAFETY: the caller guarantees the entry's buffers outlive its completion.
             if unsafe { self.ring.submission().push(sqe) }.is_ok() {
                 self.in_flight += 1;
+                self.counts.submitted += 1;
                 return Ok(());
             }
             self.enter(0)?;
@@ -468,6 +488,7 @@ impl Ring {
             for cqe in &mut cq {
                 drained_any = true;
                 self.in_flight -= 1;
+                self.counts.completions += 1;
                 match cqe.user_data() {
                     EVENTFD_TOKEN => {
                         self.eventfd_armed = false;
@@ -506,6 +527,7 @@ impl Ring {
                             completion.result = if op.is_dropped() {
                                 -libc::ECANCELED
                             } else {
+                                self.counts.syscall();
                                 // SAFETY: the operation is with this ring, not completed.
                                 unsafe { op.attempt() }
                             };
@@ -577,6 +599,7 @@ impl Drop for Ring {
             let _ = if self.features.ext_arg {
                 let ts = types::Timespec::from(Duration::from_millis(100));
                 let args = types::SubmitArgs::new().timespec(&ts);
+                self.counts.enter();
                 self.ring.submitter().submit_with_args(1, &args).map(drop)
             } else {
                 self.enter(1)

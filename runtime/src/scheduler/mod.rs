@@ -34,6 +34,7 @@ use crossbeam_deque::{Injector, Steal, Stealer};
 use crate::block_on::BlockOnThreads;
 use crate::context::{self, Current};
 use crate::driver::{self, op::Completion, op::OpRef};
+use crate::metrics::{PublishedCounts, WorkerMetrics};
 use crate::task::blocking::{self, BlockingPool};
 use crate::task::pool::RemotePool;
 use crate::task::{Runnable, ANY_WORKER, BLOCKING};
@@ -87,6 +88,8 @@ pub(crate) struct WorkerShared {
     pub(crate) timers: Arc<TimerShard>,
     /// Where other threads return the task memory this worker handed out.
     pub(crate) pool: RemotePool,
+    /// The driver's counters as this worker last published them.
+    pub(crate) io_counts: PublishedCounts,
 }
 
 /// What other threads hand to one particular worker.
@@ -177,6 +180,7 @@ impl Shared {
                     inbox_pending: AtomicBool::new(false),
                     timers: TimerShard::new(),
                     pool: RemotePool::new(),
+                    io_counts: PublishedCounts::default(),
                 })
             })
             .collect();
@@ -194,6 +198,11 @@ impl Shared {
             block_on_threads: BlockOnThreads::default(),
             ring_opcodes,
         }
+    }
+
+    /// Each worker's I/O counters as it last published them.
+    pub(crate) fn io_metrics(&self) -> Vec<WorkerMetrics> {
+        self.workers.iter().map(|w| w.io_counts.read()).collect()
     }
 
     #[inline]

@@ -14,6 +14,26 @@
 //! 4. Park in the ring until the nearest timer deadline, a completion, or a notification
 //!    (the protocol is in [`park`](super::park)).
 //!
+//! # One call into the kernel per round
+//!
+//! A round is one pass from step 2 to the next: the worker ran out of local work (or
+//! reached a maintenance pass). The requests its tasks queued meanwhile reach the kernel
+//! in one `io_uring_enter` per round, whichever way the round ends:
+//!
+//! * Parking: step 2 only takes what the completion queue already holds (shared memory,
+//!   no system call), and the park's wait submits the queued requests in the same call
+//!   (a wait returns at once when completions are already there).
+//! * Not parking (step 2 found work, or a steal did): the queued requests are submitted,
+//!   without waiting, before the next task runs.
+//! * A maintenance pass (every [`MAINTENANCE_INTERVAL`] tasks of a long local queue)
+//!   submits and collects without waiting.
+//!
+//! Spinning before parking (`Builder::spin_before_park`) is a round per pass of the spin,
+//! each entering only when it has something to submit or collect. Making room in a full
+//! submission queue and flushing an overflowed completion queue also enter. The driver
+//! counts every enter (see [`crate::metrics`]); the worker publishes the counts once per
+//! maintenance pass and after each park.
+//!
 //! # Shutdown
 //!
 //! Once the runtime is shutting down every task is woken and cancels itself at its next
@@ -308,9 +328,11 @@ impl WorkerCore {
             // Out of local work: what the driver has is taken by the park below if no
             // other work turns up first (or by the next pass of `next_local`).
             if self.maintain_with(DriverPoll::IfFree) {
+                self.submit_queued();
                 continue;
             }
             if let Some(task) = self.steal(1) {
+                self.submit_queued();
                 self.stealing.set(true);
                 self.run_task(task);
                 continue;
@@ -320,6 +342,7 @@ impl WorkerCore {
             // a wake-up syscall, and it picks the next batch up without a context switch.
             if self.stealing.replace(false) {
                 if let Some(task) = self.steal(STEAL_SPINS) {
+                    self.submit_queued();
                     self.stealing.set(true);
                     self.run_task(task);
                     continue;
@@ -358,6 +381,21 @@ impl WorkerCore {
             }
             std::hint::spin_loop();
         }
+    }
+
+    /// Hands the kernel what this round's tasks queued, for a round that does not park
+    /// (see "One call into the kernel per round").
+    fn submit_queued(&self) {
+        if let Err(e) = self.driver.borrow_mut().submit_queued() {
+            fatal_ring_error(e);
+        }
+        self.wake_completions();
+    }
+
+    /// Copies the driver's counters where [`crate::Runtime::metrics`] reads them.
+    fn publish_counts(&self) {
+        let counts = self.driver.borrow().counts();
+        self.shared.workers[self.index].io_counts.publish(counts);
     }
 
     fn run_task(&self, task: Runnable) {
@@ -416,6 +454,7 @@ impl WorkerCore {
         if let Err(e) = polled {
             fatal_ring_error(e);
         }
+        self.publish_counts();
         self.wake_completions();
         more_timers || !self.local.is_empty() || !self.local_tasks.borrow().is_empty()
     }
@@ -633,6 +672,7 @@ impl WorkerCore {
         }
         shared.idle.end_park();
         worker.park.end_park();
+        self.publish_counts();
         self.wake_completions();
     }
 
@@ -659,6 +699,7 @@ impl WorkerCore {
         };
         // Last cancellations from other threads; the ring cancels the rest when dropped.
         self.handle_ring_msgs(msgs);
+        self.publish_counts();
         worker.timers.close();
         drop(leftovers);
         self.drop_queued(false);
@@ -701,7 +742,8 @@ impl WorkerCore {
 enum DriverPoll {
     Always,
     /// Only where that costs no system call (a ring's completion queue is shared
-    /// memory; epoll must be asked): for a worker about to park, whose park asks anyway.
+    /// memory; epoll must be asked): for a worker about to park, whose park asks anyway
+    /// (see "One call into the kernel per round").
     IfFree,
 }
 
