@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use ringtide::net::{TcpListener, TcpStream};
-use support::recv::{echo_bytes, multishot_expected, run_echo};
+use support::recv::{connected_pair, echo_bytes, multishot_expected, run_echo};
 use support::{env_usize, raise_nofile, runtimes_on_each_driver};
 
 /// Held by the tests that open thousands of descriptors.
@@ -67,11 +67,7 @@ fn a_dry_buffer_ring_loses_no_data_and_does_not_hang() {
         let sent = support::pattern(3, TOTAL);
         let expected = sent.clone();
         let (received, ring, pooled) = rt.block_on(async move {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            let client = TcpStream::connect(listener.local_addr().unwrap())
-                .await
-                .unwrap();
-            let (server, _) = listener.accept().await.unwrap();
+            let (client, server) = connected_pair().await;
             let writer = ringtide::spawn(async move {
                 let (result, _) = client.write_all(sent).await;
                 result.unwrap();
@@ -148,11 +144,15 @@ fn an_accept_storm_through_incoming_takes_every_connection_once() {
             let streams = ringtide::time::timeout(Duration::from_secs(120), accept_all)
                 .await
                 .expect("accept storm not done in time");
+            let accepted: Vec<_> = streams.iter().map(|s| s.peer_addr().unwrap()).collect();
             let mut clients = Vec::with_capacity(conns);
             for connect in connects {
-                clients.push(connect.await.unwrap().unwrap().local_addr().unwrap());
+                let client = connect.await.unwrap().unwrap();
+                clients.push(client.local_addr().unwrap());
+                // A reset leaves no TIME_WAIT socket holding an ephemeral port.
+                client.set_linger(Some(Duration::ZERO)).unwrap();
             }
-            let accepted: Vec<_> = streams.iter().map(|s| s.peer_addr().unwrap()).collect();
+            drop(streams);
             (clients, accepted)
         });
         clients.sort();
@@ -172,11 +172,7 @@ fn an_accept_storm_through_incoming_takes_every_connection_once() {
 fn a_receive_stream_ends_at_end_of_stream_and_stays_ended() {
     for rt in runtimes_on_each_driver() {
         rt.block_on(async {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            let client = TcpStream::connect(listener.local_addr().unwrap())
-                .await
-                .unwrap();
-            let (server, _) = listener.accept().await.unwrap();
+            let (client, server) = connected_pair().await;
             client.write_all(&b"before"[..]).await.0.unwrap();
             drop(client);
             let mut stream = server.recv_stream();
@@ -196,11 +192,7 @@ fn a_receive_stream_ends_at_end_of_stream_and_stays_ended() {
 fn received_buffers_may_outlive_their_runtime_and_thread() {
     for rt in runtimes_on_each_driver() {
         let bufs = rt.block_on(async {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            let client = TcpStream::connect(listener.local_addr().unwrap())
-                .await
-                .unwrap();
-            let (server, _) = listener.accept().await.unwrap();
+            let (client, server) = connected_pair().await;
             let mut stream = server.recv_stream();
             let mut bufs = Vec::new();
             for i in 0..8u8 {

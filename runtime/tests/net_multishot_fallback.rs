@@ -8,8 +8,7 @@ mod support;
 use std::sync::Once;
 use std::time::Duration;
 
-use ringtide::net::{TcpListener, TcpStream};
-use support::recv::{echo_bytes, run_echo};
+use support::recv::{connected_pair, echo_bytes, run_echo};
 use support::{env_usize, raise_nofile};
 
 /// An io_uring runtime without the multishot variants. Every test of this binary runs
@@ -47,11 +46,7 @@ fn echo_through_one_shot_receives_and_accepts_is_byte_exact() {
 fn a_one_shot_receive_stream_loses_nothing_to_a_dropped_next() {
     let rt = runtime_without_multishot();
     rt.block_on(async {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (server, _) = listener.accept().await.unwrap();
+        let (client, server) = connected_pair().await;
         let mut stream = server.recv_stream();
         // Waiting for readiness: a dropped `next` takes nothing from the socket.
         let idle = ringtide::time::timeout(Duration::from_millis(2), stream.next()).await;

@@ -32,6 +32,11 @@ pub struct ServeArgs {
     /// Pin the whole server to this CPU.
     #[arg(long)]
     cpu: Option<usize>,
+    /// With --runtime ringtide and --protocol echo: how the echo receives, into one
+    /// owned buffer per connection, or through `TcpStream::recv_stream` (multishot
+    /// receive into provided buffers on io_uring 6.0+, one-shot elsewhere).
+    #[arg(long, value_enum, default_value_t = serve::Recv::Owned)]
+    recv: serve::Recv,
 }
 
 /// Runs `ringtide-bench serve`.
@@ -56,6 +61,7 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         addr: args.addr,
         workers: args.workers,
         cpu: args.cpu,
+        recv: args.recv,
     };
     match serve::run(config) {
         Ok(()) => ExitCode::SUCCESS,

@@ -39,7 +39,7 @@ use io_uring::squeue;
 
 use super::buf_ring::RingBuf;
 use super::op::{Completion, Header, OpRef, Readiness, VTable};
-use super::op_state::{Dropped, OpState};
+use super::op_state::Dropped;
 use super::uring::Features;
 
 /// One completion of a multishot request, with the provided buffer it filled, if any.
@@ -218,13 +218,7 @@ impl<T: MultishotOperation> MultiCell<T> {
     pub(crate) fn new(data: T) -> MultiCell<T> {
         MultiCell {
             inner: Arc::new(MultiInner {
-                header: Header {
-                    vtable: &MultiInner::<T>::VTABLE,
-                    state: OpState::new(),
-                    completion: Default::default(),
-                    slot: std::cell::UnsafeCell::new(usize::MAX),
-                    submit_at_once: false,
-                },
+                header: Header::new(&MultiInner::<T>::VTABLE, false),
                 data,
                 queue: Mutex::new(ShotQueue::default()),
             }),
@@ -233,10 +227,9 @@ impl<T: MultishotOperation> MultiCell<T> {
 
     /// A counted reference to the request, for a driver or a message to one.
     pub(crate) fn op_ref(&self) -> OpRef {
-        let ptr = Arc::into_raw(self.inner.clone()) as *mut Header;
-        // SAFETY: `Arc::into_raw` is never null; `Header` is the first field of the
-        // `repr(C)` allocation.
-        OpRef(unsafe { NonNull::new_unchecked(ptr) })
+        // SAFETY: `MultiInner` is `repr(C)` with the header first, and its vtable is
+        // `MultiInner::<T>`'s.
+        unsafe { OpRef::from_arc(self.inner.clone()) }
     }
 
     /// Marks the request as handed to a driver and returns the reference to hand over.

@@ -169,6 +169,19 @@ pub(super) struct Header {
 /// How a multishot request records one completion (see [`VTable::shot`]).
 pub(super) type DeliverFn = unsafe fn(NonNull<Header>, Shot, bool) -> Option<Waker>;
 
+impl Header {
+    /// The header of a request not yet submitted, whose allocation `vtable` serves.
+    pub(super) fn new(vtable: &'static VTable, submit_at_once: bool) -> Header {
+        Header {
+            vtable,
+            state: OpState::new(),
+            completion: UnsafeCell::new(Completion::default()),
+            slot: UnsafeCell::new(usize::MAX),
+            submit_at_once,
+        }
+    }
+}
+
 pub(super) struct VTable {
     pub(super) opcode: u8,
     pub(super) wait_only: bool,
@@ -311,12 +324,25 @@ impl<T: Operation> OpInner<T> {
 }
 
 /// A counted, type-erased reference to an operation, held by rings and messages.
-pub(crate) struct OpRef(pub(super) NonNull<Header>);
+pub(crate) struct OpRef(NonNull<Header>);
 
 // SAFETY: an `OpRef` is an `Arc` of a `Send + Sync` allocation (see `OpInner`).
 unsafe impl Send for OpRef {}
 
 impl OpRef {
+    /// Turns a counted reference to a request's allocation into an `OpRef`.
+    ///
+    /// # Safety
+    ///
+    /// `A` must be `repr(C)` with a [`Header`] as its first field, whose vtable's
+    /// functions are those of `A`.
+    pub(super) unsafe fn from_arc<A>(arc: Arc<A>) -> OpRef {
+        let ptr = Arc::into_raw(arc) as *mut Header;
+        // SAFETY: `Arc::into_raw` is never null; the caller guarantees the header is
+        // the allocation's first field.
+        OpRef(unsafe { NonNull::new_unchecked(ptr) })
+    }
+
     fn header(&self) -> &Header {
         // SAFETY: a counted reference keeps the allocation alive.
         unsafe { self.0.as_ref() }
@@ -486,13 +512,7 @@ impl<T: Operation> OpCell<T> {
     pub(crate) fn new(data: T) -> OpCell<T> {
         OpCell {
             inner: Arc::new(OpInner {
-                header: Header {
-                    vtable: &OpInner::<T>::VTABLE,
-                    state: OpState::new(),
-                    completion: UnsafeCell::new(Completion::default()),
-                    slot: UnsafeCell::new(usize::MAX),
-                    submit_at_once: data.submit_at_once(),
-                },
+                header: Header::new(&OpInner::<T>::VTABLE, data.submit_at_once()),
                 data: UnsafeCell::new(Some(data)),
             }),
         }
@@ -500,10 +520,9 @@ impl<T: Operation> OpCell<T> {
 
     /// A counted reference to the request, for a driver or a message to one.
     pub(crate) fn op_ref(&self) -> OpRef {
-        let ptr = Arc::into_raw(self.inner.clone()) as *mut Header;
-        // SAFETY: `Arc::into_raw` is never null; `Header` is the first field of the
-        // `repr(C)` allocation.
-        OpRef(unsafe { NonNull::new_unchecked(ptr) })
+        // SAFETY: `OpInner` is `repr(C)` with the header first, and its vtable is
+        // `OpInner::<T>`'s.
+        unsafe { OpRef::from_arc(self.inner.clone()) }
     }
 
     /// Marks the request as handed to a driver and returns the reference to hand over.

@@ -5,7 +5,7 @@
 //! # Why `accept()` stays one-shot
 //!
 //! A multishot accept takes every connection the kernel queues, whether or not anyone
-//! waits for one. Armed behind [`TcpListener::accept`], it would have to stay armed
+//! waits for one. Armed behind [`TcpListener::accept`](super::TcpListener::accept), it would have to stay armed
 //! between calls to be worth anything, pulling connections out of the kernel's backlog
 //! into the listener while nobody accepts: they would wait where neither another worker
 //! nor the kernel's `SO_REUSEPORT` balancing could reach them, and be lost with the
@@ -43,12 +43,7 @@ impl MultishotOperation for AcceptMulti {
     }
 
     fn readiness(&self) -> Readiness {
-        Readiness {
-            fd: self.fd.raw(),
-            key: self.fd.key(),
-            interest: Interest::Read,
-            seen_not_ready: None,
-        }
+        super::ops::readiness(&self.fd, Interest::Read)
     }
 
     fn runs_on(features: &Features) -> bool {

@@ -62,12 +62,7 @@ impl MultishotOperation for RecvMulti {
     }
 
     fn readiness(&self) -> Readiness {
-        Readiness {
-            fd: self.fd.raw(),
-            key: self.fd.key(),
-            interest: Interest::Read,
-            seen_not_ready: None,
-        }
+        super::ops::readiness(&self.fd, Interest::Read)
     }
 
     fn runs_on(features: &Features) -> bool {
@@ -290,8 +285,7 @@ fn recv_settings() -> (bool, usize) {
 /// On io_uring (kernel 6.0+) one multishot receive stays armed while the stream lives
 /// and serves every message; elsewhere each [`next`](RecvStream::next) waits for
 /// readiness and receives once. Either way a connection waiting for data holds no
-/// buffer. See the [module docs](self) of `recv_stream` in the source for the protocol;
-/// what users see:
+/// buffer. What users see:
 ///
 /// * Each `next` returns the bytes that arrived next, in order (a TCP stream has no
 ///   message boundaries: one `RecvBuf` may hold part of a write, or several), at most
@@ -396,18 +390,19 @@ impl RecvStream {
                 }
                 Some(Ok(shot)) => shot,
             };
-            if !io_uring::cqueue::more(shot.completion.flags) {
+            let more = io_uring::cqueue::more(shot.completion.flags);
+            if !more {
                 self.armed = None;
             }
-            if let Some(ready) = self.take_shot(shot) {
+            if let Some(ready) = self.take_shot(shot, more) {
                 return Poll::Ready(ready);
             }
         }
     }
 
     /// What one completion of the multishot receive means for the caller; `None` to go
-    /// on receiving.
-    fn take_shot(&mut self, shot: Shot) -> Option<Option<io::Result<RecvBuf>>> {
+    /// on receiving. `more`: the request is still armed.
+    fn take_shot(&mut self, shot: Shot, more: bool) -> Option<Option<io::Result<RecvBuf>>> {
         match (shot.completion.result, shot.buf) {
             (n, Some(buf)) if n > 0 => {
                 self.received = true;
@@ -425,9 +420,10 @@ impl RecvStream {
             (e, _) if e == -libc::ENOBUFS || e == -libc::EAGAIN => {
                 // Nothing was taken from the socket: receive once without the ring,
                 // then re-arm. (EAGAIN: a non-blocking socket; make it blocking again
-                // so that the next request waits in the kernel.)
+                // so that the next request waits in the kernel.) Never beside an armed
+                // request, which could take later bytes first.
                 self.fd.restore_blocking();
-                self.one_shot_next = true;
+                self.one_shot_next = !more;
                 None
             }
             (e, _) if e == -libc::EOPNOTSUPP || (e == -libc::EINVAL && !self.received) => {

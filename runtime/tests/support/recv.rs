@@ -74,6 +74,10 @@ pub async fn echo_lent(stream: TcpStream) -> std::io::Result<Received> {
         let (result, _) = stream.write_all(buf).await;
         result?;
     }
+    // Closed with a reset once the client has shut its side down: neither end keeps a
+    // TIME_WAIT socket, so thousands of connections per test do not use up the
+    // ephemeral ports of the other tests that run within the minute.
+    stream.set_linger(Some(Duration::ZERO))?;
     Ok(received)
 }
 
@@ -100,7 +104,8 @@ pub async fn echo_client(addr: SocketAddr, conn: usize, messages: usize) -> std:
             got += n;
         }
     }
-    Ok(())
+    // The server sees the end of stream, and resets the connection (see `echo_lent`).
+    stream.shutdown(std::net::Shutdown::Write)
 }
 
 /// `conns` connections, each sending `messages` messages to an echo server that takes
@@ -144,6 +149,16 @@ pub fn run_echo(
             .await
             .unwrap_or_else(|_| panic!("{conns} echoes not done after {limit:?}"))
     })
+}
+
+/// A connection on loopback: `(client, server)`.
+pub async fn connected_pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (server, _) = listener.accept().await.unwrap();
+    (client, server)
 }
 
 /// Bytes the echo of `conns` connections with `messages` messages each carries one way.
