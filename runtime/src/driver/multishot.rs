@@ -284,3 +284,109 @@ impl<T: MultishotOperation> std::fmt::Debug for MultiCell<T> {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::{Poll, Wake, Waker};
+
+    use io_uring::{opcode, squeue};
+
+    use super::{MultiCell, MultishotOperation, Shot};
+    use crate::driver::op::{Completion, Interest, Readiness};
+    use crate::driver::uring::Features;
+
+    /// A request that counts the completions released for want of a future.
+    struct Counted(Arc<AtomicUsize>);
+
+    impl MultishotOperation for Counted {
+        const OPCODE: u8 = opcode::Nop::CODE;
+
+        fn sqe(&self, _: &Features) -> squeue::Entry {
+            opcode::Nop::new().build()
+        }
+
+        fn readiness(&self) -> Readiness {
+            Readiness {
+                fd: -1,
+                key: 0,
+                interest: Interest::Read,
+                seen_not_ready: None,
+            }
+        }
+
+        fn runs_on(_: &Features) -> bool {
+            true
+        }
+
+        fn orphaned(&self, _: &Shot) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    struct Wakes(AtomicUsize);
+
+    impl Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn shot(result: i32) -> Shot {
+        Shot {
+            completion: Completion { result, flags: 0 },
+            buf: None,
+        }
+    }
+
+    fn result(poll: Poll<Option<Shot>>) -> Option<i32> {
+        match poll {
+            Poll::Ready(shot) => shot.map(|s| s.completion.result),
+            Poll::Pending => panic!("nothing queued"),
+        }
+    }
+
+    #[test]
+    fn completions_are_taken_in_order_and_each_wakes_the_registered_future() {
+        let orphans = Arc::new(AtomicUsize::new(0));
+        let mut cell = MultiCell::new(Counted(orphans.clone()));
+        let wakes = Arc::new(Wakes(AtomicUsize::new(0)));
+        let waker = Waker::from(wakes.clone());
+        let ring = cell.submit();
+        assert!(cell.poll_next(&waker).is_pending());
+        for (n, more) in [(1, true), (2, true), (3, false)] {
+            if let Some(w) = ring.deliver(shot(n), more) {
+                w.wake();
+            }
+        }
+        drop(ring);
+        // Registered once: the first completion took the waker.
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
+        assert_eq!(result(cell.poll_next(&waker)), Some(1));
+        assert_eq!(result(cell.poll_next(&waker)), Some(2));
+        assert_eq!(result(cell.poll_next(&waker)), Some(3));
+        assert_eq!(result(cell.poll_next(&waker)), None);
+        assert!(!cell.abandon(), "a finished request needs no cancel");
+        assert_eq!(orphans.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn an_abandoned_request_releases_queued_and_later_completions() {
+        let orphans = Arc::new(AtomicUsize::new(0));
+        let mut cell = MultiCell::new(Counted(orphans.clone()));
+        let ring = cell.submit();
+        assert!(ring.deliver(shot(10), true).is_none());
+        assert!(ring.deliver(shot(11), true).is_none());
+        assert!(cell.abandon(), "still armed: its ring must cancel it");
+        assert_eq!(orphans.load(Ordering::SeqCst), 2, "the queued ones");
+        assert!(ring.deliver(shot(12), true).is_none());
+        assert!(ring.deliver(shot(-libc::ECANCELED), false).is_none());
+        assert_eq!(
+            orphans.load(Ordering::SeqCst),
+            4,
+            "and those that came after"
+        );
+        assert!(ring.is_completed());
+    }
+}
