@@ -673,7 +673,7 @@ impl Drop for Ring {
             waker.wake();
         }
         if let Some(bufs) = self.bufs.take() {
-            if self.in_flight > 0 {
+            if !self.ops.is_empty() {
                 // A receive may still pick a buffer and write it: leak them all.
                 std::mem::forget(bufs);
             } else {
