@@ -89,6 +89,55 @@ pub async fn echo(stream: TcpStream) -> Echoed {
     Echoed { bytes, result }
 }
 
+/// As [`echo`], through [`TcpStream::recv_stream`]: each arrival comes in a buffer the
+/// runtime lends (one multishot receive into the worker ring's provided buffers on
+/// io_uring 6.0+), is written back from that buffer, and goes back to the runtime. An
+/// idle connection holds no buffer, where [`echo`] holds its 16 KiB for as long as the
+/// connection lives.
+///
+/// ```
+/// use ringtide::net::{TcpListener, TcpStream};
+/// use std::net::Shutdown;
+///
+/// ringtide::Runtime::new().unwrap().block_on(async {
+///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+///     let addr = listener.local_addr().unwrap();
+///     let server = ringtide::spawn(async move {
+///         let (stream, _) = listener.accept().await.unwrap();
+///         ringtide_examples::echo_lent(stream).await
+///     });
+///     let client = TcpStream::connect(addr).await.unwrap();
+///     client.write_all(&b"hello"[..]).await.0.unwrap();
+///     client.shutdown(Shutdown::Write).unwrap();
+///     let (n, buf) = client.read(vec![0; 16]).await;
+///     assert_eq!(&buf[..n.unwrap()], b"hello");
+///     assert_eq!(server.await.unwrap().bytes, 5);
+/// });
+/// ```
+pub async fn echo_lent(stream: TcpStream) -> Echoed {
+    let mut received = stream.recv_stream();
+    let mut bytes = 0u64;
+    let result = loop {
+        let buf = match received.next().await {
+            // End of stream: the client shut down its write side (or closed).
+            None => break Ok(()),
+            Some(Ok(buf)) => buf,
+            Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Some(Err(e)) => break Err(e),
+        };
+        let len = buf.len() as u64;
+        if let (Err(e), _) = stream.write_all(buf).await {
+            break Err(e);
+        }
+        bytes += len;
+    };
+    if result.is_ok() {
+        // As in `echo`.
+        let _ = stream.shutdown(Direction::Write);
+    }
+    Echoed { bytes, result }
+}
+
 /// What a server has done so far. Counters are touched once per connection (on accept
 /// and at its end), never per read or write.
 #[derive(Debug, Default)]
@@ -169,6 +218,8 @@ impl fmt::Display for Summary {
 pub struct ServeOptions {
     /// Log every connection's end to stderr.
     pub verbose: bool,
+    /// Echo with [`echo_lent`] (runtime-lent receive buffers) instead of [`echo`].
+    pub recv_stream: bool,
 }
 
 /// Accepts connections on `listener` and echoes each one in its own task, until `stop`
@@ -189,7 +240,11 @@ pub async fn serve(
     accept_loop(listener, stop, &counters, move |stream, peer| {
         let stats = stats.clone();
         async move {
-            let echoed = echo(stream).await;
+            let echoed = if options.recv_stream {
+                echo_lent(stream).await
+            } else {
+                echo(stream).await
+            };
             stats.count_end(echoed.bytes, echoed.result.is_ok());
             if options.verbose {
                 match echoed.result {

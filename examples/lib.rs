@@ -67,6 +67,6 @@ struct EcosystemDoctests;
 #[doc = include_str!("../docs/BENCHMARKS.md")]
 struct BenchmarksDoctests;
 
-pub use echo::{echo, serve, Echoed, ServeOptions, ServerStats, Summary, ECHO_BUFFER};
+pub use echo::{echo, echo_lent, serve, Echoed, ServeOptions, ServerStats, Summary, ECHO_BUFFER};
 pub use http::{route, serve_http, HttpBody, HttpOptions, MAX_SLEEP_MS};
 pub use shutdown::{Shutdown, Wait};

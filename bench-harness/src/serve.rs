@@ -103,6 +103,18 @@ pub struct ServeConfig {
     /// example server always reads into
     /// [`ECHO_BUFFER`](ringtide_examples::ECHO_BUFFER)).
     pub read_buffer: usize,
+    /// How ringtide's echo receives.
+    pub recv: Recv,
+}
+
+/// How ringtide's echo server receives (`serve --recv`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Recv {
+    /// One owned 16 KiB buffer per connection (`TcpStream::read`).
+    #[default]
+    Owned,
+    /// `TcpStream::recv_stream`: runtime-lent buffers, multishot where the ring has it.
+    Multishot,
 }
 
 /// Runs a server until SIGTERM or SIGINT; prints its address on stdout first.
@@ -166,7 +178,11 @@ fn serve_ringtide(
     let stop = async move { stop.wait().await };
     let served = match config.protocol {
         Protocol::Echo => {
-            rt.block_on(rt.spawn(serve(listener, stop, stats, ServeOptions::default())))
+            let options = ServeOptions {
+                recv_stream: config.recv == Recv::Multishot,
+                ..ServeOptions::default()
+            };
+            rt.block_on(rt.spawn(serve(listener, stop, stats, options)))
         }
         Protocol::Http => {
             rt.block_on(rt.spawn(serve_http(listener, stop, stats, HttpOptions::default())))

@@ -170,6 +170,20 @@ impl Handle {
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         crate::block_on::block_on(&self.shared, future, "Handle::block_on")
     }
+
+    /// As [`Runtime::recv_buffer_stats`](crate::Runtime::recv_buffer_stats), from
+    /// inside the runtime.
+    ///
+    /// ```
+    /// ringtide::Runtime::new()?.block_on(async {
+    ///     let stats = ringtide::Handle::current().recv_buffer_stats();
+    ///     assert!(stats.grown <= stats.enobufs);
+    /// });
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn recv_buffer_stats(&self) -> crate::net::RecvBufferStats {
+        crate::net::RecvBufferStats::read(&self.shared.recv.counters)
+    }
 }
 
 impl fmt::Debug for Handle {

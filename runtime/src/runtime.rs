@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use crossbeam_deque::Worker;
 
 use crate::context;
+use crate::driver::buf_ring::{RecvBufferConfig, MAX_BUFFERS as MAX_RECV_BUFFERS};
 use crate::driver::{self, Driver, IoDriver, Selection};
 use crate::error::{SetupError, WorkerResource};
 use crate::handle::Handle;
@@ -22,6 +23,8 @@ use crate::task::{self, JoinHandle, ANY_WORKER};
 
 /// Largest ring the builder accepts (the kernel's limit for submission entries).
 const MAX_RING_ENTRIES: u32 = 32_768;
+/// Largest receive buffer the builder accepts.
+const MAX_RECV_BUFFER_SIZE: usize = 1 << 20;
 
 /// Configures and builds a [`Runtime`].
 ///
@@ -45,6 +48,8 @@ pub struct Builder {
     driver: Driver,
     max_blocking_threads: usize,
     thread_keep_alive: Duration,
+    recv_buffer_size: usize,
+    recv_buffers: (usize, usize),
 }
 
 impl Default for Builder {
@@ -64,6 +69,8 @@ impl Builder {
             driver: Driver::Auto,
             max_blocking_threads: blocking::DEFAULT_MAX_THREADS,
             thread_keep_alive: blocking::DEFAULT_KEEP_ALIVE,
+            recv_buffer_size: 4096,
+            recv_buffers: (128, 4096),
         }
     }
 
@@ -172,12 +179,37 @@ impl Builder {
         self
     }
 
+    /// Bytes in each buffer a [receive stream](crate::net::RecvStream) hands out: the
+    /// most one [`RecvBuf`](crate::net::RecvBuf) holds (default: 4096, at most 1 MiB).
+    pub fn recv_buffer_size(&mut self, bytes: usize) -> &mut Self {
+        self.recv_buffer_size = bytes;
+        self
+    }
+
+    /// How many receive buffers each worker's ring provides to multishot receives at
+    /// first, and the most it grows to when they run out (default: 128 and 4096; at most
+    /// 32768). Buffers a receive stream hands out go back when dropped; a ring found
+    /// empty grows by doubling up to `max` (see [`RecvBufferStats`](crate::net::RecvBufferStats)).
+    ///
+    /// ```
+    /// let rt = ringtide::Builder::new()
+    ///     .recv_buffer_size(16 * 1024)
+    ///     .recv_buffers(64, 1024)
+    ///     .build()?;
+    /// assert_eq!(rt.recv_buffer_stats().enobufs, 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn recv_buffers(&mut self, initial: usize, max: usize) -> &mut Self {
+        self.recv_buffers = (initial, max);
+        self
+    }
+
     /// Starts the workers.
     ///
     /// # Errors
     ///
     /// * `InvalidInput` for zero workers, zero blocking threads, an out-of-range ring
-    ///   size, or a `RINGTIDE_DRIVER` value other than `io_uring`, `epoll` or `auto`.
+    ///   size or receive buffer setting, or a `RINGTIDE_DRIVER` value other than `io_uring`, `epoll` or `auto`.
     /// * With [`Driver::IoUring`], when io_uring cannot be set up, an error wrapping a
     ///   [`SetupError`] that names the cause (seccomp filter,
     ///   `kernel.io_uring_disabled`, old kernel, `RLIMIT_MEMLOCK`) and what to do. With
@@ -209,7 +241,26 @@ impl Builder {
                 self.ring_entries
             )));
         }
-        let selection = driver::select(self.driver, self.ring_entries)?;
+        let (initial, max) = self.recv_buffers;
+        if initial == 0 || initial > max || max > usize::from(MAX_RECV_BUFFERS) {
+            return Err(invalid_input(format!(
+                "recv_buffers must satisfy 1 <= initial <= max <= {MAX_RECV_BUFFERS}, \
+                 got ({initial}, {max})"
+            )));
+        }
+        if self.recv_buffer_size == 0 || self.recv_buffer_size > MAX_RECV_BUFFER_SIZE {
+            return Err(invalid_input(format!(
+                "recv_buffer_size must be between 1 and {MAX_RECV_BUFFER_SIZE}, got {}",
+                self.recv_buffer_size
+            )));
+        }
+        let mut selection = driver::select(self.driver, self.ring_entries)?;
+        selection.recv_buffers = RecvBufferConfig {
+            size: self.recv_buffer_size as u32,
+            initial: initial as u16,
+            max: max as u16,
+            counters: Default::default(),
+        };
         start(
             workers,
             self.pin_workers,
@@ -264,12 +315,7 @@ fn start(
                 .map_err(|e| SetupError::creating(WorkerResource::Eventfd, index, e))
         })
         .collect::<io::Result<Vec<_>>>()?;
-    let shared = Arc::new(Shared::new(
-        stealers,
-        eventfds,
-        blocking,
-        selection.ring_opcodes,
-    ));
+    let shared = Arc::new(Shared::new(stealers, eventfds, blocking, &selection));
     let cores = if pin {
         core_affinity::get_core_ids().unwrap_or_default()
     } else {
@@ -481,6 +527,13 @@ impl Runtime {
     /// runs on io_uring or epoll was asked for.
     pub fn io_uring_error(&self) -> Option<&str> {
         self.io_uring_error.as_deref()
+    }
+
+    /// What the workers' receive buffer rings have been through so far (see
+    /// [`Builder::recv_buffers`]); all zero where receives are one-shot (epoll, or a
+    /// kernel without multishot receive).
+    pub fn recv_buffer_stats(&self) -> crate::net::RecvBufferStats {
+        crate::net::RecvBufferStats::read(&self.shared.recv.counters)
     }
 
     /// Spawns a task onto the runtime; a worker will run it.

@@ -44,6 +44,25 @@ fn public_types_have_the_expected_auto_traits() {
     send::<ringtide::metrics::WorkerMetrics>();
     sync::<ringtide::metrics::WorkerMetrics>();
     clone_debug::<ringtide::metrics::WorkerMetrics>();
+    send::<ringtide::net::RecvStream>();
+    sync::<ringtide::net::RecvStream>();
+    unpin::<ringtide::net::RecvStream>();
+    send::<ringtide::net::RecvBuf>();
+    sync::<ringtide::net::RecvBuf>();
+    unpin::<ringtide::net::RecvBuf>();
+    send::<ringtide::net::Incoming<'static>>();
+    sync::<ringtide::net::Incoming<'static>>();
+    clone_debug::<ringtide::net::RecvBufferStats>();
+}
+
+/// The futures of receive and incoming streams may be awaited in spawned tasks.
+fn stream_futures_are_send(
+    stream: &mut ringtide::net::RecvStream,
+    incoming: &mut ringtide::net::Incoming<'_>,
+) {
+    fn send_value<T: Send>(_: T) {}
+    send_value(stream.next());
+    send_value(incoming.next());
 }
 
 /// A `JoinHandle` of a `!Send` output must not be `Send`: this is checked by the type

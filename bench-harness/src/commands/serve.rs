@@ -37,6 +37,11 @@ pub struct ServeArgs {
     /// example server reads into 16 KiB) [default: 16 KiB].
     #[arg(long, value_parser = values::size(1, 16 << 20))]
     read_buffer: Option<usize>,
+    /// With --runtime ringtide and --protocol echo: how the echo receives, into one
+    /// owned buffer per connection, or through `TcpStream::recv_stream` (multishot
+    /// receive into provided buffers on io_uring 6.0+, one-shot elsewhere).
+    #[arg(long, value_enum, default_value_t = serve::Recv::Owned)]
+    recv: serve::Recv,
 }
 
 /// Runs `ringtide-bench serve`.
@@ -73,6 +78,7 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         workers: args.workers,
         cpu: args.cpu,
         read_buffer: args.read_buffer.unwrap_or(ECHO_BUFFER),
+        recv: args.recv,
     };
     match serve::run(config) {
         Ok(()) => ExitCode::SUCCESS,

@@ -12,8 +12,10 @@
 //! the drivers and calls them, and the future that routes a request to a worker's driver
 //! lives above ([`crate::op`]).
 
+pub(crate) mod buf_ring;
 mod counts;
 pub(crate) mod epoll;
+pub(crate) mod multishot;
 pub(crate) mod op;
 pub(crate) mod op_state;
 mod op_table;
@@ -103,6 +105,29 @@ pub(crate) struct Selection {
     /// The opcodes the rings run themselves (as in
     /// [`Features::opcodes`](uring::Features)); 0 on epoll.
     pub(crate) ring_opcodes: u64,
+    /// Which multishot requests the rings run (none on epoll).
+    pub(crate) multishot: Multishot,
+    /// How each ring's receive buffers are sized; set by the builder.
+    pub(crate) recv_buffers: buf_ring::RecvBufferConfig,
+}
+
+/// Which multishot requests a runtime's rings run themselves, as probed once when it is
+/// built; where one is missing, its callers use one-shot requests instead.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Multishot {
+    /// Multishot receive into provided buffers (6.0+).
+    pub(crate) recv: bool,
+    /// Multishot accept (5.19+).
+    pub(crate) accept: bool,
+}
+
+impl Multishot {
+    fn of(features: &uring::Features) -> Multishot {
+        Multishot {
+            recv: features.recv_multishot,
+            accept: features.accept_multishot,
+        }
+    }
 }
 
 /// Resolves `requested` (or `RINGTIDE_DRIVER`, which overrides it) to the driver the
@@ -121,6 +146,8 @@ pub(crate) fn select(requested: Driver, ring_entries: u32) -> io::Result<Selecti
                 driver: Driver::IoUring,
                 io_uring_error: None,
                 ring_opcodes: features.opcodes,
+                multishot: Multishot::of(&features),
+                recv_buffers: Default::default(),
             })
         }
         Driver::Epoll => {
@@ -129,6 +156,8 @@ pub(crate) fn select(requested: Driver, ring_entries: u32) -> io::Result<Selecti
                 driver: Driver::Epoll,
                 io_uring_error: None,
                 ring_opcodes: 0,
+                multishot: Multishot::default(),
+                recv_buffers: Default::default(),
             })
         }
         Driver::Auto => match uring::probe(ring_entries) {
@@ -136,12 +165,16 @@ pub(crate) fn select(requested: Driver, ring_entries: u32) -> io::Result<Selecti
                 driver: Driver::IoUring,
                 io_uring_error: None,
                 ring_opcodes: features.opcodes,
+                multishot: Multishot::of(&features),
+                recv_buffers: Default::default(),
             }),
             Err(ring_error) => match epoll::probe() {
                 Ok(()) => Ok(Selection {
                     driver: Driver::Epoll,
                     io_uring_error: Some(ring_error.to_string()),
                     ring_opcodes: 0,
+                    multishot: Multishot::default(),
+                    recv_buffers: Default::default(),
                 }),
                 Err(epoll_error) => Err(io::Error::new(
                     ring_error.kind(),
@@ -173,7 +206,8 @@ impl IoDriver {
     ) -> io::Result<IoDriver> {
         match selection.driver {
             Driver::Epoll => epoll::Poller::new(eventfd).map(IoDriver::Epoll),
-            _ => uring::Ring::new(ring_entries, eventfd).map(IoDriver::Uring),
+            _ => uring::Ring::new(ring_entries, eventfd, &selection.recv_buffers)
+                .map(IoDriver::Uring),
         }
     }
 

@@ -37,6 +37,7 @@ use std::task::{Poll, Waker};
 
 use io_uring::squeue;
 
+use super::multishot::Shot;
 use super::op_state::{Dropped, FutureGone, OpState};
 use super::uring::Features;
 
@@ -150,29 +151,52 @@ pub(crate) trait Operation: Send + Sized + 'static {
 }
 
 /// The type-independent head of every operation allocation; `user_data` points here.
+/// (A multishot request's allocation starts with it too: see
+/// [`multishot`](super::multishot).)
 #[repr(C)]
-struct Header {
-    vtable: &'static VTable,
-    state: OpState,
+pub(super) struct Header {
+    pub(super) vtable: &'static VTable,
+    pub(super) state: OpState,
     /// Written by the ring before the state becomes `COMPLETED`, read after.
-    completion: UnsafeCell<Completion>,
+    pub(super) completion: UnsafeCell<Completion>,
     /// Index in the owning driver's table of requests in flight; only that driver's
     /// thread touches it.
-    slot: UnsafeCell<usize>,
+    pub(super) slot: UnsafeCell<usize>,
     /// [`Operation::submit_at_once`], as the request said when it was made.
-    submit_at_once: bool,
+    pub(super) submit_at_once: bool,
 }
 
-struct VTable {
-    opcode: u8,
-    wait_only: bool,
-    sqe: unsafe fn(NonNull<Header>, &Features) -> squeue::Entry,
-    readiness: unsafe fn(NonNull<Header>) -> Readiness,
-    attempt: unsafe fn(NonNull<Header>) -> i32,
-    exhausted: unsafe fn(NonNull<Header>, i32) -> bool,
-    complete: unsafe fn(NonNull<Header>, Completion) -> Option<Waker>,
-    clone: unsafe fn(NonNull<Header>),
-    drop: unsafe fn(NonNull<Header>),
+/// How a multishot request records one completion (see [`VTable::shot`]).
+pub(super) type DeliverFn = unsafe fn(NonNull<Header>, Shot, bool) -> Option<Waker>;
+
+impl Header {
+    /// The header of a request not yet submitted, whose allocation `vtable` serves.
+    pub(super) fn new(vtable: &'static VTable, submit_at_once: bool) -> Header {
+        Header {
+            vtable,
+            state: OpState::new(),
+            completion: UnsafeCell::new(Completion::default()),
+            slot: UnsafeCell::new(usize::MAX),
+            submit_at_once,
+        }
+    }
+}
+
+pub(super) struct VTable {
+    pub(super) opcode: u8,
+    pub(super) wait_only: bool,
+    pub(super) sqe: unsafe fn(NonNull<Header>, &Features) -> squeue::Entry,
+    pub(super) readiness: unsafe fn(NonNull<Header>) -> Readiness,
+    pub(super) attempt: unsafe fn(NonNull<Header>) -> i32,
+    pub(super) exhausted: unsafe fn(NonNull<Header>, i32) -> bool,
+    pub(super) complete: unsafe fn(NonNull<Header>, Completion) -> Option<Waker>,
+    /// A multishot request's: records one of its completions (`more`: not the last),
+    /// without consuming the ring's reference. `None` for a one-shot request.
+    pub(super) shot: Option<DeliverFn>,
+    /// Whether a ring with these features can run the request as itself.
+    pub(super) runs_on: fn(&Features) -> bool,
+    pub(super) clone: unsafe fn(NonNull<Header>),
+    pub(super) drop: unsafe fn(NonNull<Header>),
 }
 
 #[repr(C)]
@@ -198,6 +222,8 @@ impl<T: Operation> OpInner<T> {
         attempt: Self::attempt,
         exhausted: Self::exhausted,
         complete: Self::complete,
+        shot: None,
+        runs_on: |_| true,
         clone: Self::clone_ref,
         drop: Self::drop_ref,
     };
@@ -304,6 +330,19 @@ pub(crate) struct OpRef(NonNull<Header>);
 unsafe impl Send for OpRef {}
 
 impl OpRef {
+    /// Turns a counted reference to a request's allocation into an `OpRef`.
+    ///
+    /// # Safety
+    ///
+    /// `A` must be `repr(C)` with a [`Header`] as its first field, whose vtable's
+    /// functions are those of `A`.
+    pub(super) unsafe fn from_arc<A>(arc: Arc<A>) -> OpRef {
+        let ptr = Arc::into_raw(arc) as *mut Header;
+        // SAFETY: `Arc::into_raw` is never null; the caller guarantees the header is
+        // the allocation's first field.
+        OpRef(unsafe { NonNull::new_unchecked(ptr) })
+    }
+
     fn header(&self) -> &Header {
         // SAFETY: a counted reference keeps the allocation alive.
         unsafe { self.0.as_ref() }
@@ -344,6 +383,31 @@ impl OpRef {
     /// The io_uring opcode of the request's entry.
     pub(crate) fn opcode(&self) -> u8 {
         self.header().vtable.opcode
+    }
+
+    /// Whether the request is multishot: many completions, the last without
+    /// `IORING_CQE_F_MORE` (see [`multishot`](super::multishot)).
+    pub(crate) fn is_multishot(&self) -> bool {
+        self.header().vtable.shot.is_some()
+    }
+
+    /// Whether a ring with `features` runs the request as itself (a multishot request
+    /// needs the kernel's multishot variant, and for a receive the ring's buffers).
+    pub(crate) fn runs_on(&self, features: &Features) -> bool {
+        (self.header().vtable.runs_on)(features)
+    }
+
+    /// Records one completion of a multishot request (`more`: others follow); returns
+    /// the waker of its future, if that is alive. The ring keeps its reference while
+    /// `more`; with the last completion it drops it afterwards.
+    ///
+    /// # Panics
+    ///
+    /// For a one-shot request.
+    pub(crate) fn deliver(&self, shot: Shot, more: bool) -> Option<Waker> {
+        let deliver = self.header().vtable.shot.expect("a multishot request");
+        // SAFETY: the vtable matches the allocation, which this reference keeps alive.
+        unsafe { deliver(self.0, shot, more) }
     }
 
     /// See [`Operation::submit_at_once`].
@@ -448,13 +512,7 @@ impl<T: Operation> OpCell<T> {
     pub(crate) fn new(data: T) -> OpCell<T> {
         OpCell {
             inner: Arc::new(OpInner {
-                header: Header {
-                    vtable: &OpInner::<T>::VTABLE,
-                    state: OpState::new(),
-                    completion: UnsafeCell::new(Completion::default()),
-                    slot: UnsafeCell::new(usize::MAX),
-                    submit_at_once: data.submit_at_once(),
-                },
+                header: Header::new(&OpInner::<T>::VTABLE, data.submit_at_once()),
                 data: UnsafeCell::new(Some(data)),
             }),
         }
@@ -462,10 +520,9 @@ impl<T: Operation> OpCell<T> {
 
     /// A counted reference to the request, for a driver or a message to one.
     pub(crate) fn op_ref(&self) -> OpRef {
-        let ptr = Arc::into_raw(self.inner.clone()) as *mut Header;
-        // SAFETY: `Arc::into_raw` is never null; `Header` is the first field of the
-        // `repr(C)` allocation.
-        OpRef(unsafe { NonNull::new_unchecked(ptr) })
+        // SAFETY: `OpInner` is `repr(C)` with the header first, and its vtable is
+        // `OpInner::<T>`'s.
+        unsafe { OpRef::from_arc(self.inner.clone()) }
     }
 
     /// Marks the request as handed to a driver and returns the reference to hand over.

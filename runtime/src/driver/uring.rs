@@ -34,7 +34,9 @@ use std::time::{Duration, Instant};
 
 use io_uring::{opcode, squeue, types, IoUring, Probe};
 
+use super::buf_ring::{BufRing, RecvBufferConfig};
 use super::counts::IoCounts;
+use super::multishot::Shot;
 use super::op::{Completion, OpRef};
 use super::op_table::OpTable;
 use crate::error::SetupError;
@@ -106,6 +108,11 @@ pub(crate) struct Features {
     pub(crate) setup: &'static str,
     /// Bit `n` set: the kernel has opcode `n` (opcodes past 63 are never used).
     pub(crate) opcodes: u64,
+    /// Multishot receive into this ring's provided buffers (6.0+, with the buffer ring
+    /// registered).
+    pub(crate) recv_multishot: bool,
+    /// Multishot accept (5.19+).
+    pub(crate) accept_multishot: bool,
 }
 
 impl Features {
@@ -143,6 +150,8 @@ pub(crate) struct Ring {
     /// no longer borrowed (a woken future may submit or cancel operations).
     woken: Vec<Waker>,
     counts: IoCounts,
+    /// The provided buffers of multishot receives (where `features.recv_multishot`).
+    bufs: Option<BufRing>,
 }
 
 /// Checks that this process can use io_uring as ringtide needs it: a ring of `entries`
@@ -150,7 +159,20 @@ pub(crate) struct Ring {
 /// offers. The error names the cause and what to do.
 pub(crate) fn probe(entries: u32) -> io::Result<Features> {
     let (ring, setup) = build_ring(entries)?;
-    probe_features(&ring, setup)
+    let mut features = probe_features(&ring, setup)?;
+    if features.recv_multishot {
+        // Buffer rings (5.19) registered as the workers' rings will register them.
+        let config = RecvBufferConfig {
+            initial: 1,
+            max: 1,
+            ..RecvBufferConfig::default()
+        };
+        match BufRing::register(&ring.submitter(), &config) {
+            Ok(bufs) => bufs.unregister(&ring.submitter()),
+            Err(_) => features.recv_multishot = false,
+        }
+    }
+    Ok(features)
 }
 
 /// What the kernel offers this ring; an error if it lacks what ringtide needs.
@@ -177,18 +199,29 @@ fn probe_features(ring: &IoUring, setup: &'static str) -> io::Result<Features> {
             opcodes |= 1 << code;
         }
     }
-    for name in without {
+    for name in &without {
         let mut known = FALLIBLE.iter().chain(FILE_OPCODES.iter());
-        if let Some((code, _)) = known.find(|(_, n)| *n == name) {
+        if let Some((code, _)) = known.find(|(_, n)| n == name) {
             opcodes &= !(1 << code);
         }
     }
+    let without = |name: &str| without.iter().any(|w| w == name);
+    // The probe lists opcodes, not their flags: the multishot variants are known by an
+    // opcode of the same release (SEND_ZC came with multishot receive in 6.0, SOCKET
+    // with multishot accept in 5.19). The receive also needs the ring's buffer ring,
+    // whose registration is checked when it is set up.
     Ok(Features {
         ext_arg,
         read: probe.is_supported(opcode::Read::CODE),
         poll_first: setup == DEFER_TASKRUN_SETUP,
         setup,
         opcodes,
+        recv_multishot: supports(opcodes, opcode::Recv::CODE)
+            && probe.is_supported(opcode::SendZc::CODE)
+            && !without("recv_multishot"),
+        accept_multishot: supports(opcodes, opcode::Accept::CODE)
+            && probe.is_supported(opcode::Socket::CODE)
+            && !without("accept_multishot"),
     })
 }
 
@@ -198,6 +231,9 @@ fn probe_features(ring: &IoUring, setup: &'static str) -> io::Result<Features> {
 /// then run as readiness waits, the file operations of [`FILE_OPCODES`] (`openat`,
 /// `read`, `statx`, ...) on the blocking pool, and `ext_arg` makes a parked worker's
 /// timeout a `TIMEOUT` request (replaced on every park) as before 5.11.
+/// `recv_multishot` and `accept_multishot` turn the multishot variants off (receive
+/// streams then take one-shot receives into pooled buffers, `incoming` loops `accept`),
+/// as before 6.0 and 5.19.
 fn without_opcodes() -> Vec<String> {
     std::env::var("RINGTIDE_IO_URING_WITHOUT")
         .map(|v| {
@@ -213,10 +249,21 @@ impl Ring {
     ///
     /// Must run on the worker thread that will use the ring: with
     /// `IORING_SETUP_SINGLE_ISSUER` the creating thread is the only one allowed to submit.
-    pub(crate) fn new(entries: u32, eventfd: RawFd) -> io::Result<Ring> {
+    pub(crate) fn new(
+        entries: u32,
+        eventfd: RawFd,
+        recv_buffers: &RecvBufferConfig,
+    ) -> io::Result<Ring> {
         let (ring, setup) = build_ring(entries)?;
-        let features = probe_features(&ring, setup)?;
+        let mut features = probe_features(&ring, setup)?;
+        let bufs = if features.recv_multishot {
+            BufRing::register(&ring.submitter(), recv_buffers).ok()
+        } else {
+            None
+        };
+        features.recv_multishot = bufs.is_some();
         Ok(Ring {
+            bufs,
             ring,
             features,
             eventfd,
@@ -271,7 +318,7 @@ impl Ring {
 
     /// Puts an operation in the submission queue (submitted at the next poll or park).
     pub(crate) fn submit(&mut self, op: OpRef) -> io::Result<()> {
-        if !self.features.supports(op.opcode()) {
+        if !self.features.supports(op.opcode()) || !op.runs_on(&self.features) {
             return self.submit_by_readiness(op);
         }
         // SAFETY: each operation is submitted once, here, on the ring's thread.
@@ -506,6 +553,34 @@ impl Ring {
                         // SAFETY: every other `user_data` is the reference `submit` gave
                         // the ring (tagged for a readiness wait), taken back once, here.
                         let op = unsafe { OpRef::from_raw(user_data & !READINESS_TAG) };
+                        if user_data & READINESS_TAG == 0 && op.is_multishot() {
+                            let (result, flags) = (cqe.result(), cqe.flags());
+                            let more = io_uring::cqueue::more(flags);
+                            let buf = io_uring::cqueue::buffer_select(flags).and_then(|bid| {
+                                let bufs = self.bufs.as_ref()?;
+                                Some(bufs.take(bid, result.max(0) as u32))
+                            });
+                            if result == -libc::ENOBUFS {
+                                if let Some(bufs) = &mut self.bufs {
+                                    bufs.ran_dry();
+                                }
+                            }
+                            if more {
+                                // Still armed: not the request's last completion.
+                                self.in_flight += 1;
+                            } else {
+                                self.ops.remove(op.slot());
+                            }
+                            let completion = Completion { result, flags };
+                            if let Some(waker) = op.deliver(Shot { completion, buf }, more) {
+                                self.woken.push(waker);
+                            }
+                            if more {
+                                // The ring keeps its reference until the last completion.
+                                let _ = op.into_raw();
+                            }
+                            continue;
+                        }
                         let mut completion = Completion {
                             result: cqe.result(),
                             flags: cqe.flags(),
@@ -619,6 +694,14 @@ impl Drop for Ring {
         // Wakers of operations completed here go to futures that outlived the runtime.
         for waker in self.woken.drain(..) {
             waker.wake();
+        }
+        if let Some(bufs) = self.bufs.take() {
+            if !self.ops.is_empty() {
+                // A receive may still pick a buffer and write it: leak them all.
+                std::mem::forget(bufs);
+            } else {
+                bufs.unregister(&self.ring.submitter());
+            }
         }
         if self.eventfd_armed {
             // The kernel may still write the buffer: leak it rather than free it (as the

@@ -31,6 +31,16 @@
 //! With the traits in scope, call their methods as `AsyncReadExt::read(&mut stream, ..)`:
 //! the stream's own owned-buffer [`read`](TcpStream::read) and
 //! [`write_all`](TcpStream::write_all) take precedence over trait methods of the same name.
+//!
+//! # Receive streams and incoming connections
+//!
+//! [`TcpStream::recv_stream`] receives into buffers the runtime lends ([`RecvBuf`],
+//! given back when dropped) instead of one the caller passes in: on io_uring (6.0+) one
+//! multishot receive stays armed and picks a buffer from its worker's provided-buffer
+//! ring for each arrival, so a connection waiting for data holds no buffer at all, and
+//! a busy one costs one request for many messages. [`TcpListener::incoming`] does the
+//! same for connections with a multishot accept (5.19+). Elsewhere both fall back to
+//! one-shot requests, with the same API.
 //! # Unix sockets
 //!
 //! [`UnixListener`], [`UnixStream`] and [`UnixDatagram`] have TCP's and UDP's API, with
@@ -92,8 +102,10 @@
 
 mod addr;
 mod fd;
+mod incoming;
 mod ops;
 mod poll_io;
+mod recv_stream;
 mod socket;
 pub(crate) mod split;
 mod stream;
@@ -104,6 +116,8 @@ mod unix_datagram;
 mod unix_stream;
 
 pub use addr::ToSocketAddrs;
+pub use incoming::Incoming;
+pub use recv_stream::{RecvBuf, RecvBufferStats, RecvStream};
 pub use socket::TcpSocket;
 pub use split::{OwnedReadHalf, OwnedWriteHalf, ReuniteError};
 pub use tcp::{TcpListener, TcpStream};

@@ -36,7 +36,8 @@ fn syscall_result(rc: isize) -> i32 {
     }
 }
 
-fn readiness(fd: &SharedFd, interest: Interest) -> Readiness {
+/// What a request on `fd` waits for in direction `interest`.
+pub(crate) fn readiness(fd: &SharedFd, interest: Interest) -> Readiness {
     Readiness {
         fd: fd.raw(),
         key: fd.key(),

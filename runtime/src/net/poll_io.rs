@@ -58,14 +58,14 @@ impl PollWait {
     /// socket dry, then after each readiness wait for as long as it fails with `EAGAIN`.
     /// Spends one unit of the task's budget per call, so a task whose socket never runs
     /// dry still yields.
-    pub(crate) fn poll_io(
+    pub(crate) fn poll_io<R: Moved>(
         &mut self,
         cx: &mut Context<'_>,
         fd: &SharedFd,
         interest: Interest,
         len: usize,
-        mut attempt: impl FnMut() -> io::Result<usize>,
-    ) -> Poll<io::Result<usize>> {
+        mut attempt: impl FnMut() -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
         ready!(coop::poll_proceed(cx));
         if let PollWait::Drained(epoch) = *self {
             // Under a ring the poll checks the socket as the kernel arms it; on epoll an
@@ -84,15 +84,28 @@ impl PollWait {
                     *self = PollWait::Waiting(Op::new(Ready::new(fd.clone(), interest, epoch)));
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Ok(n) => {
-                    if n > 0 && n < len {
+                Ok(moved) => {
+                    if (1..len).contains(&moved.moved()) {
                         *self = PollWait::Drained(epoch);
                     }
-                    return Poll::Ready(Ok(n));
+                    return Poll::Ready(Ok(moved));
                 }
                 result => return Poll::Ready(result),
             }
         }
+    }
+}
+
+/// What a successful attempt of [`PollWait::poll_io`] returns: a count of bytes, or
+/// something that tells it.
+pub(crate) trait Moved {
+    /// The bytes the call moved.
+    fn moved(&self) -> usize;
+}
+
+impl Moved for usize {
+    fn moved(&self) -> usize {
+        *self
     }
 }
 

@@ -57,20 +57,31 @@ impl ListenSocket {
     /// wrote it. Cancel-safe: a connection accepted after the future is dropped is
     /// closed.
     pub(crate) async fn accept(&self) -> io::Result<(SharedFd, SockAddr)> {
+        self.pause().await;
+        let result = Op::new(Accept::new(self.fd.clone())).await;
+        self.record(result.as_ref().map(drop));
+        result
+    }
+
+    /// The pause the back-off asks for before the next accept, if any.
+    pub(crate) async fn pause(&self) {
         let pause = self.backoff_ms.load(Ordering::Relaxed);
         if pause > 0 {
             crate::time::sleep(Duration::from_millis(u64::from(pause))).await;
         }
-        let result = Op::new(Accept::new(self.fd.clone())).await;
-        match &result {
-            Ok(_) if pause > 0 => self.backoff_ms.store(0, Ordering::Relaxed),
+    }
+
+    /// Updates the back-off with how an accept went.
+    pub(crate) fn record(&self, result: Result<(), &io::Error>) {
+        let pause = self.backoff_ms.load(Ordering::Relaxed);
+        match result {
+            Ok(()) if pause > 0 => self.backoff_ms.store(0, Ordering::Relaxed),
             Err(e) if is_resource_exhaustion(e) => {
                 let next = (pause * 2).clamp(1, MAX_ACCEPT_BACKOFF_MS);
                 self.backoff_ms.store(next, Ordering::Relaxed);
             }
             _ => {}
         }
-        result
     }
 }
 
@@ -127,6 +138,12 @@ impl StreamSocket {
             read_wait: read.read_wait,
             write_wait: write.write_wait,
         }
+    }
+
+    /// The stream of what arrives, in buffers the runtime lends (see
+    /// `TcpStream::recv_stream`).
+    pub(crate) fn recv_stream(&self) -> super::RecvStream {
+        super::RecvStream::new(self.fd.clone())
     }
 
     /// One receive into `buf`, filled from its start (see `TcpStream::read`).
@@ -278,6 +295,15 @@ macro_rules! stream_io_methods {
                + std::marker::Send
                + 'static {
             self.socket.read(buf)
+        }
+
+        /// The bytes that arrive from now on, one runtime-lent buffer at a time, with no
+        /// buffer held while none arrive: a multishot receive into the worker's provided
+        /// buffers on io_uring (6.0+), else readiness and one receive into a pooled
+        /// buffer per [`next`]($crate::net::RecvStream::next). See
+        /// [`RecvStream`]($crate::net::RecvStream) for an example.
+        pub fn recv_stream(&self) -> $crate::net::RecvStream {
+            self.socket.recv_stream()
         }
 
         /// Sends what it can of `buf`'s initialized bytes; gives back the count and the

@@ -80,6 +80,16 @@ impl TcpListener {
         Ok((TcpStream::from_fd(fd), addr))
     }
 
+    /// The connections coming in, as a stream whose [`next`](super::Incoming::next)
+    /// yields each: one multishot accept serves them all on io_uring (5.19+), a loop of
+    /// [`accept`](Self::accept)s elsewhere. Streams come without their peer's address
+    /// (a multishot accept does not ask for it): see
+    /// [`TcpStream::peer_addr`]. See [`Incoming`](super::Incoming) for an example, and
+    /// why `accept` itself stays one-shot.
+    pub fn incoming(&self) -> super::Incoming<'_> {
+        super::Incoming::new(&self.socket)
+    }
+
     /// The address the listener is bound to.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         sock_addr(SockRef::from(self.socket.fd()).local_addr()?)

@@ -33,7 +33,8 @@ use crossbeam_deque::{Injector, Steal, Stealer};
 
 use crate::block_on::BlockOnThreads;
 use crate::context::{self, Current};
-use crate::driver::{self, op::Completion, op::OpRef};
+use crate::driver::buf_ring::RecvBufferCounters;
+use crate::driver::{self, op::Completion, op::OpRef, Selection};
 use crate::metrics::{PublishedCounts, WorkerMetrics};
 use crate::task::blocking::{self, BlockingPool};
 use crate::task::pool::RemotePool;
@@ -68,6 +69,20 @@ pub(crate) struct Shared {
     /// The opcodes every worker's ring runs itself (0 on epoll): where a file operation
     /// goes (see `context::ring_runs`).
     pub(crate) ring_opcodes: u64,
+    /// How receive streams receive (see `net::RecvStream`).
+    pub(crate) recv: RecvSettings,
+}
+
+/// What a receive stream needs to know of its runtime.
+#[derive(Debug)]
+pub(crate) struct RecvSettings {
+    /// Which multishot requests the rings run.
+    pub(crate) multishot: driver::Multishot,
+    /// Bytes per receive buffer (the rings' provided buffers, and the pooled ones of
+    /// one-shot receives).
+    pub(crate) buffer_size: usize,
+    /// The rings' buffer events, for `Runtime::recv_buffer_stats`.
+    pub(crate) counters: Arc<RecvBufferCounters>,
 }
 
 /// Aligns a value to its own pair of cache lines (the unit adjacent-line prefetchers
@@ -168,7 +183,7 @@ impl Shared {
         stealers: Vec<Stealer<Runnable>>,
         eventfds: Vec<OwnedFd>,
         blocking: BlockingPool,
-        ring_opcodes: u64,
+        selection: &Selection,
     ) -> Shared {
         let workers: Box<[Arc<WorkerShared>]> = eventfds
             .into_iter()
@@ -196,7 +211,12 @@ impl Shared {
             next_remote: AtomicUsize::new(0),
             blocking,
             block_on_threads: BlockOnThreads::default(),
-            ring_opcodes,
+            ring_opcodes: selection.ring_opcodes,
+            recv: RecvSettings {
+                multishot: selection.multishot,
+                buffer_size: selection.recv_buffers.size as usize,
+                counters: selection.recv_buffers.counters.clone(),
+            },
         }
     }
 

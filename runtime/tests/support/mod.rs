@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+pub mod recv;
 pub mod streams;
 
 /// The runtime shapes every `rt_test!` body runs on.
