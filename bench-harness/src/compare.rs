@@ -15,7 +15,7 @@ use ringtide::Driver;
 use crate::drivers::{self, NotMeasured};
 use crate::echo::{self, LoadConfig};
 use crate::report::echo::EchoRun;
-use crate::serve::{Protocol, ServerProcess, ServerRuntime, ServerSpec, StartOptions};
+use crate::serve::{Protocol, Recv, ServerProcess, ServerRuntime, ServerSpec, StartOptions};
 use crate::sys;
 
 /// Settings of a comparison.
@@ -25,6 +25,8 @@ pub struct CompareConfig {
     pub workers: usize,
     /// ringtide's I/O drivers: its server runs once per driver, in this order.
     pub drivers: Vec<Driver>,
+    /// How ringtide's echo receives: its server runs once per way on each driver.
+    pub recvs: Vec<Recv>,
     /// Connection counts to measure.
     pub connections: Vec<usize>,
     /// Message sizes to measure.
@@ -79,7 +81,12 @@ impl Placement {
 /// every load (sizes, then connection counts); returns the runs and the drivers left
 /// out.
 pub fn run(config: &CompareConfig) -> io::Result<(Vec<EchoRun>, Vec<NotMeasured>)> {
-    let (servers, not_measured) = servers(&config.drivers, Protocol::Echo, config.progress);
+    let (servers, not_measured) = servers(
+        &config.drivers,
+        &config.recvs,
+        Protocol::Echo,
+        config.progress,
+    );
     let mut runs = Vec::new();
     for &size in &config.sizes {
         for &connections in &config.connections {
@@ -92,10 +99,12 @@ pub fn run(config: &CompareConfig) -> io::Result<(Vec<EchoRun>, Vec<NotMeasured>
 }
 
 /// The servers of a comparison: ringtide on each of `drivers` that runs here, in order,
-/// then tokio, then monoio where it speaks `protocol` (echo only); and the drivers left
-/// out (said on stderr as well with `progress`).
+/// once per way of receiving in `recvs`, then tokio, then monoio where it speaks
+/// `protocol` (echo only); and the drivers left out (said on stderr as well with
+/// `progress`).
 pub fn servers(
     drivers: &[Driver],
+    recvs: &[Recv],
     protocol: Protocol,
     progress: bool,
 ) -> (Vec<ServerSpec>, Vec<NotMeasured>) {
@@ -109,10 +118,16 @@ pub fn servers(
     // report then names.
     let mut servers: Vec<ServerSpec> = ringtide
         .into_iter()
-        .map(|usable| ServerSpec {
-            runtime: ServerRuntime::Ringtide,
-            driver: Some(usable.runs_on),
-            name: usable.entry.name,
+        .flat_map(|usable| {
+            recvs.iter().map(move |&recv| ServerSpec {
+                runtime: ServerRuntime::Ringtide,
+                driver: Some(usable.runs_on),
+                name: match recv {
+                    Recv::Owned => usable.entry.name.clone(),
+                    Recv::Multishot => format!("{}-multishot", usable.entry.name),
+                },
+                recv,
+            })
         })
         .collect();
     let others: &[ServerRuntime] = match protocol {
@@ -124,6 +139,7 @@ pub fn servers(
             runtime,
             driver: None,
             name: runtime.name().to_string(),
+            recv: Recv::Owned,
         });
     }
     (servers, not_measured)

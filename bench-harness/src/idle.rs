@@ -27,7 +27,7 @@ use ringtide::Driver;
 use crate::compare::{self, Placement};
 use crate::drivers::NotMeasured;
 use crate::echo::fill_message;
-use crate::serve::{Protocol, ServerProcess, ServerRuntime, ServerSpec, StartOptions};
+use crate::serve::{Protocol, Recv, ServerProcess, ServerRuntime, ServerSpec, StartOptions};
 use crate::sys;
 
 /// Bytes of the one message each idle connection echoes.
@@ -58,6 +58,8 @@ pub struct IdleConfig {
     pub connections: usize,
     pub workers: usize,
     pub drivers: Vec<Driver>,
+    /// How ringtide's echo receives: its server runs once per way on each driver.
+    pub recvs: Vec<Recv>,
     pub placement: Placement,
     pub progress: bool,
 }
@@ -68,7 +70,8 @@ pub struct IdleRun {
     pub server: String,
     pub driver: Option<Driver>,
     pub connections: usize,
-    /// Read buffer of each connection, as the server was set up.
+    /// Read buffer of each connection, as the server was set up; 0 where it holds none
+    /// (buffers lent by the runtime as bytes arrive).
     pub read_buffer: usize,
     /// Resident set before the idle connections, in bytes.
     pub baseline_rss: u64,
@@ -128,8 +131,12 @@ pub fn run(config: &IdleConfig) -> io::Result<(Vec<IdleRun>, Vec<NotMeasured>)> 
         // holds here too.
         sys::pin_current_thread(cpu)?;
     }
-    let (servers, not_measured) =
-        compare::servers(&config.drivers, Protocol::Echo, config.progress);
+    let (servers, not_measured) = compare::servers(
+        &config.drivers,
+        &config.recvs,
+        Protocol::Echo,
+        config.progress,
+    );
     let mut runs = Vec::new();
     for spec in &servers {
         runs.push(measure(config, spec)?);
@@ -177,7 +184,10 @@ fn measure(config: &IdleConfig, spec: &ServerSpec) -> io::Result<IdleRun> {
         server: spec.name.clone(),
         driver: spec.driver,
         connections: config.connections,
-        read_buffer: read_buffer.unwrap_or(ringtide_examples::ECHO_BUFFER),
+        read_buffer: match spec.recv {
+            Recv::Multishot => 0,
+            Recv::Owned => read_buffer.unwrap_or(ringtide_examples::ECHO_BUFFER),
+        },
         baseline_rss,
         idle_rss,
     })

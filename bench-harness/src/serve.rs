@@ -84,8 +84,11 @@ pub struct ServerSpec {
     pub runtime: ServerRuntime,
     /// ringtide's I/O driver, never `auto` (`None` for tokio).
     pub driver: Option<Driver>,
-    /// The name it is reported under: `tokio`, `ringtide` or `ringtide-DRIVER`.
+    /// The name it is reported under: `tokio`, `ringtide`, `ringtide-DRIVER`, or
+    /// `ringtide-DRIVER-multishot` for `recv`.
     pub name: String,
+    /// How ringtide's echo receives (always owned for the others).
+    pub recv: Recv,
 }
 
 /// Settings of one server process.
@@ -370,6 +373,9 @@ impl ServerProcess {
         }
         if let Some(bytes) = read_buffer {
             command.args(["--read-buffer", &bytes.to_string()]);
+        }
+        if spec.recv == Recv::Multishot {
+            command.args(["--recv", "multishot"]);
         }
         let mut child = command.spawn()?;
         let stdout = child.stdout.take().expect("stdout is piped");

@@ -248,7 +248,15 @@ fn idle_connections_are_charged_to_each_server() {
     let dir = scratch("idle");
     let json = dir.join("idle.json");
     let out = harness()
-        .args(["echo", "--compare", "--idle", "200", "--quiet", "--json"])
+        .args([
+            "echo",
+            "--compare",
+            "--idle",
+            "200",
+            "--recv",
+            "owned,multishot",
+        ])
+        .args(["--quiet", "--json"])
         .arg(&json)
         .output()
         .unwrap();
@@ -260,16 +268,18 @@ fn idle_connections_are_charged_to_each_server() {
     let report = read_json(&json);
     let _ = std::fs::remove_dir_all(&dir);
     let names: Vec<String> = servers(&report).into_iter().map(|(name, _)| name).collect();
-    assert_eq!(names, ["ringtide", "tokio", "monoio"]);
+    assert_eq!(names, ["ringtide", "ringtide-multishot", "tokio", "monoio"]);
     let results = report["results"].as_array().unwrap();
     for run in results {
         assert_eq!(run["connections"], 200, "{run}");
         assert!(run["baseline_rss_bytes"].as_u64().unwrap() > 0, "{run}");
         assert!(run["idle_rss_bytes"].as_u64().unwrap() > 0, "{run}");
     }
-    // tokio's and monoio's connections read into 4 KiB.
-    assert_eq!(results[1]["read_buffer"], 4096);
+    // The multishot server holds no buffer per connection; tokio's and monoio's
+    // connections read into 4 KiB.
+    assert_eq!(results[1]["read_buffer"], 0);
     assert_eq!(results[2]["read_buffer"], 4096);
+    assert_eq!(results[3]["read_buffer"], 4096);
 }
 
 #[test]

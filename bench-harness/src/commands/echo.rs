@@ -16,6 +16,7 @@ use crate::echo::{self, LoadConfig};
 use crate::idle::{self, IdleConfig};
 use crate::report;
 use crate::report::echo::EchoConfig;
+use crate::serve::Recv;
 use crate::sys;
 
 #[derive(Debug, Args)]
@@ -74,6 +75,12 @@ pub struct EchoArgs {
     /// measured. (The load generator runs on ringtide's default driver.)
     #[arg(long = "driver", value_delimiter = ',', value_parser = values::DriverName)]
     drivers: Vec<Driver>,
+    /// With --compare: how ringtide's echo server receives, comma-separated: owned (one
+    /// buffer per connection, `TcpStream::read`), multishot (`TcpStream::recv_stream`:
+    /// buffers lent by the runtime, multishot receive where the ring has it) [default:
+    /// owned]. ringtide's server runs once per way on each driver.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    recv: Vec<Recv>,
     /// With --compare: instead of a load, open this many idle connections to each server
     /// (from 127.0.0.1-127.0.0.4, each after one 128 B echo) and report the server's
     /// resident memory per connection beyond what it held before. The harness and each
@@ -139,6 +146,11 @@ impl EchoArgs {
             }
             let workers = self.workers.unwrap_or(1);
             let drivers = super::drivers(&self.drivers)?;
+            let recvs = if self.recv.is_empty() {
+                vec![Recv::Owned]
+            } else {
+                self.recv.clone()
+            };
             let placement = Placement::detect();
             let config = config(None, Some(workers), placement.note.clone(), &drivers);
             if let Some(connections) = self.idle {
@@ -158,6 +170,7 @@ impl EchoArgs {
                     connections,
                     workers,
                     drivers,
+                    recvs: recvs.clone(),
                     placement,
                     progress: !self.quiet,
                 };
@@ -173,6 +186,7 @@ impl EchoArgs {
             let plan = CompareConfig {
                 workers,
                 drivers,
+                recvs,
                 connections: or(&self.connections, &[50, 500]),
                 sizes: or(&self.size, &[128, 4096]),
                 duration: self.duration,
@@ -200,6 +214,13 @@ impl EchoArgs {
             return Err(
                 "--driver chooses the drivers of the servers --compare starts, so it goes with \
                  --compare only"
+                    .into(),
+            );
+        }
+        if !self.recv.is_empty() {
+            return Err(
+                "--recv chooses how the ringtide server --compare starts receives, so it goes \
+                 with --compare only"
                     .into(),
             );
         }

@@ -22,7 +22,7 @@ use super::parse::ToolReport;
 use super::tools::{self, Load, Tool};
 use crate::compare::{self, Placement};
 use crate::drivers::NotMeasured;
-use crate::serve::{Protocol, ServerProcess, ServerSpec, StartOptions};
+use crate::serve::{Protocol, Recv, ServerProcess, ServerSpec, StartOptions};
 use crate::sys::{self, CpuTimes};
 
 /// Settings of a comparison.
@@ -100,8 +100,12 @@ pub fn run(config: &HttpCompareConfig) -> io::Result<Measured> {
             }
         }
     }
-    let (servers, not_measured) =
-        compare::servers(&config.drivers, Protocol::Http, config.progress);
+    let (servers, not_measured) = compare::servers(
+        &config.drivers,
+        &[Recv::Owned],
+        Protocol::Http,
+        config.progress,
+    );
     measured.not_measured = not_measured;
     let log = config.h2load_log.then(|| {
         std::env::temp_dir().join(format!("ringtide-bench-h2load-{}.tsv", std::process::id()))
@@ -211,6 +215,7 @@ mod tests {
             },
             driver: None,
             name: name.to_string(),
+            recv: Recv::Owned,
         }
     }
 

@@ -44,7 +44,10 @@ pub fn print_table(
             out,
             "{:width$}{:>14}{:>12}{:>12}{:>16}",
             r.server,
-            format!("{} KiB", r.read_buffer / 1024),
+            match r.read_buffer {
+                0 => "none, lent".to_string(),
+                bytes => format!("{} KiB", bytes / 1024),
+            },
             format!("{:.1} MiB", r.baseline_rss as f64 / MIB),
             format!("{:.1} MiB", r.idle_rss as f64 / MIB),
             format!("{:.2} KiB", r.per_connection() / KIB),
