@@ -131,6 +131,8 @@ pub mod hyper {
     pub use crate::compat::hyper::{RingtideExecutor, RingtideTimer};
 }
 #[cfg(not(loom))]
+mod builder;
+#[cfg(not(loom))]
 pub mod metrics;
 #[cfg(not(loom))]
 pub mod net;
@@ -170,13 +172,15 @@ pub(crate) mod time {
 }
 
 #[cfg(not(loom))]
+pub use builder::Builder;
+#[cfg(not(loom))]
 pub use driver::Driver;
 #[cfg(not(loom))]
 pub use error::{SetupError, SetupErrorKind};
 #[cfg(not(loom))]
 pub use handle::{Handle, TryCurrentError};
 #[cfg(not(loom))]
-pub use runtime::{Builder, Runtime};
+pub use runtime::Runtime;
 #[cfg(not(loom))]
 pub use spawn::{spawn, spawn_eager, spawn_local};
 #[cfg(not(loom))]

@@ -1,7 +1,7 @@
 //! The Rust ecosystem's I/O traits for ringtide's streams, each behind a cargo feature:
 //! `tokio-io` (`tokio::io::{AsyncRead, AsyncWrite}`),
 //! `futures-io` (`futures_io::{AsyncRead, AsyncWrite}`) and
-//! `hyper` (`hyper::rt::{Read, Write}`, with [`crate::hyper`]'s executor and timer).
+//! `hyper` (`hyper::rt::{Read, Write}`, with `ringtide::hyper`'s executor and timer).
 //!
 //! The streams are [`TcpStream`](crate::net::TcpStream) and
 //! [`UnixStream`](crate::net::UnixStream). Every implementation is a thin layer over the
