@@ -6,8 +6,6 @@
 mod fs_support;
 mod support;
 
-use std::sync::Once;
-
 use fs_support::{blocking_threads, exercise_every_operation, TempDir};
 
 /// The names `RINGTIDE_IO_URING_WITHOUT` takes for the file operations.
@@ -15,14 +13,7 @@ const FILE_OPCODES: &str = "openat,read,write,readv,writev,fsync,fallocate,ftrun
                             statx,unlinkat,mkdirat,renameat,linkat,symlinkat,close";
 
 fn runtime_without_file_opcodes() -> ringtide::Runtime {
-    static WITHOUT: Once = Once::new();
-    WITHOUT.call_once(|| std::env::set_var("RINGTIDE_IO_URING_WITHOUT", FILE_OPCODES));
-    ringtide::Builder::new()
-        .worker_threads(2)
-        .pin_workers(false)
-        .driver(ringtide::Driver::IoUring)
-        .build()
-        .expect("runtime")
+    support::ring_runtime_without(FILE_OPCODES)
 }
 
 #[test]

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use ringtide::net::{TcpListener, TcpStream};
-use support::recv::{connected_pair, echo_bytes, multishot_expected, run_echo};
+use support::recv::{echo_bytes, multishot_expected, run_echo};
 use support::{env_usize, raise_nofile, runtimes_on_each_driver};
 
 /// Held by the tests that open thousands of descriptors.
@@ -67,7 +67,7 @@ fn a_dry_buffer_ring_loses_no_data_and_does_not_hang() {
         let sent = support::pattern(3, TOTAL);
         let expected = sent.clone();
         let (received, ring, pooled) = rt.block_on(async move {
-            let (client, server) = connected_pair().await;
+            let (client, server) = support::tcp_pair().await;
             let writer = ringtide::spawn(async move {
                 let (result, _) = client.write_all(sent).await;
                 result.unwrap();
@@ -172,7 +172,7 @@ fn an_accept_storm_through_incoming_takes_every_connection_once() {
 fn a_receive_stream_ends_at_end_of_stream_and_stays_ended() {
     for rt in runtimes_on_each_driver() {
         rt.block_on(async {
-            let (client, server) = connected_pair().await;
+            let (client, server) = support::tcp_pair().await;
             client.write_all(&b"before"[..]).await.0.unwrap();
             drop(client);
             let mut stream = server.recv_stream();
@@ -192,7 +192,7 @@ fn a_receive_stream_ends_at_end_of_stream_and_stays_ended() {
 fn received_buffers_may_outlive_their_runtime_and_thread() {
     for rt in runtimes_on_each_driver() {
         let bufs = rt.block_on(async {
-            let (client, server) = connected_pair().await;
+            let (client, server) = support::tcp_pair().await;
             let mut stream = server.recv_stream();
             let mut bufs = Vec::new();
             for i in 0..8u8 {

@@ -12,7 +12,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use ringtide::net::{RecvStream, TcpListener, TcpStream};
-use support::recv::{connected_pair, multishot_expected};
+use support::recv::multishot_expected;
 use support::{env_usize, fd_count, PollOnce};
 
 /// Arms `stream`'s request: polls `next` once, which must find nothing yet.
@@ -130,7 +130,7 @@ fn dropped_armed_streams_release_descriptors_and_buffers() {
 /// ring, so none was lost to a dropped stream.
 async fn every_buffer_is_back() {
     let stats = ringtide::Handle::current().recv_buffer_stats();
-    let (client, server) = connected_pair().await;
+    let (client, server) = support::tcp_pair().await;
     let mut stream = server.recv_stream();
     let mut held = Vec::new();
     for i in 0..stats.buffers {

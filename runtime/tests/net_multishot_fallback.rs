@@ -5,28 +5,15 @@
 
 mod support;
 
-use std::sync::Once;
 use std::time::Duration;
 
-use support::recv::{connected_pair, echo_bytes, run_echo};
+use support::recv::{echo_bytes, run_echo};
 use support::{env_usize, raise_nofile};
 
-/// An io_uring runtime without the multishot variants. Every test of this binary runs
-/// on such rings: the variable is set once, before any runtime reads it.
+/// An io_uring runtime without the multishot variants (every test of this binary runs
+/// on such rings).
 fn runtime_without_multishot() -> ringtide::Runtime {
-    static WITHOUT: Once = Once::new();
-    WITHOUT.call_once(|| {
-        std::env::set_var(
-            "RINGTIDE_IO_URING_WITHOUT",
-            "recv_multishot,accept_multishot",
-        )
-    });
-    ringtide::Builder::new()
-        .worker_threads(2)
-        .pin_workers(false)
-        .driver(ringtide::Driver::IoUring)
-        .build()
-        .expect("runtime")
+    support::ring_runtime_without("recv_multishot,accept_multishot")
 }
 
 #[test]
@@ -46,7 +33,7 @@ fn echo_through_one_shot_receives_and_accepts_is_byte_exact() {
 fn a_one_shot_receive_stream_loses_nothing_to_a_dropped_next() {
     let rt = runtime_without_multishot();
     rt.block_on(async {
-        let (client, server) = connected_pair().await;
+        let (client, server) = support::tcp_pair().await;
         let mut stream = server.recv_stream();
         // Waiting for readiness: a dropped `next` takes nothing from the socket.
         let idle = ringtide::time::timeout(Duration::from_millis(2), stream.next()).await;

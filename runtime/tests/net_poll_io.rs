@@ -13,25 +13,17 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use ringtide::net::{TcpListener, TcpStream};
+use ringtide::net::TcpStream;
 use support::pattern;
 use support::runtimes_on_each_driver as runtimes;
 use support::streams;
-
-/// A connected pair: (client, server side).
-async fn pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let client = TcpStream::connect(listener.local_addr().unwrap());
-    let client = client.await.unwrap();
-    let (server, _) = listener.accept().await.unwrap();
-    (client, server)
-}
+use support::tcp_pair;
 
 #[test]
 fn tokio_util_lines_codec_round_trips_a_mebibyte() {
     for rt in runtimes() {
         rt.block_on(async {
-            let (client, server) = pair().await;
+            let (client, server) = tcp_pair().await;
             streams::lines_codec_round_trips_a_mebibyte(client, server).await;
         });
     }
@@ -41,7 +33,7 @@ fn tokio_util_lines_codec_round_trips_a_mebibyte() {
 fn futures_io_read_to_end_and_write_all_are_byte_exact() {
     for rt in runtimes() {
         rt.block_on(async {
-            let (client, server) = pair().await;
+            let (client, server) = tcp_pair().await;
             streams::futures_io_round_trips_a_mebibyte(client, server).await;
         });
     }
@@ -184,7 +176,7 @@ fn poll_io_works_from_block_on() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     for rt in runtimes() {
         rt.block_on(async {
-            let (mut client, mut server) = pair().await;
+            let (mut client, mut server) = tcp_pair().await;
             let echo = ringtide::spawn(async move {
                 let mut buf = [0u8; 1024];
                 loop {
@@ -222,7 +214,7 @@ fn a_short_read_before_the_end_of_stream_does_not_wait_for_more() {
     for rt in runtimes() {
         for reset in [false, true] {
             let outcome = rt.block_on(rt.spawn(async move {
-                let (mut client, mut server) = pair().await;
+                let (mut client, mut server) = tcp_pair().await;
                 AsyncWriteExt::write_all(&mut server, b"last words")
                     .await
                     .unwrap();

@@ -7,19 +7,11 @@ use std::time::Duration;
 
 use futures::channel::mpsc;
 use futures::{SinkExt, StreamExt};
-use ringtide::net::{TcpListener, TcpStream, UnixStream};
+use ringtide::net::{TcpStream, UnixStream};
 use ringtide::time::timeout;
 use support::pattern;
 use support::runtimes_on_each_driver as both_drivers;
-
-async fn tcp_pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let client = TcpStream::connect(listener.local_addr().unwrap())
-        .await
-        .unwrap();
-    let (server, _) = listener.accept().await.unwrap();
-    (client, server)
-}
+use support::tcp_pair;
 
 /// Reads `len` bytes with owned buffers.
 async fn read_exactly(stream: &TcpStream, len: usize) -> Vec<u8> {

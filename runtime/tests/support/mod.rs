@@ -10,6 +10,38 @@ use std::task::{Context, Poll};
 pub mod recv;
 pub mod streams;
 
+/// A TCP connection on loopback: `(client, server)`.
+pub async fn tcp_pair() -> (ringtide::net::TcpStream, ringtide::net::TcpStream) {
+    let listener = ringtide::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = ringtide::net::TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (server, _) = listener.accept().await.unwrap();
+    (client, server)
+}
+
+/// A 2-worker io_uring runtime whose rings run none of the operations `names` lists
+/// (`RINGTIDE_IO_URING_WITHOUT`), as on a kernel without them. The variable is read once
+/// per process, so every runtime of the test binary gets the same list: it is set
+/// before the first runtime, and a binary uses one list only.
+pub fn ring_runtime_without(names: &str) -> ringtide::Runtime {
+    static WITHOUT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let set = WITHOUT.get_or_init(|| {
+        std::env::set_var("RINGTIDE_IO_URING_WITHOUT", names);
+        names.to_string()
+    });
+    assert_eq!(
+        set, names,
+        "one RINGTIDE_IO_URING_WITHOUT list per test binary"
+    );
+    ringtide::Builder::new()
+        .worker_threads(2)
+        .pin_workers(false)
+        .driver(ringtide::Driver::IoUring)
+        .build()
+        .expect("runtime")
+}
+
 /// The runtime shapes every `rt_test!` body runs on.
 pub fn one_worker() -> ringtide::Runtime {
     ringtide::Builder::new()

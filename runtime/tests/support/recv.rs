@@ -151,16 +151,6 @@ pub fn run_echo(
     })
 }
 
-/// A connection on loopback: `(client, server)`.
-pub async fn connected_pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let client = TcpStream::connect(listener.local_addr().unwrap())
-        .await
-        .unwrap();
-    let (server, _) = listener.accept().await.unwrap();
-    (client, server)
-}
-
 /// Bytes the echo of `conns` connections with `messages` messages each carries one way.
 pub fn echo_bytes(conns: usize, messages: usize) -> usize {
     (0..conns)
