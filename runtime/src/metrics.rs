@@ -21,8 +21,9 @@
 //!
 //! 1. Each worker's driver counts in plain integers that only that worker's thread
 //!    touches: counting costs an add, not an atomic operation, on the I/O path.
-//! 2. Once per scheduler round (each maintenance pass, and after each park) the worker
-//!    copies them into atomics of its own cache line with relaxed stores.
+//! 2. After each maintenance pass (every 61 tasks, and while it spins for work) and each
+//!    park, the worker copies them into atomics of its own cache line with relaxed
+//!    stores.
 //! 3. [`Runtime::metrics`](crate::Runtime::metrics) reads those copies. A figure may thus
 //!    lag the worker by one round: a worker waiting in the kernel right now has
 //!    published everything but that wait. Each counter only grows, so the difference of
@@ -110,7 +111,9 @@ pub struct WorkerMetrics {
     /// Calls into the kernel that hand over requests or wait for and collect
     /// completions: `io_uring_enter` on io_uring; `epoll_wait` (or `epoll_pwait2`) on
     /// epoll. A worker makes at most one per scheduler round, besides those needed to
-    /// make room in a full submission queue or to flush an overflowed completion queue.
+    /// make room in a full submission queue or to flush an overflowed completion queue,
+    /// and one per `O_DIRECT` file request, handed to the kernel at once so that the
+    /// device starts on it.
     pub io_enters: u64,
     /// Requests handed to the driver: on io_uring, submission queue entries (the
     /// driver's own included: the armed eventfd read, wait timeouts, cancellations,

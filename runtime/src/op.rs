@@ -133,8 +133,8 @@ impl<T: MultishotOperation> MultiOp<T> {
 
     /// The next completion; `None` after the last one (the one without
     /// `IORING_CQE_F_MORE`) was taken; an error when there is no runtime to run the
-    /// request. Each completion spends a unit of the task's budget, so a task whose
-    /// request keeps completing still yields.
+    /// request. Each poll spends a unit of the task's budget, so a task whose request
+    /// keeps completing still yields.
     pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Shot>>> {
         if self.done {
             return Poll::Ready(None);

@@ -127,7 +127,7 @@ fn dropped_armed_streams_release_descriptors_and_buffers() {
 }
 
 /// Holds as many buffers as the ring has, one message each: every one comes from the
-/// ring, so none was lost to a dropped stream.
+/// ring, so none was lost to a dropped stream, and none was lent twice.
 async fn every_buffer_is_back() {
     let stats = ringtide::Handle::current().recv_buffer_stats();
     let (client, server) = support::tcp_pair().await;
@@ -143,5 +143,13 @@ async fn every_buffer_is_back() {
             stats.buffers
         );
         held.push(buf);
+    }
+    // A buffer given back twice would have been lent twice, its first message
+    // overwritten by a later one.
+    for (i, buf) in held.iter().enumerate() {
+        assert!(
+            buf.iter().all(|&b| b == i as u8),
+            "buffer {i} was lent again while held"
+        );
     }
 }

@@ -97,7 +97,12 @@ fn counters_follow_a_ping_pong_with_one_enter_per_round() {
         // Each message is one read and one write, each a request and a completion.
         assert!(io.io_submitted >= 2 * m, "{ran}: {io:?}");
         assert!(io.io_completions >= 2 * m, "{ran}: {io:?}");
-        assert!(io.io_syscalls >= io.io_enters, "{ran}: {io:?}");
+        // On epoll each read and each write is a system call of its own; a ring with
+        // every opcode makes none besides its enters.
+        match ran {
+            Driver::Epoll => assert!(io.io_syscalls >= io.io_enters + 2 * m, "{ran}: {io:?}"),
+            _ => assert_eq!(io.io_syscalls, io.io_enters, "{ran}: {io:?}"),
+        }
         // The worker waits for every message (the client pauses before each), so it
         // enters at least once per message. Per message it runs two rounds on io_uring
         // (one ends with the write submitted, the next with the read waiting), one on

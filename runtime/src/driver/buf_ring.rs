@@ -150,6 +150,18 @@ pub(crate) struct BufRing {
     addrs: Vec<*mut u8>,
     max: u16,
     counters: Arc<RecvBufferCounters>,
+    /// The group was withdrawn from the kernel (see [`unregister`](Self::unregister)).
+    unregistered: bool,
+}
+
+impl Drop for BufRing {
+    /// Leaks the buffers unless the kernel has given the group back: a receive still in
+    /// flight, or a ring dropped while unwinding, may write any of them.
+    fn drop(&mut self) {
+        if !self.unregistered {
+            std::mem::forget(self.pool.clone());
+        }
+    }
 }
 
 impl BufRing {
@@ -195,15 +207,16 @@ impl BufRing {
             addrs: Vec::new(),
             max: config.max.clamp(1, MAX_BUFFERS),
             counters: config.counters.clone(),
+            unregistered: false,
         };
         this.add_buffers(config.initial.clamp(1, this.max));
         Ok(this)
     }
 
-    /// Withdraws the group from the kernel: called once no request of the ring is in
-    /// flight.
-    pub(crate) fn unregister(&self, submitter: &Submitter<'_>) {
-        let _ = submitter.unregister_buf_ring(BUF_GROUP);
+    /// Withdraws the group from the kernel, once no request of the ring is in flight;
+    /// the buffers are then freed when the last one lent out comes back.
+    pub(crate) fn unregister(mut self, submitter: &Submitter<'_>) {
+        self.unregistered = submitter.unregister_buf_ring(BUF_GROUP).is_ok();
     }
 
     /// Allocates `count` more buffers and provides them.
@@ -226,18 +239,21 @@ impl BufRing {
             .fetch_add(u64::from(count), Ordering::Relaxed);
     }
 
-    /// A receive found the ring empty: counts it, and adds a chunk of buffers (as many as
-    /// there are, up to the maximum). Returns whether the ring grew.
-    pub(crate) fn ran_dry(&mut self) -> bool {
+    /// Counts a receive that found the ring empty.
+    pub(crate) fn count_enobufs(&self) {
         self.counters.enobufs.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Adds a chunk of buffers (as many as there are, up to the maximum), once for every
+    /// pass over the completions in which receives found the ring empty.
+    pub(crate) fn grow(&mut self) {
         let have = self.addrs.len() as u16;
         let more = have.min(self.max - have);
         if more == 0 {
-            return false;
+            return;
         }
         self.add_buffers(more);
         self.counters.grown.fetch_add(1, Ordering::Relaxed);
-        true
     }
 
     /// The buffer a completion named, holding its first `len` bytes.
@@ -285,7 +301,9 @@ impl RingBuf {
 
     /// Keeps the first `len` bytes (at most the current length).
     pub(crate) fn truncate(&mut self, len: usize) {
-        self.len = self.len.min(len as u32);
+        if let Ok(len) = u32::try_from(len) {
+            self.len = self.len.min(len);
+        }
     }
 }
 

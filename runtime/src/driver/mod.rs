@@ -236,9 +236,10 @@ impl IoDriver {
         }
     }
 
-    /// As [`poll`](Self::poll) without any system call: takes the completions a ring
-    /// already has in its (shared memory) completion queue, and nothing on epoll, which
-    /// can only be asked with a system call. For a worker about to park, whose park asks
+    /// As [`poll`](Self::poll) without any system call (but the one that flushes a
+    /// completion queue the kernel overflowed): takes the completions a ring already has
+    /// in its (shared memory) completion queue, and nothing on epoll, which can only be
+    /// asked with a system call. For a worker about to park, whose park asks
     /// anyway, and submits what is queued in the same call.
     pub(crate) fn poll_if_free(&mut self) -> io::Result<()> {
         match self {

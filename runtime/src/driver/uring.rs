@@ -529,6 +529,9 @@ impl Ring {
     /// Processes every completion in the queue.
     fn reap(&mut self) {
         let mut rearm = Vec::new();
+        // Receives that found the buffer ring empty in this pass: it grows once for all
+        // of them, not once each.
+        let mut ran_dry = false;
         loop {
             let mut drained_any = false;
             let mut cq = self.ring.completion();
@@ -561,8 +564,9 @@ impl Ring {
                                 Some(bufs.take(bid, result.max(0) as u32))
                             });
                             if result == -libc::ENOBUFS {
-                                if let Some(bufs) = &mut self.bufs {
-                                    bufs.ran_dry();
+                                ran_dry = true;
+                                if let Some(bufs) = &self.bufs {
+                                    bufs.count_enobufs();
                                 }
                             }
                             if more {
@@ -628,6 +632,11 @@ impl Ring {
                 continue;
             }
             break;
+        }
+        if ran_dry {
+            if let Some(bufs) = &mut self.bufs {
+                bufs.grow();
+            }
         }
         for op in rearm {
             if let Err(e) = self.arm_readiness(op) {
@@ -696,10 +705,9 @@ impl Drop for Ring {
             waker.wake();
         }
         if let Some(bufs) = self.bufs.take() {
-            if !self.ops.is_empty() {
-                // A receive may still pick a buffer and write it: leak them all.
-                std::mem::forget(bufs);
-            } else {
+            // With a receive still in flight, which may pick a buffer and write it, the
+            // group stays registered and its buffers leak (see `BufRing`'s `Drop`).
+            if self.ops.is_empty() {
                 bufs.unregister(&self.ring.submitter());
             }
         }

@@ -218,13 +218,13 @@ fn pool_put(mut buf: Vec<u8>) {
     });
 }
 
-/// One non-blocking receive into a pooled buffer of `size` bytes.
 impl poll_io::Moved for RecvBuf {
     fn moved(&self) -> usize {
         self.len()
     }
 }
 
+/// One non-blocking receive into a pooled buffer of `size` bytes.
 fn recv_pooled(fd: &SharedFd, size: usize) -> io::Result<RecvBuf> {
     let mut buf = pool_take(size);
     match poll_io::recv(fd, &mut buf.spare_capacity_mut()[..size]) {
