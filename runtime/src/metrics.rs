@@ -135,9 +135,12 @@ impl WorkerMetrics {
     /// ```
     /// let rt = ringtide::Builder::new().worker_threads(1).build()?;
     /// let before = rt.metrics().total();
-    /// rt.block_on(ringtide::time::sleep(std::time::Duration::from_millis(1)));
-    /// let waited = rt.metrics().total().since(&before);
-    /// assert_eq!(waited.io_enters, rt.metrics().total().io_enters - before.io_enters);
+    /// let sleep = ringtide::time::sleep(std::time::Duration::from_millis(1));
+    /// rt.block_on(rt.spawn(sleep)).unwrap();
+    /// let after = rt.metrics().total();
+    /// let waited = after.since(&before);
+    /// assert_eq!(waited.io_enters, after.io_enters - before.io_enters);
+    /// assert!(waited.io_enters >= 1, "the worker waited for the timer");
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn since(&self, earlier: &WorkerMetrics) -> WorkerMetrics {

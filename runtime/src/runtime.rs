@@ -258,9 +258,10 @@ impl Runtime {
     /// ```
     /// let rt = ringtide::Builder::new().worker_threads(1).build()?;
     /// let before = rt.metrics().total();
-    /// rt.block_on(ringtide::time::sleep(std::time::Duration::from_millis(2)));
+    /// let sleep = ringtide::time::sleep(std::time::Duration::from_millis(2));
+    /// rt.block_on(rt.spawn(sleep)).unwrap();
     /// let slept = rt.metrics().total().since(&before);
-    /// // The worker waited in the kernel for the timer at least once.
+    /// // The worker, which ran the task, waited in the kernel at least once.
     /// assert!(slept.io_enters >= 1, "{slept:?}");
     /// # Ok::<(), std::io::Error>(())
     /// ```

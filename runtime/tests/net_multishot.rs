@@ -119,6 +119,61 @@ fn a_dry_buffer_ring_loses_no_data_and_does_not_hang() {
     }
 }
 
+/// A reader that stops reading holds a bounded share of its worker's buffers: while
+/// the peer keeps sending, its armed receive is cancelled once a few completions wait,
+/// the rest of the bytes stay in the socket, and reading on re-arms it. Without the
+/// bound the 300 messages would take all 64 buffers of the ring, leaving every other
+/// stream with `ENOBUFS`.
+#[test]
+fn a_reader_that_falls_behind_takes_a_bounded_share_of_the_buffers() {
+    const MESSAGES: usize = 300;
+    const SIZE: usize = 512;
+    let rt = ringtide::Builder::new()
+        .worker_threads(1)
+        .pin_workers(false)
+        .driver(ringtide::Driver::IoUring)
+        .recv_buffer_size(4096)
+        .recv_buffers(64, 64)
+        .build()
+        .unwrap();
+    if !multishot_expected(&rt) {
+        return;
+    }
+    let sent = support::pattern(9, MESSAGES * SIZE);
+    let expected = sent.clone();
+    let received = rt.block_on(async move {
+        let (client, server) = support::tcp_pair().await;
+        client.set_nodelay(true).unwrap();
+        let writer = ringtide::spawn(async move {
+            for message in sent.chunks(SIZE) {
+                let (result, _) = client.write_all(message.to_vec()).await;
+                result.unwrap();
+                ringtide::time::sleep(Duration::from_micros(500)).await;
+            }
+        });
+        let mut stream = server.recv_stream();
+        let mut received = Vec::with_capacity(MESSAGES * SIZE);
+        // Arm the receive, then stop reading while the peer sends.
+        let first = stream.next().await.unwrap().unwrap();
+        received.extend_from_slice(&first);
+        drop(first);
+        writer.await.unwrap();
+        while received.len() < MESSAGES * SIZE {
+            let buf = ringtide::time::timeout(Duration::from_secs(30), stream.next())
+                .await
+                .expect("the receive was not armed again")
+                .unwrap()
+                .unwrap();
+            received.extend_from_slice(&buf);
+        }
+        received
+    });
+    assert!(received == expected, "bytes differ");
+    let stats = rt.recv_buffer_stats();
+    assert_eq!(stats.enobufs, 0, "one stream emptied the ring: {stats:?}");
+    assert_eq!(stats.buffers, 64, "{stats:?}");
+}
+
 /// Thousands of connections at once through `incoming()`: each accepted exactly once,
 /// as the connection its client made.
 #[test]

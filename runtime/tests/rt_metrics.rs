@@ -125,7 +125,10 @@ fn counters_follow_a_ping_pong_with_one_enter_per_round() {
 #[test]
 fn every_worker_is_reported_and_totals_add_up() {
     for rt in support::runtimes_on_each_driver() {
-        rt.block_on(ringtide::time::sleep(Duration::from_millis(2)));
+        // A task, so that a worker wakes to run it and then waits for its timer (a
+        // sleep in `block_on` could be fired without a worker waking).
+        rt.block_on(rt.spawn(ringtide::time::sleep(Duration::from_millis(2))))
+            .unwrap();
         let metrics = rt.metrics();
         assert_eq!(metrics.num_workers(), rt.worker_threads());
         assert_eq!(metrics.driver(), rt.driver());

@@ -26,6 +26,15 @@
 //!    releases whatever still arrives, up to the last completion, when the ring drops
 //!    its reference and with it the request's descriptor.
 //!
+//! # A consumer that falls behind
+//!
+//! An armed receive goes on taking bytes (and buffers) while nobody reads them. Once
+//! [`MAX_QUEUED`] completions wait in the queue, step 1 asks the ring to cancel the
+//! request; its last completion (`ECANCELED`, after what is queued) tells the future to
+//! arm a new one when it gets there. Meanwhile the bytes stay in the socket, where TCP's
+//! window holds the sender back, and one slow reader cannot take a worker's buffers from
+//! every other stream.
+//!
 //! The request's own data (its descriptor) is read-only once submitted, so both sides
 //! may read it at any time; the kernel writes only into provided buffers, whose
 //! ownership moves with the [`Shot`] that names them (see [`buf_ring`](super::buf_ring)).
@@ -41,6 +50,19 @@ use super::buf_ring::RingBuf;
 use super::op::{Completion, Header, OpRef, Readiness, VTable};
 use super::op_state::Dropped;
 use super::uring::Features;
+
+/// Completions that may wait in a request's queue before the ring is asked to cancel it
+/// (see the module docs).
+pub(crate) const MAX_QUEUED: usize = 16;
+
+/// What recording one completion asks of the ring.
+#[derive(Debug, Default)]
+pub(crate) struct Delivered {
+    /// The request's future, to wake.
+    pub(crate) waker: Option<Waker>,
+    /// The queue just reached [`MAX_QUEUED`] with the request still armed: cancel it.
+    pub(crate) cancel: bool,
+}
 
 /// One completion of a multishot request, with the provided buffer it filled, if any.
 #[derive(Debug)]
@@ -77,6 +99,8 @@ struct ShotQueue {
     finished: bool,
     /// The future is gone.
     dropped: bool,
+    /// The ring was asked to cancel the request for a full queue.
+    capped: bool,
     waker: Option<Waker>,
 }
 
@@ -114,7 +138,7 @@ impl<T: MultishotOperation> MultiInner<T> {
     }
 
     /// Step 1 of the protocol.
-    fn deliver(&self, shot: Shot, more: bool) -> Option<Waker> {
+    fn deliver(&self, shot: Shot, more: bool) -> Delivered {
         let mut queue = self.queue();
         if queue.dropped {
             queue.finished |= !more;
@@ -123,14 +147,19 @@ impl<T: MultishotOperation> MultiInner<T> {
             if !more {
                 let _ = self.header.state.complete();
             }
-            return None;
+            return Delivered::default();
         }
         queue.shots.push_back(shot);
         if !more {
             queue.finished = true;
             let _ = self.header.state.complete();
         }
-        queue.waker.take()
+        let cancel = more && !queue.capped && queue.shots.len() >= MAX_QUEUED;
+        queue.capped |= cancel;
+        Delivered {
+            waker: queue.waker.take(),
+            cancel,
+        }
     }
 
     /// # Safety
@@ -181,13 +210,13 @@ impl<T: MultishotOperation> MultiInner<T> {
             completion,
             buf: None,
         };
-        this.deliver(shot, false)
+        this.deliver(shot, false).waker
     }
 
     /// # Safety
     ///
     /// As for [`this`](Self::this).
-    unsafe fn shot(ptr: NonNull<Header>, shot: Shot, more: bool) -> Option<Waker> {
+    unsafe fn shot(ptr: NonNull<Header>, shot: Shot, more: bool) -> Delivered {
         // SAFETY: forwarded.
         unsafe { Self::this(ptr) }.deliver(shot, more)
     }
@@ -293,7 +322,7 @@ mod tests {
 
     use io_uring::{opcode, squeue};
 
-    use super::{MultiCell, MultishotOperation, Shot};
+    use super::{MultiCell, MultishotOperation, Shot, MAX_QUEUED};
     use crate::driver::op::{Completion, Interest, Readiness};
     use crate::driver::uring::Features;
 
@@ -356,7 +385,7 @@ mod tests {
         let ring = cell.submit();
         assert!(cell.poll_next(&waker).is_pending());
         for (n, more) in [(1, true), (2, true), (3, false)] {
-            if let Some(w) = ring.deliver(shot(n), more) {
+            if let Some(w) = ring.deliver(shot(n), more).waker {
                 w.wake();
             }
         }
@@ -372,16 +401,40 @@ mod tests {
     }
 
     #[test]
+    fn a_full_queue_asks_for_one_cancel() {
+        let cell = MultiCell::new(Counted(Arc::new(AtomicUsize::new(0))));
+        let ring = cell.submit();
+        let cancels: Vec<bool> = (0..MAX_QUEUED + 3)
+            .map(|n| ring.deliver(shot(n as i32 + 1), true).cancel)
+            .collect();
+        assert_eq!(cancels.iter().filter(|&&c| c).count(), 1);
+        assert!(
+            cancels[MAX_QUEUED - 1],
+            "asked when the queue reached the bound"
+        );
+        assert!(!ring.deliver(shot(-libc::ECANCELED), false).cancel);
+        drop(ring);
+        for n in 1..=MAX_QUEUED + 3 {
+            assert_eq!(result(cell.poll_next(Waker::noop())), Some(n as i32));
+        }
+        assert_eq!(
+            result(cell.poll_next(Waker::noop())),
+            Some(-libc::ECANCELED)
+        );
+        assert_eq!(result(cell.poll_next(Waker::noop())), None);
+    }
+
+    #[test]
     fn an_abandoned_request_releases_queued_and_later_completions() {
         let orphans = Arc::new(AtomicUsize::new(0));
         let mut cell = MultiCell::new(Counted(orphans.clone()));
         let ring = cell.submit();
-        assert!(ring.deliver(shot(10), true).is_none());
-        assert!(ring.deliver(shot(11), true).is_none());
+        assert!(ring.deliver(shot(10), true).waker.is_none());
+        assert!(ring.deliver(shot(11), true).waker.is_none());
         assert!(cell.abandon(), "still armed: its ring must cancel it");
         assert_eq!(orphans.load(Ordering::SeqCst), 2, "the queued ones");
-        assert!(ring.deliver(shot(12), true).is_none());
-        assert!(ring.deliver(shot(-libc::ECANCELED), false).is_none());
+        assert!(ring.deliver(shot(12), true).waker.is_none());
+        assert!(ring.deliver(shot(-libc::ECANCELED), false).waker.is_none());
         assert_eq!(
             orphans.load(Ordering::SeqCst),
             4,

@@ -37,7 +37,7 @@ use std::task::{Poll, Waker};
 
 use io_uring::squeue;
 
-use super::multishot::Shot;
+use super::multishot::{Delivered, Shot};
 use super::op_state::{Dropped, FutureGone, OpState};
 use super::uring::Features;
 
@@ -167,7 +167,7 @@ pub(super) struct Header {
 }
 
 /// How a multishot request records one completion (see [`VTable::shot`]).
-pub(super) type DeliverFn = unsafe fn(NonNull<Header>, Shot, bool) -> Option<Waker>;
+pub(super) type DeliverFn = unsafe fn(NonNull<Header>, Shot, bool) -> Delivered;
 
 impl Header {
     /// The header of a request not yet submitted, whose allocation `vtable` serves.
@@ -398,13 +398,14 @@ impl OpRef {
     }
 
     /// Records one completion of a multishot request (`more`: others follow); returns
-    /// the waker of its future, if that is alive. The ring keeps its reference while
-    /// `more`; with the last completion it drops it afterwards.
+    /// the waker of its future, if that is alive, and whether to cancel the request for
+    /// a consumer that fell behind. The ring keeps its reference while `more`; with the
+    /// last completion it drops it afterwards.
     ///
     /// # Panics
     ///
     /// For a one-shot request.
-    pub(crate) fn deliver(&self, shot: Shot, more: bool) -> Option<Waker> {
+    pub(crate) fn deliver(&self, shot: Shot, more: bool) -> Delivered {
         let deliver = self.header().vtable.shot.expect("a multishot request");
         // SAFETY: the vtable matches the allocation, which this reference keeps alive.
         unsafe { deliver(self.0, shot, more) }

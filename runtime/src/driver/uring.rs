@@ -532,6 +532,9 @@ impl Ring {
         // Receives that found the buffer ring empty in this pass: it grows once for all
         // of them, not once each.
         let mut ran_dry = false;
+        // Multishot requests whose futures fell behind (see `multishot`): cancelled once
+        // the queue is let go, as the submission queue cannot be touched while it is held.
+        let mut behind = Vec::new();
         loop {
             let mut drained_any = false;
             let mut cq = self.ring.completion();
@@ -576,8 +579,12 @@ impl Ring {
                                 self.ops.remove(op.slot());
                             }
                             let completion = Completion { result, flags };
-                            if let Some(waker) = op.deliver(Shot { completion, buf }, more) {
-                                self.woken.push(waker);
+                            let delivered = op.deliver(Shot { completion, buf }, more);
+                            self.woken.extend(delivered.waker);
+                            if delivered.cancel {
+                                // Its last completion, which comes after this entry is
+                                // submitted, frees its address for a new request.
+                                behind.push(user_data);
                             }
                             if more {
                                 // The ring keeps its reference until the last completion.
@@ -637,6 +644,11 @@ impl Ring {
             if let Some(bufs) = &mut self.bufs {
                 bufs.grow();
             }
+        }
+        for user_data in behind {
+            // A cancellation that cannot be queued leaves the request armed: its queue
+            // grows, nothing is lost.
+            let _ = self.push_cancel(user_data);
         }
         for op in rearm {
             if let Err(e) = self.arm_readiness(op) {

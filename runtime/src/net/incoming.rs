@@ -151,9 +151,11 @@ impl<'a> Incoming<'a> {
                     let accepted = self.listener.accept().await;
                     return Some(accepted.map(|(fd, _)| TcpStream::from_fd(fd)));
                 }
-                e if e == -libc::EINTR || e == -libc::EAGAIN => {
+                e if e == -libc::EINTR || e == -libc::EAGAIN || e == -libc::ECANCELED => {
                     // EAGAIN: a non-blocking listener; the next request waits in the
-                    // kernel once it is blocking again.
+                    // kernel once it is blocking again. ECANCELED: its ring cancelled it
+                    // for connections not taken (see `driver::multishot`); a new one is
+                    // armed.
                     fd.restore_blocking();
                 }
                 e => {

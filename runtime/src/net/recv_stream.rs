@@ -437,7 +437,9 @@ impl RecvStream {
                 self.settings = self.settings.map(|(_, size)| (false, size));
                 None
             }
-            (e, _) if e == -libc::EINTR => None,
+            // EINTR, or cancelled by its ring because this stream fell behind (see
+            // `driver::multishot`): arm a new request.
+            (e, _) if e == -libc::EINTR || (e == -libc::ECANCELED && !more) => None,
             (e, _) => Some(Some(Err(io::Error::from_raw_os_error(-e)))),
         }
     }
