@@ -49,6 +49,7 @@ impl Default for Builder {
 impl Builder {
     /// One worker per CPU this process may run on, pinned, 256-entry rings.
     pub fn new() -> Builder {
+        let recv = RecvBufferConfig::default();
         Builder {
             worker_threads: None,
             pin_workers: true,
@@ -57,8 +58,8 @@ impl Builder {
             driver: Driver::Auto,
             max_blocking_threads: blocking::DEFAULT_MAX_THREADS,
             thread_keep_alive: blocking::DEFAULT_KEEP_ALIVE,
-            recv_buffer_size: 4096,
-            recv_buffers: (128, 4096),
+            recv_buffer_size: recv.size as usize,
+            recv_buffers: (recv.initial.into(), recv.max.into()),
         }
     }
 

@@ -51,6 +51,13 @@ use super::op::{Completion, Header, OpRef, Readiness, VTable};
 use super::op_state::Dropped;
 use super::uring::Features;
 
+/// Whether a multishot request ended with `result` because its ring cannot run it: the
+/// driver refused it (`EOPNOTSUPP`), or the kernel does not know the multishot flag
+/// (`EINVAL` before the request ever `delivered` anything).
+pub(crate) fn unsupported(result: i32, delivered: bool) -> bool {
+    result == -libc::EOPNOTSUPP || (result == -libc::EINVAL && !delivered)
+}
+
 /// Completions that may wait in a request's queue before the ring is asked to cancel it
 /// (see the module docs).
 pub(crate) const MAX_QUEUED: usize = 16;

@@ -23,7 +23,7 @@ use super::fd::{close_fd, SharedFd};
 use super::stream::ListenSocket;
 use super::TcpStream;
 use crate::context;
-use crate::driver::multishot::{MultishotOperation, Shot};
+use crate::driver::multishot::{self, MultishotOperation, Shot};
 use crate::driver::op::{Interest, Readiness};
 use crate::driver::uring::Features;
 use crate::op::MultiOp;
@@ -114,8 +114,7 @@ impl<'a> Incoming<'a> {
             context::with_runtime(|shared| shared.is_some_and(|s| s.recv.multishot.accept))
         });
         if !multishot {
-            let accepted = self.listener.accept().await;
-            return Some(accepted.map(|(fd, _)| TcpStream::from_fd(fd)));
+            return Some(self.accept_one().await);
         }
         loop {
             if self.armed.is_none() {
@@ -145,11 +144,10 @@ impl<'a> Incoming<'a> {
                     self.listener.record(Ok(()));
                     return Some(Ok(TcpStream::from_fd(SharedFd::new(fd))));
                 }
-                e if e == -libc::EOPNOTSUPP || (e == -libc::EINVAL && !self.accepted) => {
+                e if multishot::unsupported(e, self.accepted) => {
                     // This worker's ring cannot run it: one-shot accepts from now on.
                     self.multishot = Some(false);
-                    let accepted = self.listener.accept().await;
-                    return Some(accepted.map(|(fd, _)| TcpStream::from_fd(fd)));
+                    return Some(self.accept_one().await);
                 }
                 e if e == -libc::EINTR || e == -libc::EAGAIN || e == -libc::ECANCELED => {
                     // EAGAIN: a non-blocking listener; the next request waits in the
@@ -165,6 +163,14 @@ impl<'a> Incoming<'a> {
                 }
             }
         }
+    }
+}
+
+impl Incoming<'_> {
+    /// One one-shot accept.
+    async fn accept_one(&self) -> io::Result<TcpStream> {
+        let (fd, _) = self.listener.accept().await?;
+        Ok(TcpStream::from_fd(fd))
     }
 }
 

@@ -44,7 +44,7 @@ use super::fd::SharedFd;
 use super::poll_io::{self, PollWait};
 use crate::context;
 use crate::driver::buf_ring::{RecvBufferCounters, RingBuf, BUF_GROUP};
-use crate::driver::multishot::{MultishotOperation, Shot};
+use crate::driver::multishot::{self, MultishotOperation, Shot};
 use crate::driver::op::{Interest, Readiness};
 use crate::driver::uring::Features;
 use crate::op::MultiOp;
@@ -432,7 +432,7 @@ impl RecvStream {
                 self.one_shot_next = !more;
                 None
             }
-            (e, _) if e == -libc::EOPNOTSUPP || (e == -libc::EINVAL && !self.received) => {
+            (e, _) if multishot::unsupported(e, self.received) => {
                 // This worker's ring cannot run it: one-shot receives from now on.
                 self.settings = self.settings.map(|(_, size)| (false, size));
                 None
